@@ -1,0 +1,136 @@
+"""The delivery journal, redelivery, and the live feed."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+
+from aiohttp import WSMsgType, web
+
+from mock_qrm.api.context import api, service
+from mock_qrm.api.routing import parse_body, parse_query, path_int, respond
+from mock_qrm.domain.models import (
+    Attempt,
+    BulkRedeliverResult,
+    Delivery,
+    DeliveryDetail,
+    DeliveryFilter,
+    DeliveryQuery,
+    Envelope,
+    Page,
+)
+from mock_qrm.service import FieldErrors
+
+TAG = "Deliveries"
+HEARTBEAT = 15.0
+
+
+@api.route(
+    "GET",
+    "/api/v1/webhook-deliveries",
+    summary="The journal, newest first",
+    tag=TAG,
+    query=DeliveryQuery,
+    response=Page[Delivery],
+)
+async def list_deliveries(request: web.Request) -> web.Response:
+    query = parse_query(request, DeliveryQuery)
+    items, total = await service(request).list_deliveries(query.filter(), query.limit, query.offset)
+    return respond(Page[Delivery](data=items, limit=query.limit, offset=query.offset, total=total))
+
+
+@api.route(
+    "GET",
+    "/api/v1/webhook-deliveries/{delivery_id}",
+    summary="One delivery with every attempt",
+    tag=TAG,
+    response=Envelope[DeliveryDetail],
+    errors=(404,),
+)
+async def get_delivery(request: web.Request) -> web.Response:
+    detail = await service(request).get_delivery(path_int(request, "delivery_id"))
+    return respond(Envelope(data=detail))
+
+
+@api.route(
+    "POST",
+    "/api/v1/webhook-deliveries/{delivery_id}/redeliver",
+    summary="One manual attempt with the same messageId; answers with that attempt",
+    tag=TAG,
+    response=Envelope[Attempt],
+    errors=(404,),
+)
+async def redeliver(request: web.Request) -> web.Response:
+    attempt = await service(request).redeliver(path_int(request, "delivery_id"))
+    return respond(Envelope(data=attempt))
+
+
+@api.route(
+    "POST",
+    "/api/v1/webhook-deliveries/redeliver",
+    summary="A manual attempt for every delivery matching the filter",
+    tag=TAG,
+    body=DeliveryFilter,
+    response=Envelope[BulkRedeliverResult],
+)
+async def redeliver_matching(request: web.Request) -> web.Response:
+    flt = await parse_body(request, DeliveryFilter)
+    count = await service(request).redeliver_matching(flt)
+    return respond(Envelope(data=BulkRedeliverResult(count=count)))
+
+
+@api.route(
+    "GET",
+    "/api/v1/webhook-feed",
+    summary="WebSocket: every delivery, webhook and report change, numbered by seq",
+    tag=TAG,
+    errors=(400,),
+    response_schema={"type": "string", "description": "WebSocket upgrade"},
+    status=101,
+)
+async def feed(request: web.Request) -> web.StreamResponse:
+    qrm = service(request)
+    after = request.query.get("after_seq")
+    if after is not None and not after.isdigit():
+        raise FieldErrors({"after_seq": ["after_seq must be a non-negative integer"]})
+    boot = request.query.get("boot_id")
+    ws = web.WebSocketResponse(heartbeat=HEARTBEAT, max_msg_size=64 * 1024)
+    await ws.prepare(request)
+    subscription, missed = qrm.feed.subscribe(None if after is None else int(after))
+    if boot is not None and boot != qrm.feed.boot_id:
+        missed = None
+    try:
+        await ws.send_json({"type": "hello", "seq": qrm.feed.seq, "bootId": qrm.feed.boot_id})
+        if missed is None:
+            await ws.send_json({"type": "resync", "seq": qrm.feed.seq})
+        else:
+            for old in missed:
+                await ws.send_json(old)
+        reader = asyncio.create_task(_drain(ws))
+        try:
+            while not ws.closed:
+                try:
+                    frame = await asyncio.wait_for(subscription.queue.get(), HEARTBEAT)
+                except TimeoutError:
+                    await ws.send_json({"type": "heartbeat", "seq": qrm.feed.seq})
+                    continue
+                if frame is None:  # fell behind: the client reconnects with after_seq
+                    break
+                await asyncio.wait_for(ws.send_str(json.dumps(frame)), HEARTBEAT)
+        finally:
+            reader.cancel()
+    except (ConnectionResetError, TimeoutError):
+        pass
+    finally:
+        subscription.drop()
+        with contextlib.suppress(Exception):
+            await ws.close()
+    return ws
+
+
+async def _drain(ws: web.WebSocketResponse) -> None:
+    """Read (and ignore) what the client sends, so pings, pongs and close frames are handled."""
+    async for message in ws:
+        if message.type in (WSMsgType.CLOSE, WSMsgType.ERROR):
+            break

@@ -1,0 +1,85 @@
+"""One error middleware: every failure leaves in QRM's shape, never as HTML or a traceback."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+from pydantic import ValidationError
+
+from mock_qrm.domain.models import ApiError
+from mock_qrm.service import Conflict, FieldErrors, NotFound
+from mock_qrm.store.db import StoreError
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+_CODES = {
+    400: "BadRequest",
+    401: "Unauthenticated",
+    403: "Forbidden",
+    404: "NotFound",
+    405: "MethodNotAllowed",
+    409: "Conflict",
+    413: "PayloadTooLarge",
+    415: "UnsupportedMediaType",
+    422: "ValidationError",
+    500: "InternalError",
+    503: "Unavailable",
+}
+
+
+class BadRequest(Exception):
+    """Malformed input that is not a rule failure (bad JSON): 400."""
+
+
+def error_response(
+    status: int, message: str, errors: dict[str, list[str]] | None = None
+) -> web.Response:
+    body = ApiError(error_code=_CODES.get(status, "Generic"), message=message, errors=errors)
+    return web.json_response(
+        text=body.model_dump_json(by_alias=True, exclude_none=True), status=status
+    )
+
+
+def field_errors(exc: ValidationError, prefix: str = "") -> dict[str, list[str]]:
+    """Pydantic's errors keyed by dotted field path (`basicAuth.username`)."""
+    errors: dict[str, list[str]] = {}
+    for error in exc.errors(include_url=False):
+        path = ".".join(str(part) for part in error["loc"]) or "body"
+        message = error["msg"].removeprefix("Value error, ")
+        errors.setdefault(prefix + path, []).append(message)
+    return errors
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        message = {
+            404: f"No route {request.path}",
+            405: f"Method {request.method} is not allowed on {request.path}",
+            413: "Request body is larger than 1 MiB",
+        }.get(exc.status, exc.reason)
+        return error_response(exc.status, message)
+    except BadRequest as exc:
+        return error_response(400, str(exc))
+    except ValidationError as exc:
+        return error_response(422, "Validation error", field_errors(exc))
+    except FieldErrors as exc:
+        return error_response(422, "Validation error", exc.errors)
+    except NotFound as exc:
+        return error_response(404, str(exc))
+    except Conflict as exc:
+        return error_response(409, str(exc))
+    except StoreError as exc:
+        log.error("store error on %s %s: %s", request.method, request.path, exc)
+        return error_response(503, str(exc))
+    except Exception:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return error_response(500, "Internal server error")

@@ -1,0 +1,236 @@
+"""Routes as data: each handler declares its body, query and response models, which
+validate requests, serialise responses, and generate `/openapi.json`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from aiohttp import web
+from pydantic import BaseModel, TypeAdapter, ValidationError
+from pydantic.json_schema import models_json_schema
+
+from mock_qrm.api.errors import BadRequest, field_errors
+from mock_qrm.service import FieldErrors
+
+M = TypeVar("M", bound=BaseModel)
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@dataclass(frozen=True, slots=True)
+class RouteDoc:
+    method: str
+    path: str
+    summary: str
+    tag: str
+    status: int = 200
+    body: type[BaseModel] | None = None
+    query: type[BaseModel] | None = None
+    response: type[BaseModel] | None = None
+    response_schema: dict[str, Any] | None = None
+    """A schema by hand, for bodies that are QRM's documents rather than our models."""
+    errors: tuple[int, ...] = ()
+    content_type: str = "application/json"
+    secured: bool = True
+
+
+@dataclass
+class Api:
+    routes: web.RouteTableDef = field(default_factory=web.RouteTableDef)
+    docs: list[RouteDoc] = field(default_factory=list)
+
+    def route(self, method: str, path: str, **doc: Any) -> Callable[[Handler], Handler]:
+        def register(handler: Handler) -> Handler:
+            self.docs.append(RouteDoc(method=method, path=path, **doc))
+            self.routes.route(method, path)(handler)
+            return handler
+
+        return register
+
+
+async def read_json(request: web.Request) -> Any:
+    raw = await request.read()
+    if not raw:
+        raise BadRequest("Request body is empty; send a JSON object")
+    try:
+        return json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise BadRequest(f"Request body is not valid JSON: {exc}") from None
+
+
+async def parse_body(
+    request: web.Request, model: type[M], context: dict[str, Any] | None = None
+) -> M:
+    data = await read_json(request)
+    if not isinstance(data, dict):
+        raise FieldErrors({"body": ["Request body must be a JSON object"]})
+    return model.model_validate(data, context=context)
+
+
+def parse_query(request: web.Request, model: type[M]) -> M:
+    try:
+        return model.model_validate(dict(request.query))
+    except ValidationError as exc:
+        raise FieldErrors(field_errors(exc)) from None
+
+
+def path_int(request: web.Request, name: str) -> int:
+    raw = request.match_info[name]
+    if not raw.isdigit() or len(raw) > 18:
+        raise FieldErrors({name: [f"{name} must be a positive integer"]})
+    return int(raw)
+
+
+def respond(model: BaseModel | Any, status: int = 200) -> web.Response:
+    if isinstance(model, BaseModel):
+        text = model.model_dump_json(by_alias=True)
+    else:
+        text = json.dumps(model, separators=(",", ":"))
+    return web.Response(text=text, status=status, content_type="application/json")
+
+
+def respond_list(items: list[Any], item_type: Any) -> web.Response:
+    adapter: TypeAdapter[Any] = TypeAdapter(list[item_type])
+    return web.Response(
+        body=b'{"data":' + adapter.dump_json(items, by_alias=True) + b"}",
+        content_type="application/json",
+    )
+
+
+# --- OpenAPI -------------------------------------------------------------------
+
+
+def openapi_document(
+    docs: list[RouteDoc], extra_models: dict[str, type[BaseModel]]
+) -> dict[str, Any]:
+    models: list[tuple[type[BaseModel], Any]] = []
+    for doc in docs:
+        if doc.body is not None:
+            models.append((doc.body, "validation"))
+        if doc.response is not None:
+            models.append((doc.response, "serialization"))
+    models.extend((m, "serialization") for m in extra_models.values())
+    from mock_qrm.domain.models import ApiError
+
+    models.append((ApiError, "serialization"))
+    keys, defs = models_json_schema(
+        list(dict.fromkeys(models)), by_alias=True, ref_template="#/components/schemas/{model}"
+    )
+    schemas = defs.get("$defs", {})
+
+    def ref(model: type[BaseModel], mode: str) -> dict[str, Any]:
+        return dict(keys[(model, mode)])  # type: ignore[index]
+
+    paths: dict[str, dict[str, Any]] = {}
+    for doc in docs:
+        operation: dict[str, Any] = {
+            "summary": doc.summary,
+            "tags": [doc.tag],
+            "operationId": _operation_id(doc),
+            "responses": {},
+        }
+        if not doc.secured:
+            operation["security"] = []
+        parameters = [
+            {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+            for name in re.findall(r"{(\w+)}", doc.path)
+        ]
+        if doc.query is not None:
+            query_schema = doc.query.model_json_schema(by_alias=True)
+            for name, prop in query_schema.get("properties", {}).items():
+                prop.pop("title", None)
+                parameters.append(
+                    {
+                        "name": name,
+                        "in": "query",
+                        "required": False,
+                        "schema": _inline(prop, query_schema),
+                    }
+                )
+        if parameters:
+            operation["parameters"] = parameters
+        if doc.body is not None:
+            operation["requestBody"] = {
+                "required": True,
+                "content": {"application/json": {"schema": ref(doc.body, "validation")}},
+            }
+        success: dict[str, Any] = {"description": "OK" if doc.status != 201 else "Created"}
+        if doc.status != 204:
+            schema = doc.response_schema or (
+                ref(doc.response, "serialization") if doc.response else {}
+            )
+            success["content"] = {doc.content_type: {"schema": schema}}
+        operation["responses"][str(doc.status)] = success
+        error_ref = {"$ref": "#/components/schemas/ApiError"}
+        statuses = set(doc.errors)
+        if doc.body is not None:
+            statuses |= {400, 413, 422}
+        if doc.query is not None:
+            statuses.add(422)
+        if doc.secured:
+            statuses.add(401)
+        for status in sorted(statuses):
+            operation["responses"][str(status)] = {
+                "description": _DESCRIPTIONS.get(status, "Error"),
+                "content": {"application/json": {"schema": error_ref}},
+            }
+        paths.setdefault(doc.path, {})[doc.method.lower()] = operation
+
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "mock-qrm",
+            "version": "1.0",
+            "description": "A local stand-in for Inspectorio QRM's reports API and webhooks.",
+        },
+        "paths": paths,
+        "webhooks": {
+            "qrmEvent": {
+                "post": {
+                    "summary": "What QRM POSTs to a webhook's URL for each event",
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": {"$ref": "#/components/schemas/WebhookMessage"}
+                            }
+                        },
+                    },
+                    "responses": {"200": {"description": "Exactly 200 acknowledges the message"}},
+                }
+            }
+        },
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {"ApiKeyAuth": {"type": "apiKey", "in": "header", "name": "apiKey"}},
+        },
+        "security": [{"ApiKeyAuth": []}],
+    }
+
+
+_DESCRIPTIONS = {
+    400: "Malformed request",
+    401: "Missing or wrong API key or token",
+    404: "Not found",
+    409: "Not possible in the server's current mode",
+    413: "Body larger than 1 MiB",
+    422: "Validation error, with `errors` keyed by field path",
+}
+
+
+def _operation_id(doc: RouteDoc) -> str:
+    words = re.sub(r"[{}]", "", doc.path).replace("/api/v1/", "").replace("/_mock/", "mock/")
+    return doc.method.lower() + "_" + re.sub(r"[^a-zA-Z0-9]+", "_", words).strip("_")
+
+
+def _inline(prop: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    """Query parameter schemas with their local `$defs` (enums) inlined."""
+    text = json.dumps(prop)
+    for name, definition in schema.get("$defs", {}).items():
+        text = text.replace(json.dumps({"$ref": f"#/$defs/{name}"}), json.dumps(definition))
+    result: dict[str, Any] = json.loads(text)
+    return result

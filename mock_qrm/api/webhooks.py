@@ -1,0 +1,113 @@
+"""The webhook registry: QRM's Configuration > Webhooks page, as an API."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from mock_qrm.api.context import api, service
+from mock_qrm.api.routing import parse_body, path_int, respond, respond_list
+from mock_qrm.domain.models import Envelope, EventComponent, Webhook, WebhookCreate, WebhookPatch
+
+TAG = "Webhooks"
+
+
+@api.route(
+    "GET",
+    "/api/v1/webhook-events",
+    summary="The event catalog, grouped by component",
+    tag=TAG,
+    response=Envelope[list[EventComponent]],
+)
+async def list_events(request: web.Request) -> web.Response:
+    return respond_list(service(request).event_components(), EventComponent)
+
+
+@api.route(
+    "GET", "/api/v1/webhooks", summary="List webhooks", tag=TAG, response=Envelope[list[Webhook]]
+)
+async def list_webhooks(request: web.Request) -> web.Response:
+    return respond_list(await service(request).list_webhooks(), Webhook)
+
+
+@api.route(
+    "POST",
+    "/api/v1/webhooks",
+    summary="Add a webhook (active at once)",
+    tag=TAG,
+    status=201,
+    body=WebhookCreate,
+    response=Envelope[Webhook],
+)
+async def create_webhook(request: web.Request) -> web.Response:
+    qrm = service(request)
+    spec = await parse_body(request, WebhookCreate, qrm.validation_context)
+    return respond(Envelope(data=await qrm.create_webhook(spec)), status=201)
+
+
+@api.route(
+    "GET",
+    "/api/v1/webhooks/{webhook_id}",
+    summary="Read a webhook",
+    tag=TAG,
+    response=Envelope[Webhook],
+    errors=(404,),
+)
+async def get_webhook(request: web.Request) -> web.Response:
+    return respond(
+        Envelope(data=await service(request).get_webhook(path_int(request, "webhook_id")))
+    )
+
+
+@api.route(
+    "PATCH",
+    "/api/v1/webhooks/{webhook_id}",
+    summary="Change any fields; an omitted password keeps the stored one",
+    tag=TAG,
+    body=WebhookPatch,
+    response=Envelope[Webhook],
+    errors=(404,),
+)
+async def update_webhook(request: web.Request) -> web.Response:
+    qrm = service(request)
+    webhook_id = path_int(request, "webhook_id")
+    patch = await parse_body(request, WebhookPatch, qrm.validation_context)
+    return respond(Envelope(data=await qrm.update_webhook(webhook_id, patch)))
+
+
+@api.route(
+    "DELETE",
+    "/api/v1/webhooks/{webhook_id}",
+    summary="Remove a webhook; its delivery history stays",
+    tag=TAG,
+    status=204,
+    errors=(404,),
+)
+async def delete_webhook(request: web.Request) -> web.Response:
+    await service(request).delete_webhook(path_int(request, "webhook_id"))
+    return web.Response(status=204)
+
+
+@api.route(
+    "POST",
+    "/api/v1/webhooks/{webhook_id}/activate",
+    summary="Activate a webhook",
+    tag=TAG,
+    response=Envelope[Webhook],
+    errors=(404,),
+)
+async def activate(request: web.Request) -> web.Response:
+    webhook = await service(request).set_active(path_int(request, "webhook_id"), True)
+    return respond(Envelope(data=webhook))
+
+
+@api.route(
+    "POST",
+    "/api/v1/webhooks/{webhook_id}/deactivate",
+    summary="Deactivate a webhook; its pending retries are cancelled",
+    tag=TAG,
+    response=Envelope[Webhook],
+    errors=(404,),
+)
+async def deactivate(request: web.Request) -> web.Response:
+    webhook = await service(request).set_active(path_int(request, "webhook_id"), False)
+    return respond(Envelope(data=webhook))

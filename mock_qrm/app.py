@@ -1,0 +1,31 @@
+"""create_app(settings): wiring only."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from mock_qrm.api import deliveries, health, mock, reports, webhooks  # noqa: F401  (register routes)
+from mock_qrm.api.auth import auth_middleware
+from mock_qrm.api.context import SERVICE, api
+from mock_qrm.api.errors import error_middleware
+from mock_qrm.delivery.clock import Clock
+from mock_qrm.service import QrmService
+from mock_qrm.settings import Settings
+
+MAX_BODY = 1024 * 1024
+
+
+def create_app(settings: Settings, clock: Clock | None = None) -> web.Application:
+    """The mock QRM server; the service opens on start-up and closes on clean-up."""
+    app = web.Application(middlewares=[error_middleware, auth_middleware], client_max_size=MAX_BODY)
+    app.add_routes(api.routes)
+
+    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        app[SERVICE] = await QrmService.open(settings, clock)
+        yield
+        await app[SERVICE].close()
+
+    app.cleanup_ctx.append(lifecycle)
+    return app

@@ -1,0 +1,192 @@
+"""`mock-qrm`: flags and environment → settings → run.
+
+Every start-up failure (a bad flag, a port in use, a database that cannot be
+opened) is one clear line on stderr and a non-zero exit, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from pydantic import ValidationError
+from pydantic_settings import BaseSettings
+
+from mock_qrm import __version__
+from mock_qrm.settings import Settings
+
+PROG = "mock-qrm"
+
+
+class CliError(Exception):
+    """A failure to report in one line and exit with status 1 (2 for usage)."""
+
+    def __init__(self, message: str, status: int = 1) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+# --- flags from settings ---------------------------------------------------------
+
+
+def add_settings_flags(parser: argparse.ArgumentParser, model: type[BaseSettings]) -> None:
+    """One flag per settings field, its help naming the environment variable and default."""
+    prefix = str(model.model_config.get("env_prefix", ""))
+    for name, info in model.model_fields.items():
+        flag = "--" + name.replace("_", "-")
+        env = f"{prefix}{name}".upper()
+        default = info.get_default(call_default_factory=True)
+        shown = "none" if default is None else default
+        help_text = f"{info.description} (env {env}, default {shown})"
+        if info.annotation is bool:
+            parser.add_argument(flag, dest=name, action="store_true", default=None, help=help_text)
+        else:
+            parser.add_argument(flag, dest=name, metavar=name.upper(), default=None, help=help_text)
+
+
+def settings_from(args: argparse.Namespace, model: type[BaseSettings]) -> Any:
+    given = {
+        name: getattr(args, name)
+        for name in model.model_fields
+        if getattr(args, name, None) is not None
+    }
+    try:
+        return model(**given)
+    except ValidationError as exc:
+        raise CliError(_one_line(exc), status=2) from None
+
+
+def _one_line(exc: ValidationError) -> str:
+    parts = []
+    for error in exc.errors(include_url=False):
+        field = ".".join(str(p) for p in error["loc"])
+        message = error["msg"].removeprefix("Value error, ")
+        parts.append(f"--{field.replace('_', '-')}: {message}" if field else message)
+    return "; ".join(parts)
+
+
+# --- serve -----------------------------------------------------------------------
+
+
+async def _serve(settings: Settings) -> None:
+    from aiohttp import web
+
+    from mock_qrm.app import create_app
+    from mock_qrm.store.db import StoreError
+
+    app = create_app(settings)
+    runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    try:
+        await runner.setup()
+    except StoreError as exc:
+        raise CliError(str(exc)) from None
+    site = web.TCPSite(runner, settings.host, settings.port)
+    try:
+        await site.start()
+    except OSError as exc:
+        await runner.cleanup()
+        raise CliError(
+            f"cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}"
+        ) from None
+    port = _bound_port(site) or settings.port
+    extras = []
+    if settings.time_scale != 1:
+        extras.append(f"time scale {settings.time_scale:g}")
+    if settings.manual_clock:
+        extras.append("manual clock")
+    if settings.api_key is not None:
+        extras.append("API key required")
+    suffix = f" ({', '.join(extras)})" if extras else ""
+    print(f"mock-qrm {__version__} listening on http://{settings.host}:{port}{suffix}", flush=True)
+    print(f"database: {settings.db}", flush=True)
+    try:
+        await _until_signalled()
+    finally:
+        print("mock-qrm stopping: finishing attempts in flight", flush=True)
+        await runner.cleanup()
+
+
+def _bound_port(site: Any) -> int | None:
+    server = getattr(site, "_server", None)
+    sockets = getattr(server, "sockets", None) or []
+    return int(sockets[0].getsockname()[1]) if sockets else None
+
+
+async def _until_signalled() -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+
+
+def cmd_serve(args: argparse.Namespace) -> None:
+    settings: Settings = settings_from(args, Settings)
+    asyncio.run(_serve(settings))
+
+
+def cmd_receiver(args: argparse.Namespace) -> None:
+    from mock_qrm.receiver import ReceiverSettings, run_receiver
+
+    settings: ReceiverSettings = settings_from(args, ReceiverSettings)
+    try:
+        run_receiver(settings)
+    except OSError as exc:
+        raise CliError(
+            f"cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}"
+        ) from None
+
+
+# --- the parser ---------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from mock_qrm.clientcli import add_client_commands
+    from mock_qrm.receiver import ReceiverSettings
+
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="A local stand-in for Inspectorio QRM's reports API and webhooks.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    serve = commands.add_parser(
+        "serve", help="run the mock QRM server", description="Run the mock QRM server."
+    )
+    add_settings_flags(serve, Settings)
+    serve.set_defaults(run=cmd_serve)
+
+    receiver = commands.add_parser(
+        "receiver",
+        help="run the fault-injecting webhook receiver",
+        description="Run a webhook receiver whose behaviour is chosen by path: /ok, "
+        "/status/{code}, /delay/{seconds}, /flaky/{n}, /reset, /hang, /redirect, "
+        "/auth/{user}/{password}; GET /_received lists what arrived.",
+    )
+    add_settings_flags(receiver, ReceiverSettings)
+    receiver.set_defaults(run=cmd_receiver)
+
+    add_client_commands(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    run: Callable[[argparse.Namespace], None] = args.run
+    try:
+        run(args)
+    except CliError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        sys.exit(exc.status)
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -1,0 +1,306 @@
+"""A typed async client of the mock QRM's HTTP API and live feed.
+
+Used by the CLI, the TUI and the testing kit; it parses responses with the same
+pydantic models the server serialises, so there is one definition of a webhook.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Mapping
+from types import TracebackType
+from typing import Any, Self, TypeVar
+
+import aiohttp
+from pydantic import BaseModel, TypeAdapter
+
+from mock_qrm.domain.models import (
+    ApiError,
+    Attempt,
+    BulkRedeliverResult,
+    ClockState,
+    Delivery,
+    DeliveryDetail,
+    EmittedEvent,
+    EventComponent,
+    FeedFrame,
+    Health,
+    Page,
+    ReportRow,
+    UploadedReport,
+    Webhook,
+)
+
+DEFAULT_SERVER = "http://127.0.0.1:8765"
+M = TypeVar("M")
+
+
+class QrmApiError(Exception):
+    """The server answered with an error in QRM's shape."""
+
+    def __init__(self, status: int, error: ApiError) -> None:
+        super().__init__(f"{status} {error.error_code}: {error.message}")
+        self.status = status
+        self.error = error
+
+    @property
+    def field_errors(self) -> dict[str, list[str]]:
+        return self.error.errors or {}
+
+
+class QrmUnavailable(Exception):
+    """The server could not be reached; the message says where and why."""
+
+
+class QrmClient:
+    def __init__(
+        self, base_url: str = DEFAULT_SERVER, api_key: str | None = None, timeout: float = 10.0
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.api_key = api_key
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._session: aiohttp.ClientSession | None = None
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"apiKey": self.api_key} if self.api_key else {}
+
+    def _client(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(headers=self.headers, timeout=self._timeout)
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json_body: Any = None,
+        params: Mapping[str, Any] | None = None,
+    ) -> Any:
+        """One call; the decoded JSON body, `None` for 204. Raises QrmApiError or QrmUnavailable."""
+        query = {k: str(v) for k, v in (params or {}).items() if v is not None}
+        try:
+            async with self._client().request(
+                method, self.base_url + path, json=json_body, params=query
+            ) as response:
+                text = await response.text()
+                if response.status >= 400:
+                    raise QrmApiError(response.status, _api_error(response.status, text))
+                if response.status == 204 or not text:
+                    return None
+                return json.loads(text)
+        except aiohttp.ClientConnectorError as exc:
+            raise QrmUnavailable(
+                f"cannot reach {self.base_url}: {exc.os_error.strerror or exc}"
+            ) from None
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise QrmUnavailable(
+                f"{self.base_url} did not answer: {type(exc).__name__} {exc}"
+            ) from None
+        except json.JSONDecodeError:
+            raise QrmUnavailable(
+                f"{self.base_url} is not a mock-qrm server (answer was not JSON)"
+            ) from None
+
+    async def _get(self, model: Any, path: str, **params: Any) -> Any:
+        return _parse(model, await self.request("GET", path, params=params))
+
+    # --- server ----------------------------------------------------------------
+
+    async def health(self) -> Health:
+        result: Health = await self._get(Health, "/healthz")
+        return result
+
+    async def clock(self) -> ClockState:
+        return _data(ClockState, await self.request("GET", "/_mock/clock"))
+
+    async def advance(self, seconds: float) -> ClockState:
+        return _data(
+            ClockState,
+            await self.request("POST", "/_mock/clock/advance", json_body={"seconds": seconds}),
+        )
+
+    async def reset(self) -> None:
+        await self.request("POST", "/_mock/reset")
+
+    # --- webhooks ----------------------------------------------------------------
+
+    async def event_components(self) -> list[EventComponent]:
+        return _data(list[EventComponent], await self.request("GET", "/api/v1/webhook-events"))
+
+    async def webhooks(self) -> list[Webhook]:
+        return _data(list[Webhook], await self.request("GET", "/api/v1/webhooks"))
+
+    async def webhook(self, webhook_id: int) -> Webhook:
+        return _data(Webhook, await self.request("GET", f"/api/v1/webhooks/{webhook_id}"))
+
+    async def create_webhook(
+        self,
+        name: str,
+        url: str,
+        events: list[str],
+        basic_auth: tuple[str, str] | None = None,
+        active: bool = True,
+    ) -> Webhook:
+        body: dict[str, Any] = {"name": name, "url": url, "events": events, "active": active}
+        if basic_auth is not None:
+            body["basicAuth"] = {"username": basic_auth[0], "password": basic_auth[1]}
+        return _data(Webhook, await self.request("POST", "/api/v1/webhooks", json_body=body))
+
+    async def update_webhook(self, webhook_id: int, changes: Mapping[str, Any]) -> Webhook:
+        """A partial update with API field names (`name`, `url`, `events`, `basicAuth`, `active`)."""
+        return _data(
+            Webhook,
+            await self.request("PATCH", f"/api/v1/webhooks/{webhook_id}", json_body=dict(changes)),
+        )
+
+    async def delete_webhook(self, webhook_id: int) -> None:
+        await self.request("DELETE", f"/api/v1/webhooks/{webhook_id}")
+
+    async def set_active(self, webhook_id: int, active: bool) -> Webhook:
+        action = "activate" if active else "deactivate"
+        return _data(Webhook, await self.request("POST", f"/api/v1/webhooks/{webhook_id}/{action}"))
+
+    # --- reports -----------------------------------------------------------------
+
+    async def upload_report(self, overrides: Mapping[str, Any] | None = None) -> UploadedReport:
+        body = {"overrides": dict(overrides)} if overrides else {}
+        return _data(UploadedReport, await self.request("POST", "/_mock/reports", json_body=body))
+
+    async def emit_event(self, event_code: str, resource_id: int) -> EmittedEvent:
+        body = {"eventCode": event_code, "resourceId": resource_id}
+        return _data(EmittedEvent, await self.request("POST", "/_mock/events", json_body=body))
+
+    async def report_rows(self, limit: int = 50, offset: int = 0) -> Page[ReportRow]:
+        page: Page[ReportRow] = await self._get(
+            Page[ReportRow], "/_mock/reports", limit=limit, offset=offset
+        )
+        return page
+
+    async def report(self, report_id: int | str) -> dict[str, Any]:
+        """QRM's report document, exactly as `GET /api/v1/reports/{id}` returns it."""
+        body = await self.request("GET", f"/api/v1/reports/{report_id}")
+        data: dict[str, Any] = body["data"]
+        return data
+
+    # --- deliveries ----------------------------------------------------------------
+
+    async def deliveries(
+        self,
+        *,
+        webhook_id: int | None = None,
+        status: str | None = None,
+        event_code: str | None = None,
+        since: str | None = None,
+        until: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> Page[Delivery]:
+        page: Page[Delivery] = await self._get(
+            Page[Delivery],
+            "/api/v1/webhook-deliveries",
+            webhook_id=webhook_id,
+            status=status,
+            event_code=event_code,
+            since=since,
+            until=until,
+            limit=limit,
+            offset=offset,
+        )
+        return page
+
+    async def delivery(self, delivery_id: int) -> DeliveryDetail:
+        return _data(
+            DeliveryDetail, await self.request("GET", f"/api/v1/webhook-deliveries/{delivery_id}")
+        )
+
+    async def redeliver(self, delivery_id: int) -> Attempt:
+        return _data(
+            Attempt,
+            await self.request("POST", f"/api/v1/webhook-deliveries/{delivery_id}/redeliver"),
+        )
+
+    async def redeliver_matching(self, **flt: Any) -> int:
+        body = {_camel(k): v for k, v in flt.items() if v is not None}
+        result: BulkRedeliverResult = _data(
+            BulkRedeliverResult,
+            await self.request("POST", "/api/v1/webhook-deliveries/redeliver", json_body=body),
+        )
+        return result.count
+
+    async def feed(
+        self, after_seq: int | None = None, boot_id: str | None = None
+    ) -> AsyncIterator[FeedFrame]:
+        """Frames of the live feed until the server closes it."""
+        params = {
+            k: str(v)
+            for k, v in {"after_seq": after_seq, "boot_id": boot_id}.items()
+            if v is not None
+        }
+        try:
+            async with self._client().ws_connect(
+                self.base_url + "/api/v1/webhook-feed",
+                params=params,
+                heartbeat=30,
+                timeout=aiohttp.ClientWSTimeout(ws_close=5),
+            ) as ws:
+                async for message in ws:
+                    if message.type is aiohttp.WSMsgType.TEXT:
+                        yield FeedFrame.model_validate_json(message.data)
+                    elif message.type in (aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR):
+                        break
+        except aiohttp.WSServerHandshakeError as exc:
+            if exc.status == 401:
+                raise QrmApiError(
+                    401, ApiError(error_code="Unauthenticated", message="Missing or wrong API key")
+                ) from None
+            raise QrmUnavailable(
+                f"{self.base_url} refused the feed: {exc.status} {exc.message}"
+            ) from None
+        except aiohttp.ClientConnectorError as exc:
+            raise QrmUnavailable(
+                f"cannot reach {self.base_url}: {exc.os_error.strerror or exc}"
+            ) from None
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise QrmUnavailable(
+                f"the feed from {self.base_url} broke: {type(exc).__name__}"
+            ) from None
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+def _api_error(status: int, text: str) -> ApiError:
+    try:
+        return ApiError.model_validate_json(text)
+    except ValueError:
+        return ApiError(error_code="Generic", message=text[:200] or f"HTTP {status}")
+
+
+def _parse(model: Any, body: Any) -> Any:
+    if isinstance(model, type) and issubclass(model, BaseModel):
+        return model.model_validate(body)
+    return TypeAdapter(model).validate_python(body)
+
+
+def _data(model: type[M] | Any, body: Any) -> M:
+    result: M = _parse(model, body["data"])
+    return result

@@ -1,0 +1,60 @@
+"""One clock for every delay, so tests can hold time still and move it by hand."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from abc import ABC, abstractmethod
+
+
+class Clock(ABC):
+    manual: bool = False
+
+    @abstractmethod
+    def now(self) -> float:
+        """Seconds since the epoch, as this clock sees them."""
+
+    @abstractmethod
+    async def wait(self, deadline: float | None, wakeup: asyncio.Event) -> None:
+        """Return at `deadline` (never, if `None`), when `wakeup` is set, or when time jumps."""
+
+
+class RealClock(Clock):
+    def now(self) -> float:
+        return time.time()
+
+    async def wait(self, deadline: float | None, wakeup: asyncio.Event) -> None:
+        timeout = None if deadline is None else max(0.0, deadline - self.now())
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(wakeup.wait(), timeout)
+
+
+class ManualClock(Clock):
+    """Frozen time that moves only when `advance` is called."""
+
+    manual = True
+
+    def __init__(self, start: float | None = None) -> None:
+        self._now = time.time() if start is None else start
+        self._moved = asyncio.Event()
+
+    def now(self) -> float:
+        return self._now
+
+    def advance(self, seconds: float) -> float:
+        self._now += seconds
+        self._moved.set()
+        self._moved = asyncio.Event()
+        return self._now
+
+    async def wait(self, deadline: float | None, wakeup: asyncio.Event) -> None:
+        if deadline is not None and deadline <= self._now:
+            return
+        moved = asyncio.ensure_future(self._moved.wait())
+        woken = asyncio.ensure_future(wakeup.wait())
+        try:
+            await asyncio.wait((moved, woken), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            moved.cancel()
+            woken.cancel()

@@ -1,0 +1,83 @@
+"""The live feed: every change as a numbered frame, fanned out to subscribers.
+
+Publishing never waits: each subscriber has a bounded queue, and one that
+falls behind is dropped (it reconnects with `after_seq` and catches up from
+the replay buffer, or is told to resync). A slow client never slows delivery.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections import deque
+from typing import Any
+
+SUBSCRIBER_QUEUE = 5000
+
+
+class Subscription:
+    def __init__(self, hub: FeedHub) -> None:
+        self._hub = hub
+        self.queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(SUBSCRIBER_QUEUE)
+        self.dropped = False
+
+    def offer(self, frame: dict[str, Any]) -> None:
+        if self.dropped:
+            return
+        try:
+            self.queue.put_nowait(frame)
+        except asyncio.QueueFull:
+            self.drop()
+
+    def drop(self) -> None:
+        """Stop feeding this subscriber; its reader sees `None` next."""
+        if self.dropped:
+            return
+        self.dropped = True
+        while not self.queue.empty():
+            self.queue.get_nowait()
+        self.queue.put_nowait(None)
+        self._hub.unsubscribe(self)
+
+
+class FeedHub:
+    def __init__(self, buffer_size: int = 10_000) -> None:
+        self.boot_id = uuid.uuid4().hex
+        self.seq = 0
+        self._buffer: deque[dict[str, Any]] = deque(maxlen=buffer_size)
+        self._subscribers: set[Subscription] = set()
+
+    def publish(self, frame_type: str, **fields: Any) -> int:
+        self.seq += 1
+        frame = {"seq": self.seq, "type": frame_type, **fields}
+        self._buffer.append(frame)
+        for subscriber in tuple(self._subscribers):
+            subscriber.offer(frame)
+        return self.seq
+
+    def subscribe(
+        self, after_seq: int | None = None
+    ) -> tuple[Subscription, list[dict[str, Any]] | None]:
+        """A new subscription and the frames after `after_seq`; `None` means resync."""
+        subscription = Subscription(self)
+        self._subscribers.add(subscription)
+        if after_seq is None:
+            return subscription, []
+        if after_seq > self.seq:
+            return subscription, None
+        missed = [frame for frame in self._buffer if frame["seq"] > after_seq]
+        oldest = self._buffer[0]["seq"] if self._buffer else self.seq + 1
+        if after_seq < self.seq and oldest > after_seq + 1:
+            return subscription, None
+        return subscription, missed
+
+    def unsubscribe(self, subscription: Subscription) -> None:
+        self._subscribers.discard(subscription)
+
+    @property
+    def subscribers(self) -> int:
+        return len(self._subscribers)
+
+    def close(self) -> None:
+        for subscriber in tuple(self._subscribers):
+            subscriber.drop()

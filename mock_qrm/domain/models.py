@@ -1,0 +1,457 @@
+"""The API's resources as pydantic models: one definition, used by the server
+to validate and serialise and by the TUI to parse.
+
+JSON fields are camelCase like QRM's; Python attributes are snake_case.
+Request models forbid unknown fields so a typo is a 422, not a silent no-op;
+resource models ignore unknown fields so older clients survive additions.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any, Generic, Literal, TypeVar
+from urllib.parse import urlsplit
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+)
+from pydantic.alias_generators import to_camel
+
+from mock_qrm.domain.timefmt import iso_z
+
+Timestamp = Annotated[datetime, PlainSerializer(iso_z, return_type=str, when_used="json")]
+"""A UTC time, written as `2026-11-28T15:04:05.123Z`."""
+
+MAX_URL_LENGTH = 2048
+MAX_NAME_LENGTH = 100
+
+
+class CamelModel(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
+
+
+class RequestModel(CamelModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+T = TypeVar("T")
+
+
+class Envelope(CamelModel, Generic[T]):
+    """QRM's envelope for one resource: `{"data": ...}`."""
+
+    data: T
+
+
+class Page(CamelModel, Generic[T]):
+    """QRM's envelope for a list: `{"data": [...], "limit", "offset", "total"}`."""
+
+    data: list[T]
+    limit: int
+    offset: int
+    total: int
+
+
+class ApiError(CamelModel):
+    """QRM's error shape; `errors` maps a dotted field path to its messages (422)."""
+
+    error_code: str
+    message: str
+    errors: dict[str, list[str]] | None = None
+
+
+# --- webhooks -------------------------------------------------------------
+
+
+def _check_name(value: str) -> str:
+    value = value.strip()
+    if not value:
+        raise ValueError("Name is required")
+    if len(value) > MAX_NAME_LENGTH:
+        raise ValueError(f"Name must be at most {MAX_NAME_LENGTH} characters")
+    return value
+
+
+def check_url(value: str) -> str:
+    """An absolute http(s) URL with a host, no credentials, at most 2,048 characters."""
+    value = value.strip()
+    if not value:
+        raise ValueError("URL is required")
+    if len(value) > MAX_URL_LENGTH:
+        raise ValueError(f"URL must be at most {MAX_URL_LENGTH} characters")
+    try:
+        parts = urlsplit(value)
+        port = parts.port
+    except ValueError as exc:
+        raise ValueError(f"URL is not valid: {exc}") from None
+    if parts.scheme not in ("http", "https"):
+        raise ValueError("URL must start with http:// or https://")
+    if not parts.hostname:
+        raise ValueError("URL must have a host")
+    if parts.username is not None or parts.password is not None:
+        raise ValueError("URL must not contain credentials; use basic authentication")
+    if port == 0:
+        raise ValueError("URL port must be between 1 and 65535")
+    if any(ch.isspace() for ch in value):
+        raise ValueError("URL must not contain spaces")
+    return value
+
+
+def _check_events(value: list[str], info: ValidationInfo) -> list[str]:
+    if not value:
+        raise ValueError("Select at least one event")
+    known: frozenset[str] | None = (info.context or {}).get("event_codes")
+    if known is not None:
+        unknown = [code for code in value if code not in known]
+        if unknown:
+            raise ValueError(f"Unknown event code: {', '.join(sorted(set(unknown)))}")
+    return list(dict.fromkeys(value))
+
+
+def _check_username(value: str) -> str:
+    if not value:
+        raise ValueError("Username is required")
+    if ":" in value:
+        raise ValueError("Username must not contain ':'")
+    return value
+
+
+def _check_password(value: str) -> str:
+    if not value:
+        raise ValueError("Password is required")
+    return value
+
+
+class BasicAuthIn(RequestModel):
+    username: str
+    password: str
+
+    _username = field_validator("username")(_check_username)
+    _password = field_validator("password")(_check_password)
+
+
+class BasicAuthPatch(RequestModel):
+    """Basic auth on edit: an omitted password keeps the stored one."""
+
+    username: str
+    password: str | None = None
+
+    _username = field_validator("username")(_check_username)
+
+    @field_validator("password")
+    @classmethod
+    def _password(cls, value: str | None) -> str | None:
+        return value or None
+
+
+class WebhookCreate(RequestModel):
+    name: str
+    url: str
+    events: list[str]
+    basic_auth: BasicAuthIn | None = None
+    active: bool = True
+
+    _name = field_validator("name")(_check_name)
+    _url = field_validator("url")(check_url)
+    _events = field_validator("events")(_check_events)
+
+
+class WebhookPatch(RequestModel):
+    """Any subset of a webhook's fields; `basicAuth: null` turns basic auth off."""
+
+    name: str | None = None
+    url: str | None = None
+    events: list[str] | None = None
+    basic_auth: BasicAuthPatch | None = None
+    active: bool | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str | None) -> str | None:
+        return None if value is None else _check_name(value)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        return None if value is None else check_url(value)
+
+    @field_validator("events")
+    @classmethod
+    def _events(cls, value: list[str] | None, info: ValidationInfo) -> list[str] | None:
+        return None if value is None else _check_events(value, info)
+
+
+class BasicAuthOut(CamelModel):
+    """Basic auth as the API shows it: the password is write-only."""
+
+    username: str
+    password_set: bool = True
+
+
+class LastDelivery(CamelModel):
+    """The most recent delivery to a webhook, for the Webhooks table."""
+
+    delivery_id: int
+    status: DeliveryStatus
+    response_status: int | None = None
+    error: str | None = None
+    at: Timestamp
+
+
+class Webhook(CamelModel):
+    id: int
+    name: str
+    url: str
+    events: list[str]
+    basic_auth: BasicAuthOut | None = None
+    active: bool
+    created_at: Timestamp
+    updated_at: Timestamp
+    last_delivery: LastDelivery | None = None
+
+
+class EventTypeOut(CamelModel):
+    event_code: str
+    event_name: str
+
+
+class EventComponent(CamelModel):
+    component: str
+    events: list[EventTypeOut]
+
+
+# --- deliveries -----------------------------------------------------------
+
+
+class DeliveryStatus(StrEnum):
+    PENDING = "pending"
+    IN_FLIGHT = "in_flight"
+    DELIVERED = "delivered"
+    RETRY_SCHEDULED = "retry_scheduled"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def is_final(self) -> bool:
+        return self in (DeliveryStatus.DELIVERED, DeliveryStatus.FAILED, DeliveryStatus.CANCELLED)
+
+
+class Trigger(StrEnum):
+    AUTOMATIC = "automatic"
+    MANUAL = "manual"
+
+
+class Outcome(StrEnum):
+    SUCCESS = "success"
+    FAILURE = "failure"
+    INTERRUPTED = "interrupted"
+
+
+class MessagePayload(CamelModel):
+    resource_id: int
+    path: str
+
+
+class WebhookMessage(CamelModel):
+    """The body QRM POSTs to a receiver (SPEC.md section 2)."""
+
+    message_id: str
+    event_code: str
+    event_name: str
+    payload: MessagePayload
+
+
+class Attempt(CamelModel):
+    number: int
+    trigger: Trigger
+    started_at: Timestamp
+    duration_ms: int | None = None
+    url: str
+    request_headers: dict[str, str]
+    request_body: str | None = None
+    response_status: int | None = None
+    response_headers: dict[str, str] | None = None
+    response_body: str | None = None
+    response_truncated: bool = False
+    error: str | None = None
+    outcome: Outcome | None = None
+    """`None` while the attempt is in flight."""
+
+
+class Delivery(CamelModel):
+    id: int
+    message_id: str
+    webhook_id: int
+    webhook_name: str
+    event_code: str
+    resource_id: int
+    status: DeliveryStatus
+    attempt_count: int
+    next_attempt_at: Timestamp | None = None
+    created_at: Timestamp
+    completed_at: Timestamp | None = None
+    last_response_status: int | None = None
+    last_error: str | None = None
+    last_duration_ms: int | None = None
+
+
+class DeliveryDetail(Delivery):
+    message: WebhookMessage
+    attempts: list[Attempt]
+
+
+class DeliveryFilter(RequestModel):
+    """Which deliveries a list or a bulk redelivery covers."""
+
+    webhook_id: int | None = None
+    status: DeliveryStatus | None = None
+    event_code: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+class BulkRedeliverResult(CamelModel):
+    count: int
+
+
+# --- reports and simulation -------------------------------------------------
+
+
+class LoginForm(RequestModel):
+    username: Annotated[str, StringConstraints(min_length=1)]
+    password: Annotated[str, StringConstraints(min_length=1)]
+
+
+class LoginResult(CamelModel):
+    token: str
+    refresh_token: str
+    username: str
+    org_name: str
+    avatar_url: str
+
+
+class UploadReport(RequestModel):
+    """A simulated upload; `overrides` are `inspectionGeneral` fields to set."""
+
+    overrides: dict[str, Any] = Field(default_factory=dict)
+
+
+class UploadedReport(CamelModel):
+    resource_id: int
+    inspection_id: str
+    path: str
+
+
+class EmitEvent(RequestModel):
+    event_code: str
+    resource_id: int
+
+
+class EmittedEvent(CamelModel):
+    event_code: str
+    resource_id: int
+    deliveries: int
+
+
+class ReportRow(CamelModel):
+    """A report as the TUI lists it: the columns, not QRM's whole document."""
+
+    id: int
+    inspection_id: str
+    case_number: str
+    inspection_type: str
+    result: str
+    status: str
+    created_at: Timestamp
+    file_ready: bool
+
+
+class ClockState(CamelModel):
+    now: Timestamp
+    manual: bool
+    time_scale: float
+
+
+class ClockAdvance(RequestModel):
+    seconds: Annotated[float, Field(gt=0, le=366 * 86400)]
+
+
+class Health(CamelModel):
+    status: Literal["ok", "degraded"]
+    version: str
+    dispatcher_alive: bool
+    queue_depth: int
+    in_flight: int
+    oldest_overdue_ms: int | None = None
+    """How late the most overdue scheduled attempt is, in milliseconds."""
+    manual_clock: bool
+    time_scale: float
+
+
+# --- live feed -------------------------------------------------------------
+
+
+class FeedFrame(CamelModel):
+    """One frame of `GET /api/v1/webhook-feed`."""
+
+    seq: int | None = None
+    type: Literal["hello", "delivery", "webhook", "report", "resync", "heartbeat"]
+    action: str | None = None
+    delivery: Delivery | None = None
+    webhook: Webhook | None = None
+    report: ReportRow | None = None
+    boot_id: str | None = None
+
+
+LastDelivery.model_rebuild()
+
+
+# --- query parameters --------------------------------------------------------
+
+
+class QueryModel(BaseModel):
+    """Query parameters: snake_case like QRM's; unknown ones are ignored, as QRM does."""
+
+    model_config = ConfigDict(extra="ignore")
+
+
+class ReportQuery(QueryModel):
+    limit: Annotated[int, Field(ge=1, le=200)] = 10
+    offset: Annotated[int, Field(ge=0)] = 0
+    order: Literal["created_date:desc", "created_date:asc"] = "created_date:desc"
+    status: Literal["in-progress", "pending", "completed"] | None = None
+    capa_status: str | None = None
+    style_id: str | None = None
+    created_from: datetime | None = None
+    created_to: datetime | None = None
+    updated_from: datetime | None = None
+    updated_to: datetime | None = None
+    system_updated_from: datetime | None = None
+    system_updated_to: datetime | None = None
+    inspection_date_from: datetime | None = None
+    inspection_date_to: datetime | None = None
+
+
+class DeliveryQuery(QueryModel):
+    limit: Annotated[int, Field(ge=1, le=200)] = 50
+    offset: Annotated[int, Field(ge=0)] = 0
+    webhook_id: int | None = None
+    status: DeliveryStatus | None = None
+    event_code: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+    def filter(self) -> DeliveryFilter:
+        return DeliveryFilter.model_validate(self.model_dump(exclude={"limit", "offset"}))
+
+
+class PageQuery(QueryModel):
+    limit: Annotated[int, Field(ge=1, le=200)] = 50
+    offset: Annotated[int, Field(ge=0)] = 0

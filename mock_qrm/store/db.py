@@ -1,0 +1,214 @@
+"""The database: migrations, a reader, and one group-committing writer.
+
+Reads go through aiosqlite. Writes are plain functions of a `sqlite3`
+connection, queued to one writer thread that runs everything queued so far in a
+single transaction (group commit): under load, a thousand attempt results cost
+one commit, and no coroutine ever blocks the event loop on SQLite.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import shutil
+import sqlite3
+import tempfile
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from pathlib import Path
+from typing import Any, TypeVar
+
+import aiosqlite
+
+from mock_qrm.store.schema import MIGRATIONS, SCHEMA_VERSION
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+Job = Callable[[sqlite3.Connection], Any]
+
+MAX_BATCH = 2000
+
+
+class StoreError(Exception):
+    """The database cannot be opened or used; the message says why, in one line."""
+
+
+def _connect(path: str) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA busy_timeout = 5000")
+    conn.execute("PRAGMA journal_mode = WAL")
+    # WAL + NORMAL: a commit survives a killed process; only power loss can drop the last few.
+    conn.execute("PRAGMA synchronous = NORMAL")
+    return conn
+
+
+def _prepare_path(path: str) -> tuple[Path | None, Path]:
+    """The file to open, and the scratch folder to delete at close for `:memory:`.
+
+    Reader and writer must share one database, so `:memory:` is a private
+    temporary file, with the same WAL behaviour as the real thing.
+    """
+    if path == ":memory:":
+        scratch = Path(tempfile.mkdtemp(prefix="mock-qrm-"))
+        return scratch, scratch / "db.sqlite3"
+    target = Path(path).expanduser()
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StoreError(f"cannot create the folder for {target}: {exc.strerror}") from None
+    return None, target
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    version: int = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version > SCHEMA_VERSION:
+        raise StoreError(
+            f"database schema {version} is newer than this mock-qrm understands ({SCHEMA_VERSION})"
+        )
+    for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+        conn.executescript(f"BEGIN;\n{script}\nPRAGMA user_version = {number};\nCOMMIT;")
+
+
+class Writer:
+    """One thread, one connection, one transaction per batch of queued jobs."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+        self._jobs: list[tuple[Job, Future[Any]]] = []
+        self._cond = threading.Condition()
+        self._closed = False
+        self.batches = 0
+        self.jobs_done = 0
+        self._thread = threading.Thread(target=self._loop, name="mock-qrm-writer", daemon=True)
+        self._thread.start()
+
+    def submit(self, job: Callable[[sqlite3.Connection], T]) -> Future[T]:
+        """Queue a job; the future resolves once its transaction has committed."""
+        future: Future[T] = Future()
+        with self._cond:
+            if self._closed:
+                raise StoreError("the database is closed")
+            self._jobs.append((job, future))
+            self._cond.notify()
+        return future
+
+    async def run(self, job: Callable[[sqlite3.Connection], T]) -> T:
+        return await asyncio.wrap_future(self.submit(job))
+
+    def _loop(self) -> None:
+        while True:
+            with self._cond:
+                while not self._jobs and not self._closed:
+                    self._cond.wait()
+                if not self._jobs and self._closed:
+                    return
+                batch, self._jobs = self._jobs[:MAX_BATCH], self._jobs[MAX_BATCH:]
+            self._run_batch(batch)
+
+    def _run_batch(self, batch: list[tuple[Job, Future[Any]]]) -> None:
+        conn = self._conn
+        results: list[tuple[Future[Any], Any, BaseException | None]] = []
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            for job, future in batch:
+                conn.execute("SAVEPOINT job")
+                try:
+                    value = job(conn)
+                except Exception as exc:  # one bad job must not sink the batch
+                    conn.execute("ROLLBACK TO job")
+                    results.append((future, None, exc))
+                else:
+                    results.append((future, value, None))
+                conn.execute("RELEASE job")
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            log.exception("writer batch failed")
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+            failure = StoreError(f"database write failed: {exc}")
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(failure)
+            return
+        self.batches += 1
+        self.jobs_done += len(batch)
+        for future, value, error in results:
+            if error is None:
+                future.set_result(value)
+            else:
+                future.set_exception(error)
+
+    @property
+    def queued(self) -> int:
+        return len(self._jobs)
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify()
+        self._thread.join()
+        self._conn.close()
+
+
+class Database:
+    """An open store: `reader` for queries, `writer` for changes, ids handed out here."""
+
+    def __init__(self, path: str, reader: aiosqlite.Connection, writer: Writer) -> None:
+        self.path = path
+        self.reader = reader
+        self.writer = writer
+        self._next_ids: dict[str, int] = {}
+        self._scratch: Path | None = None
+
+    @classmethod
+    async def open(cls, path: str) -> Database:
+        """Open (creating and migrating) the database; `:memory:` is a throw-away file."""
+        scratch, target = await asyncio.to_thread(_prepare_path, path)
+        try:
+            write_conn = await asyncio.to_thread(_connect, str(target))
+            await asyncio.to_thread(_migrate, write_conn)
+            reader = await aiosqlite.connect(str(target), isolation_level=None)
+            await reader.execute("PRAGMA busy_timeout = 5000")
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open database {target}: {exc}") from None
+        reader.row_factory = sqlite3.Row
+        db = cls(str(target), reader, Writer(write_conn))
+        db._scratch = scratch
+        await db._load_id_counters()
+        return db
+
+    async def _load_id_counters(self) -> None:
+        for table in ("webhooks", "reports", "events", "deliveries", "attempts"):
+            async with self.reader.execute(f"SELECT COALESCE(MAX(id), 0) FROM {table}") as cur:
+                row = await cur.fetchone()
+            self._next_ids[table] = int(row[0]) + 1 if row else 1
+
+    def reset_ids(self) -> None:
+        """After every table was emptied."""
+        self._next_ids = dict.fromkeys(self._next_ids, 1)
+
+    def next_id(self, table: str) -> int:
+        value = self._next_ids[table]
+        self._next_ids[table] = value + 1
+        return value
+
+    def ensure_next_id(self, table: str, at_least: int) -> None:
+        self._next_ids[table] = max(self._next_ids[table], at_least)
+
+    async def fetchall(self, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+        async with self.reader.execute(sql, params) as cur:
+            return list(await cur.fetchall())
+
+    async def fetchone(self, sql: str, params: tuple[Any, ...] = ()) -> sqlite3.Row | None:
+        async with self.reader.execute(sql, params) as cur:
+            row: sqlite3.Row | None = await cur.fetchone()
+            return row
+
+    async def close(self) -> None:
+        await asyncio.to_thread(self.writer.close)
+        await self.reader.close()
+        if self._scratch is not None:
+            shutil.rmtree(self._scratch, ignore_errors=True)

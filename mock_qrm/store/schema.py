@@ -1,0 +1,98 @@
+"""The schema, as numbered migrations applied in order (tracked in `user_version`).
+
+Times are epoch milliseconds. Ids are allocated by the process (it is the only
+writer), which lets the writer batch inserts without reading ids back.
+"""
+
+from __future__ import annotations
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: webhooks, reports, events, deliveries, attempts
+    """
+    CREATE TABLE webhooks (
+        id            INTEGER PRIMARY KEY,
+        name          TEXT NOT NULL,
+        url           TEXT NOT NULL,
+        events        TEXT NOT NULL,            -- JSON array of event codes
+        auth_username TEXT,
+        auth_password TEXT,
+        active        INTEGER NOT NULL,
+        created_at    INTEGER NOT NULL,
+        updated_at    INTEGER NOT NULL,
+        deleted_at    INTEGER                   -- removed webhooks keep their history
+    );
+
+    CREATE TABLE reports (
+        id                INTEGER PRIMARY KEY,
+        inspection_id     TEXT NOT NULL UNIQUE,
+        status            TEXT NOT NULL,
+        case_number       TEXT NOT NULL,
+        inspection_type   TEXT NOT NULL,
+        result            TEXT NOT NULL,
+        created_at        INTEGER NOT NULL,
+        updated_at        INTEGER NOT NULL,
+        system_updated_at INTEGER NOT NULL,
+        inspection_date   INTEGER,
+        file_ready_at     INTEGER,
+        document          TEXT NOT NULL         -- the ReportResponse JSON, without pdfUrl
+    );
+    CREATE INDEX reports_by_created ON reports (created_at, id);
+
+    CREATE TABLE events (
+        id          INTEGER PRIMARY KEY,
+        event_code  TEXT NOT NULL,
+        resource_id INTEGER NOT NULL,
+        created_at  INTEGER NOT NULL,
+        due_at      INTEGER NOT NULL,
+        emitted_at  INTEGER                     -- NULL until fanned out to webhooks
+    );
+    CREATE INDEX events_pending ON events (due_at) WHERE emitted_at IS NULL;
+
+    CREATE TABLE deliveries (
+        id               INTEGER PRIMARY KEY,
+        message_id       TEXT NOT NULL UNIQUE,
+        event_id         INTEGER NOT NULL,
+        webhook_id       INTEGER NOT NULL,
+        event_code       TEXT NOT NULL,
+        resource_id      INTEGER NOT NULL,
+        status           TEXT NOT NULL,
+        attempt_count    INTEGER NOT NULL DEFAULT 0, -- completed automatic attempts (n of 4)
+        attempts_total   INTEGER NOT NULL DEFAULT 0, -- journal rows, for numbering
+        next_attempt_at  INTEGER,
+        created_at       INTEGER NOT NULL,
+        completed_at     INTEGER,
+        message          TEXT NOT NULL,         -- the JSON body, byte for byte as sent
+        last_status      INTEGER,
+        last_error       TEXT,
+        last_duration_ms INTEGER
+    );
+    CREATE INDEX deliveries_by_webhook ON deliveries (webhook_id, id);
+    CREATE INDEX deliveries_by_status ON deliveries (status, id);
+    CREATE INDEX deliveries_by_event ON deliveries (event_code, id);
+    CREATE INDEX deliveries_by_created ON deliveries (created_at);
+    CREATE INDEX deliveries_due ON deliveries (next_attempt_at)
+        WHERE status IN ('pending', 'retry_scheduled');
+
+    CREATE TABLE attempts (
+        id                 INTEGER PRIMARY KEY,
+        delivery_id        INTEGER NOT NULL,
+        number             INTEGER NOT NULL,
+        trigger            TEXT NOT NULL,
+        started_at         INTEGER NOT NULL,
+        duration_ms        INTEGER,
+        url                TEXT NOT NULL,
+        request_headers    TEXT NOT NULL,
+        request_body       TEXT NOT NULL,
+        response_status    INTEGER,
+        response_headers   TEXT,
+        response_body      TEXT,
+        response_truncated INTEGER NOT NULL DEFAULT 0,
+        error              TEXT,
+        outcome            TEXT                 -- NULL while in flight
+    );
+    CREATE INDEX attempts_by_delivery ON attempts (delivery_id, number);
+    CREATE INDEX attempts_in_flight ON attempts (delivery_id) WHERE outcome IS NULL;
+    """,
+)
+
+SCHEMA_VERSION = len(MIGRATIONS)
