@@ -18,6 +18,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
+    StrictBool,
     StringConstraints,
     ValidationInfo,
     field_validator,
@@ -156,7 +157,7 @@ class WebhookCreate(RequestModel):
     url: str
     events: list[str]
     basic_auth: BasicAuthIn | None = None
-    active: bool = True
+    active: StrictBool = True
 
     _name = field_validator("name")(_check_name)
     _url = field_validator("url")(check_url)
@@ -170,7 +171,7 @@ class WebhookPatch(RequestModel):
     url: str | None = None
     events: list[str] | None = None
     basic_auth: BasicAuthPatch | None = None
-    active: bool | None = None
+    active: StrictBool | None = None
 
     @field_validator("name")
     @classmethod

@@ -280,6 +280,7 @@ _JSON_TYPE_NAMES = {
     "array": "an array",
     "object": "an object",
 }
+_TIME_KINDS = ("time", "day", "rfc3339")
 _TIME_HINT = "an ISO 8601 date-time with a timezone, e.g. 2021-06-03T07:18:05Z"
 _TYPE_CHECKS: dict[str, Callable[[Any], bool]] = {
     "string": lambda v: isinstance(v, str),
@@ -297,7 +298,7 @@ def _check(shape: _Shape, value: Any, path: str) -> None:
         if shape.nullable:
             return
         raise ReportOverrideError(path, "must not be null")
-    kind = "string" if shape.kind in ("time", "day", "rfc3339") else shape.kind
+    kind = "string" if shape.kind in _TIME_KINDS else shape.kind
     if not _TYPE_CHECKS[kind](value):
         raise ReportOverrideError(path, f"must be {_JSON_TYPE_NAMES[kind]}")
     if kind == "string":
@@ -305,7 +306,7 @@ def _check(shape: _Shape, value: Any, path: str) -> None:
             raise ReportOverrideError(path, "must be one of: " + ", ".join(shape.choices))
         if len(value) < shape.min_length:
             raise ReportOverrideError(path, "must not be empty")
-        if kind != shape.kind and _parse_time(value) is None:
+        if shape.kind in _TIME_KINDS and _parse_time(value) is None:
             raise ReportOverrideError(path, f"must be {_TIME_HINT}")
     elif kind == "integer" and shape.minimum is not None and value < shape.minimum:
         raise ReportOverrideError(path, f"must be at least {shape.minimum}")
@@ -336,7 +337,7 @@ def _normalise_overrides(overrides: Mapping[str, Any]) -> dict[str, Any]:
         if name == "type" and isinstance(value, str):
             value = {"typeOfInspection": value}  # the code alone; the name is filled in below
         _check(shape, value, name)
-        if shape.kind in ("time", "day", "rfc3339") and value is not None:
+        if shape.kind in _TIME_KINDS and value is not None:
             moment = _parse_time(value)
             assert moment is not None
             if shape.kind == "time":
@@ -454,11 +455,39 @@ def _organisation(entry: Mapping[str, Any], *, local: bool, domain: str) -> dict
 
 def _token(text: str) -> str:
     """`Heather Grey` -> `HEATHERGREY`: a name as it appears inside item ids."""
-    return "".join(re.findall(r"[A-Za-z0-9]+", text)).upper()
+    return _alnum(text).upper()
 
 
 def _domain(name: str) -> str:
     return "".join(re.findall(r"[a-z0-9]+", name.lower())) + ".example"
+
+
+def _case_number(
+    client: Mapping[str, Any],
+    type_code: str,
+    booking: int,
+    factory_name: str,
+    packing: str,
+    expected: datetime,
+) -> str:
+    """QRM's run-together case number, e.g. `5832DUPRO2019-00537345TESTMT...2019-12-095832IS`."""
+    return "".join(
+        [
+            client["casePrefix"],
+            type_code,
+            f"{expected.year}-{booking}",
+            client["code"],
+            _alnum(factory_name),
+            packing,
+            expected.date().isoformat(),
+            client["casePrefix"],
+            "IS",
+        ]
+    )
+
+
+def _alnum(text: str) -> str:
+    return "".join(re.findall(r"[A-Za-z0-9]+", text))
 
 
 def _split(rng: random.Random, total: int, parts: int) -> list[int]:
@@ -617,19 +646,8 @@ class _Builder:
         general: dict[str, Any] = {
             "id": report_id,
             "inspectionId": inspection_id,
-            "caseNumber": "".join(
-                [
-                    client["casePrefix"],
-                    itype["code"],
-                    str(expected.year),
-                    f"-{booking}",
-                    client["code"],
-                    "".join(re.findall(r"[A-Za-z0-9]+", str(factory.get("name", "")))),
-                    packing_code,
-                    expected.date().isoformat(),
-                    client["casePrefix"],
-                    "IS",
-                ]
+            "caseNumber": _case_number(
+                client, itype["code"], booking, str(factory.get("name", "")), packing_code, expected
             ),
             "status": status,
             "inspectionResult": result,
@@ -644,7 +662,7 @@ class _Builder:
                 domain=_domain(raw["vendors"][factory_entry["vendor"]]["name"]),
             ),
             "factory": factory,
-            "inspectionLocation": factory,
+            "inspectionLocation": dict(factory),
             "executor": _organisation(executor_entry, local=False, domain=""),
             "oversightOffice": dict(office),
             "inspector": {
@@ -871,7 +889,7 @@ class _Builder:
                     found[severity] = within[severity]
             return found
         if mode == "pass":
-            return {k: v + 1 for k, v in allowed.items()}
+            return within
         if mode == "in-progress":
             return {s: n // 2 for s, n in within.items()}
         return dict.fromkeys(SEVERITIES, 0)

@@ -46,7 +46,8 @@ def _load(path: str) -> dict[str, Any]:
 @cache
 def _registry(path: str) -> Registry[Any]:
     resource: Resource[Any] = Resource.from_contents(_load(path), default_specification=DRAFT4)
-    return Registry().with_resource(_BASE_URI, resource)
+    registry: Registry[Any] = Registry().with_resource(_BASE_URI, resource)
+    return registry
 
 
 @cache

@@ -1,0 +1,117 @@
+"""The live feed: numbered frames, replay after a reconnect, resync, slow clients dropped."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from aiohttp import WSMsgType
+
+from mock_qrm.delivery.feed import SUBSCRIBER_QUEUE, FeedHub
+from mock_qrm.receiver import RunningReceiver
+from tests.conftest import service_of
+from tests.delivery.helpers import Client, add_webhook, only_delivery, upload
+
+
+async def _frames(ws: Any, count: int, timeout: float = 5.0) -> list[dict[str, Any]]:
+    frames = []
+    async with asyncio.timeout(timeout):
+        while len(frames) < count:
+            message = await ws.receive()
+            assert message.type is WSMsgType.TEXT, message
+            frames.append(message.json())
+    return frames
+
+
+async def test_feed_says_hello_then_streams_changes_with_increasing_seq(
+    api: Client, receiver: RunningReceiver
+) -> None:
+    ws = await api.ws_connect("/api/v1/webhook-feed")
+    [hello] = await _frames(ws, 1)
+    assert hello["type"] == "hello"
+    assert hello["bootId"]
+    await add_webhook(api, receiver.url + "/ok")
+    await upload(api)
+    await only_delivery(api, "delivered")
+    frames = await _frames(ws, 5)
+    seqs = [f["seq"] for f in frames]
+    assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
+    kinds = [(f["type"], f.get("action")) for f in frames]
+    assert kinds[0] == ("webhook", "created")
+    assert ("report", "created") in kinds
+    statuses = [f["delivery"]["status"] for f in frames if f["type"] == "delivery"]
+    assert statuses[-1] == "delivered"
+    assert "in_flight" in statuses
+    await ws.close()
+
+
+async def test_reconnecting_with_after_seq_replays_what_was_missed(
+    api: Client, receiver: RunningReceiver
+) -> None:
+    ws = await api.ws_connect("/api/v1/webhook-feed")
+    [hello] = await _frames(ws, 1)
+    await ws.close()
+    await add_webhook(api, receiver.url + "/ok")
+    await upload(api)
+    await only_delivery(api, "delivered")
+    ws = await api.ws_connect(
+        "/api/v1/webhook-feed", params={"after_seq": hello["seq"], "boot_id": hello["bootId"]}
+    )
+    frames = await _frames(ws, 2)
+    assert frames[0]["type"] == "hello"
+    assert frames[1]["seq"] == hello["seq"] + 1
+    assert frames[1]["type"] == "webhook"
+    await ws.close()
+
+
+async def test_a_gap_older_than_the_buffer_gets_resync(
+    server: Any, receiver: RunningReceiver
+) -> None:
+    api = await server(feed_buffer=10)
+    await add_webhook(api, receiver.url + "/ok")
+    for _ in range(5):
+        await upload(api)
+    ws = await api.ws_connect("/api/v1/webhook-feed", params={"after_seq": 1})
+    hello, resync = await _frames(ws, 2)
+    assert hello["type"] == "hello"
+    assert resync["type"] == "resync"
+    await ws.close()
+
+
+async def test_another_servers_seq_gets_resync(api: Client) -> None:
+    ws = await api.ws_connect("/api/v1/webhook-feed", params={"after_seq": 0, "boot_id": "old"})
+    _, resync = await _frames(ws, 2)
+    assert resync["type"] == "resync"
+    await ws.close()
+
+
+async def test_bad_after_seq_is_422(api: Client) -> None:
+    response = await api.get("/api/v1/webhook-feed", params={"after_seq": "x"})
+    assert response.status == 422
+
+
+def test_a_subscriber_that_stops_reading_is_dropped_without_blocking_publish() -> None:
+    hub = FeedHub(buffer_size=100)
+    stalled, _ = hub.subscribe()
+    healthy, _ = hub.subscribe()
+    for n in range(SUBSCRIBER_QUEUE + 10):
+        hub.publish("delivery", n=n)
+        if not healthy.queue.empty():
+            healthy.queue.get_nowait()
+    assert stalled.dropped
+    assert not healthy.dropped
+    assert hub.subscribers == 1
+    assert stalled.queue.get_nowait() is None  # its reader is told to reconnect
+
+
+async def test_a_slow_websocket_client_never_slows_delivery(
+    api: Client, receiver: RunningReceiver
+) -> None:
+    ws = await api.ws_connect("/api/v1/webhook-feed")  # connected, never read again
+    await add_webhook(api, receiver.url + "/ok")
+    service = service_of(api)
+    for _ in range(SUBSCRIBER_QUEUE // 2):
+        service.feed.publish("heartbeat-test")
+    await upload(api)
+    await only_delivery(api, "delivered", timeout=3)
+    await ws.close()
