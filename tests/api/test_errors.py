@@ -23,9 +23,9 @@ async def qrm_error(response: ClientResponse, status: int) -> dict[str, Any]:
     dotted field path to its messages; nothing else, never HTML.
     """
     text = await response.text()
-    assert response.status == status, text
-    assert response.content_type == "application/json", text
-    assert not text.lstrip().startswith("<"), text
+    assert response.status == status, text[:500]
+    assert response.content_type == "application/json", text[:500]
+    assert not text.lstrip().startswith("<"), text[:500]
     body = await response.json()
     assert isinstance(body, dict)
     assert set(body) <= {"errorCode", "message", "errors"}, body

@@ -45,9 +45,9 @@ async def delivery(client: Client, delivery_id: int) -> dict[str, Any]:
     return detail
 
 
-async def until(check: Callable[[], Awaitable[Any]], timeout: float = 5.0, what: str = "") -> Any:
+async def until(check: Callable[[], Awaitable[Any]], within: float = 5.0, what: str = "") -> Any:
     """Await a condition on what the server shows (never a fixed sleep)."""
-    deadline = asyncio.get_running_loop().time() + timeout
+    deadline = asyncio.get_running_loop().time() + within
     last: Any = None
     while asyncio.get_running_loop().time() < deadline:
         last = await check()
@@ -58,7 +58,7 @@ async def until(check: Callable[[], Awaitable[Any]], timeout: float = 5.0, what:
 
 
 async def only_delivery(
-    client: Client, status: str | tuple[str, ...], timeout: float = 5.0
+    client: Client, status: str | tuple[str, ...], within: float = 5.0
 ) -> dict[str, Any]:
     """The single delivery in the journal, once it is in `status`."""
     wanted = (status,) if isinstance(status, str) else status
@@ -70,7 +70,7 @@ async def only_delivery(
         return seen[0] if len(seen) == 1 and seen[0]["status"] in wanted else None
 
     try:
-        found: dict[str, Any] = await until(check, timeout, f"a delivery in {wanted}")
+        found: dict[str, Any] = await until(check, within, f"a delivery in {wanted}")
     except AssertionError:
         raise AssertionError(
             f"expected one delivery in {wanted}; the journal holds {seen}"

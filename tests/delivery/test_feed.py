@@ -13,9 +13,9 @@ from tests.conftest import service_of
 from tests.delivery.helpers import Client, add_webhook, only_delivery, upload
 
 
-async def _frames(ws: Any, count: int, timeout: float = 5.0) -> list[dict[str, Any]]:
+async def _frames(ws: Any, count: int, within: float = 5.0) -> list[dict[str, Any]]:
     frames = []
-    async with asyncio.timeout(timeout):
+    async with asyncio.timeout(within):
         while len(frames) < count:
             message = await ws.receive()
             assert message.type is WSMsgType.TEXT, message
@@ -113,5 +113,5 @@ async def test_a_slow_websocket_client_never_slows_delivery(
     for _ in range(SUBSCRIBER_QUEUE // 2):
         service.feed.publish("heartbeat-test")
     await upload(api)
-    await only_delivery(api, "delivered", timeout=3)
+    await only_delivery(api, "delivered", within=3)
     await ws.close()

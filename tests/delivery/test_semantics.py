@@ -487,7 +487,7 @@ async def test_time_scale_shrinks_the_retry_interval(
     api = await server(manual_clock=False, time_scale=300.0)  # 60 s becomes 0.2 s
     await add_webhook(api, receiver.url + "/flaky/1")
     await upload(api)
-    row = await only_delivery(api, "delivered", timeout=5)
+    row = await only_delivery(api, "delivered", within=5)
     detail = await delivery(api, row["id"])
     first, second = detail["attempts"]
     gap = _time(second["startedAt"]).timestamp() - _time(first["startedAt"]).timestamp()

@@ -37,8 +37,8 @@ async def _all_deliveries(session: aiohttp.ClientSession, base: str) -> list[dic
             return rows
 
 
-async def _until(check: Any, timeout: float, what: str) -> Any:
-    deadline = asyncio.get_running_loop().time() + timeout
+async def _until(check: Any, within: float, what: str) -> Any:
+    deadline = asyncio.get_running_loop().time() + within
     last = None
     while asyncio.get_running_loop().time() < deadline:
         last = await check()
