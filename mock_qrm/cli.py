@@ -13,7 +13,7 @@ import logging
 import signal
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 from pydantic import ValidationError
 from pydantic_settings import BaseSettings
@@ -147,11 +147,18 @@ def cmd_receiver(args: argparse.Namespace) -> None:
 # --- the parser ---------------------------------------------------------------------
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line pointing at --help, not the usage text."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from mock_qrm.clientcli import add_client_commands
     from mock_qrm.receiver import ReceiverSettings
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog=PROG,
         description="A local stand-in for Inspectorio QRM's reports API and webhooks.",
     )

@@ -173,11 +173,12 @@ async def _follow(client: QrmClient, args: argparse.Namespace) -> None:
     """Like `stripe listen`: one line per finished attempt, reconnecting without losing any."""
     after: int | None = None
     boot: str | None = None
-    print(f"following deliveries on {client.base_url} (ctrl+c to stop)", flush=True)
     while True:
         try:
             async for frame in client.feed(after_seq=after, boot_id=boot):
                 if frame.type == "hello":
+                    verb = "following" if boot is None else "reconnected to"
+                    print(f"{verb} deliveries on {client.base_url} (ctrl+c to stop)", flush=True)
                     boot = frame.boot_id
                 if frame.seq is not None and frame.type != "heartbeat":
                     after = frame.seq
@@ -186,7 +187,7 @@ async def _follow(client: QrmClient, args: argparse.Namespace) -> None:
                     and frame.delivery is not None
                     and _wanted(frame.delivery, args)
                 ):
-                    line = _attempt_line(frame.delivery, client)
+                    line = _attempt_line(frame.delivery)
                     if line:
                         print(line, flush=True)
         except QrmUnavailable as exc:
@@ -202,7 +203,7 @@ def _wanted(d: Delivery, args: argparse.Namespace) -> bool:
     )
 
 
-def _attempt_line(d: Delivery, client: QrmClient) -> str | None:
+def _attempt_line(d: Delivery) -> str | None:
     if d.status in (DeliveryStatus.PENDING, DeliveryStatus.IN_FLIGHT):
         return None
     answer = (

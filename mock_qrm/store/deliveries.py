@@ -255,6 +255,7 @@ async def load_delivery(db: Database, delivery_id: int) -> DeliveryRecord | None
 
 
 def _where(flt: DeliveryFilter) -> tuple[str, list[Any]]:
+    """SQL conditions for a filter; a time range is turned into an id range (see the schema)."""
     clauses: list[str] = []
     params: list[Any] = []
     if flt.webhook_id is not None:
@@ -267,10 +268,16 @@ def _where(flt: DeliveryFilter) -> tuple[str, list[Any]]:
         clauses.append("d.event_code = ?")
         params.append(flt.event_code)
     if flt.since is not None:
-        clauses.append("d.created_at >= ?")
+        clauses.append(
+            "d.id >= COALESCE((SELECT id FROM deliveries WHERE created_at >= ?"
+            " ORDER BY created_at, id LIMIT 1), 1 << 62)"
+        )
         params.append(to_ms(flt.since))
     if flt.until is not None:
-        clauses.append("d.created_at <= ?")
+        clauses.append(
+            "d.id <= COALESCE((SELECT id FROM deliveries WHERE created_at <= ?"
+            " ORDER BY created_at DESC, id DESC LIMIT 1), 0)"
+        )
         params.append(to_ms(flt.until))
     return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 

@@ -66,10 +66,17 @@ MIGRATIONS: tuple[str, ...] = (
         last_error       TEXT,
         last_duration_ms INTEGER
     );
+    -- The journal filters on any mix of webhook, state and event, newest first, at a
+    -- million rows: one index per combination, each ending in id so it is already in order.
+    -- A time range becomes an id range (ids grow with creation time) through by_created.
     CREATE INDEX deliveries_by_webhook ON deliveries (webhook_id, id);
     CREATE INDEX deliveries_by_status ON deliveries (status, id);
     CREATE INDEX deliveries_by_event ON deliveries (event_code, id);
-    CREATE INDEX deliveries_by_created ON deliveries (created_at);
+    CREATE INDEX deliveries_by_webhook_status ON deliveries (webhook_id, status, id);
+    CREATE INDEX deliveries_by_status_event ON deliveries (status, event_code, id);
+    CREATE INDEX deliveries_by_webhook_event ON deliveries (webhook_id, event_code, id);
+    CREATE INDEX deliveries_by_all ON deliveries (webhook_id, status, event_code, id);
+    CREATE INDEX deliveries_by_created ON deliveries (created_at, id);
     CREATE INDEX deliveries_due ON deliveries (next_attempt_at)
         WHERE status IN ('pending', 'retry_scheduled');
 

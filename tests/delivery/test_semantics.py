@@ -492,3 +492,29 @@ async def test_time_scale_shrinks_the_retry_interval(
     first, second = detail["attempts"]
     gap = _time(second["startedAt"]).timestamp() - _time(first["startedAt"]).timestamp()
     assert 0.19 <= gap < 0.6
+
+
+async def test_tls_failure_has_its_own_error_class(api: Client, receiver: RunningReceiver) -> None:
+    await add_webhook(api, receiver.url.replace("http://", "https://") + "/ok")
+    await upload(api)
+    row = await only_delivery(api, "retry_scheduled")
+    [attempt] = (await delivery(api, row["id"]))["attempts"]
+    assert attempt["error"] == "tls"
+
+
+async def test_a_hanging_receiver_never_delays_other_webhooks(
+    server: Any, receiver: RunningReceiver
+) -> None:
+    api = await server(timeout=30, webhook_concurrency=2, concurrency=4)
+    await add_webhook(api, receiver.url + "/hang", name="Hanging")
+    healthy = await add_webhook(api, receiver.url + "/ok", name="Healthy")
+    for _ in range(6):  # six hanging attempts: more than the global cap of four
+        await upload(api)
+
+    async def all_healthy_delivered() -> bool:
+        rows = await deliveries(api, webhook_id=healthy["id"])
+        return len(rows) == 6 and all(r["status"] == "delivered" for r in rows)
+
+    await until(all_healthy_delivered, within=3, what="the healthy webhook's six deliveries")
+    hanging = [r["status"] for r in await deliveries(api) if r["webhookName"] == "Hanging"]
+    assert sorted(hanging) == ["in_flight", "in_flight", "pending", "pending", "pending", "pending"]

@@ -1,0 +1,127 @@
+"""The client commands against a real server: upload-report, trigger, deliveries [--follow]."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.processes import free_port, running
+
+
+def mock_qrm(*args: str, server: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "mock_qrm", *args, "--server", server],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+
+
+def post_json(url: str, body: object) -> object:
+    request = urllib.request.Request(
+        url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=5) as response:
+        return json.loads(response.read())
+
+
+@pytest.fixture(scope="module")
+def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+    """A server (time scale 60: retries one second apart) and a receiver."""
+    folder = tmp_path_factory.mktemp("cli")
+    receiver_port, server_port = free_port(), free_port()
+    receiver = f"http://127.0.0.1:{receiver_port}"
+    server = f"http://127.0.0.1:{server_port}"
+    with (
+        running(
+            ["receiver", "--port", str(receiver_port)], receiver + "/_received", folder / "r.log"
+        ),
+        running(
+            ["serve", "--port", str(server_port), "--db", str(folder / "db"), "--time-scale", "60"],
+            server + "/healthz",
+            folder / "s.log",
+        ),
+    ):
+        yield server, receiver
+
+
+def test_upload_report_prints_the_new_report(system: tuple[str, str]) -> None:
+    server, _ = system
+    result = mock_qrm("upload-report", "--set", "status=completed", server=server)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("uploaded report ")
+    assert "GET /api/v1/reports/" in result.stdout
+
+
+def test_upload_report_with_a_bad_override_says_which_field(system: tuple[str, str]) -> None:
+    server, _ = system
+    result = mock_qrm("upload-report", "--set", "nope=1", server=server)
+    assert result.returncode == 1
+    assert "overrides.nope" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_trigger_needs_a_known_event_and_report(system: tuple[str, str]) -> None:
+    server, _ = system
+    ok = mock_qrm("trigger", "report.created", "--report", "12301", server=server)
+    assert ok.returncode == 0, ok.stderr
+    assert "report.created for report 12301" in ok.stdout
+    unknown = mock_qrm("trigger", "report.nope", "--report", "12301", server=server)
+    assert unknown.returncode == 1
+    assert "Unknown event code" in unknown.stderr
+    missing = mock_qrm("trigger", "report.created", server=server)
+    assert missing.returncode == 2
+    assert "--report" in missing.stderr
+
+
+def test_deliveries_follow_prints_each_attempt_until_delivered(
+    system: tuple[str, str], tmp_path: Path
+) -> None:
+    server, receiver = system
+    post_json(
+        server + "/api/v1/webhooks",
+        {"name": "Flaky", "url": receiver + "/flaky/2", "events": ["report.created"]},
+    )
+    follow = subprocess.Popen(
+        [sys.executable, "-m", "mock_qrm", "deliveries", "--follow", "--server", server],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert follow.stdout is not None
+        assert "following deliveries" in follow.stdout.readline()  # printed once subscribed
+        assert mock_qrm("upload-report", server=server).returncode == 0
+        lines = []
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            line = follow.stdout.readline()
+            if "'Flaky'" in line:
+                lines.append(line)
+            if "delivered" in line:
+                break
+        assert len(lines) == 3, lines
+        assert "<-- 500" in lines[0] and "retry at" in lines[0]
+        assert "<-- 500" in lines[1]
+        assert "<-- 200" in lines[2] and lines[2].rstrip().endswith("delivered")
+    finally:
+        follow.kill()
+        follow.wait()
+
+    listing = mock_qrm("deliveries", "--status", "delivered", server=server)
+    assert listing.returncode == 0
+    assert "Flaky" in listing.stdout
+
+
+def test_client_commands_explain_an_absent_server() -> None:
+    result = mock_qrm("deliveries", server=f"http://127.0.0.1:{free_port()}")
+    assert result.returncode == 1
+    assert "cannot reach" in result.stderr
+    assert "Traceback" not in result.stderr
