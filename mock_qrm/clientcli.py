@@ -173,6 +173,7 @@ async def _follow(client: QrmClient, args: argparse.Namespace) -> None:
     """Like `stripe listen`: one line per finished attempt, reconnecting without losing any."""
     after: int | None = None
     boot: str | None = None
+    max_attempts = (await client.health()).max_attempts
     while True:
         try:
             async for frame in client.feed(after_seq=after, boot_id=boot):
@@ -187,7 +188,7 @@ async def _follow(client: QrmClient, args: argparse.Namespace) -> None:
                     and frame.delivery is not None
                     and _wanted(frame.delivery, args)
                 ):
-                    line = _attempt_line(frame.delivery)
+                    line = _attempt_line(frame.delivery, max_attempts)
                     if line:
                         print(line, flush=True)
         except QrmUnavailable as exc:
@@ -203,7 +204,7 @@ def _wanted(d: Delivery, args: argparse.Namespace) -> bool:
     )
 
 
-def _attempt_line(d: Delivery) -> str | None:
+def _attempt_line(d: Delivery, max_attempts: int) -> str | None:
     if d.status in (DeliveryStatus.PENDING, DeliveryStatus.IN_FLIGHT):
         return None
     answer = (
@@ -215,7 +216,7 @@ def _attempt_line(d: Delivery) -> str | None:
         outcome = f"retry at {_local(d.next_attempt_at)}"
     return (
         f"{_local(datetime.now().astimezone())}  --> {d.event_code} #{d.id} report {d.resource_id}"
-        f" to {d.webhook_name!r} attempt {d.attempt_count}  <-- {answer} {latency}  {outcome}"
+        f" to {d.webhook_name!r} attempt {d.attempt_count}/{max_attempts}  <-- {answer} {latency}  {outcome}"
     )
 
 

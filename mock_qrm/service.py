@@ -424,6 +424,9 @@ class QrmService:
             oldest_overdue_ms=None if overdue is None else round(overdue * 1000),
             manual_clock=self.clock.manual,
             time_scale=self.settings.time_scale,
+            max_attempts=self.settings.retry_policy.max_attempts,
+            timeout_seconds=self.settings.retry_policy.timeout,
+            retry_interval_seconds=self.settings.retry_policy.retry_interval,
         )
 
     async def reset(self) -> None:

@@ -80,7 +80,7 @@ def parse_query(request: web.Request, model: type[M]) -> M:
 
 def path_int(request: web.Request, name: str) -> int:
     raw = request.match_info[name]
-    if not raw.isdigit() or len(raw) > 18:
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
         raise FieldErrors({name: [f"{name} must be a positive integer"]})
     return int(raw)
 

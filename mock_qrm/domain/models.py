@@ -33,6 +33,9 @@ Timestamp = Annotated[datetime, PlainSerializer(iso_z, return_type=str, when_use
 MAX_URL_LENGTH = 2048
 MAX_NAME_LENGTH = 100
 
+SqlInt = Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]
+"""An integer SQLite can bind: a larger id or offset is a 422, not a crash."""
+
 
 class CamelModel(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
@@ -311,7 +314,7 @@ class DeliveryDetail(Delivery):
 class DeliveryFilter(RequestModel):
     """Which deliveries a list or a bulk redelivery covers."""
 
-    webhook_id: int | None = None
+    webhook_id: SqlInt | None = None
     status: DeliveryStatus | None = None
     event_code: str | None = None
     since: datetime | None = None
@@ -352,7 +355,7 @@ class UploadedReport(CamelModel):
 
 class EmitEvent(RequestModel):
     event_code: str
-    resource_id: int
+    resource_id: SqlInt
 
 
 class EmittedEvent(CamelModel):
@@ -394,6 +397,11 @@ class Health(CamelModel):
     """How late the most overdue scheduled attempt is, in milliseconds."""
     manual_clock: bool
     time_scale: float
+    max_attempts: int
+    """1 + retries: what "attempt n of N" counts to."""
+    timeout_seconds: float
+    retry_interval_seconds: float
+    """Both after the time scale, as the dispatcher applies them."""
 
 
 # --- live feed -------------------------------------------------------------
@@ -425,7 +433,7 @@ class QueryModel(BaseModel):
 
 class ReportQuery(QueryModel):
     limit: Annotated[int, Field(ge=1, le=200)] = 10
-    offset: Annotated[int, Field(ge=0)] = 0
+    offset: Annotated[SqlInt, Field(ge=0)] = 0
     order: Literal["created_date:desc", "created_date:asc"] = "created_date:desc"
     status: Literal["in-progress", "pending", "completed"] | None = None
     capa_status: str | None = None
@@ -442,8 +450,8 @@ class ReportQuery(QueryModel):
 
 class DeliveryQuery(QueryModel):
     limit: Annotated[int, Field(ge=1, le=200)] = 50
-    offset: Annotated[int, Field(ge=0)] = 0
-    webhook_id: int | None = None
+    offset: Annotated[SqlInt, Field(ge=0)] = 0
+    webhook_id: SqlInt | None = None
     status: DeliveryStatus | None = None
     event_code: str | None = None
     since: datetime | None = None
@@ -455,4 +463,4 @@ class DeliveryQuery(QueryModel):
 
 class PageQuery(QueryModel):
     limit: Annotated[int, Field(ge=1, le=200)] = 50
-    offset: Annotated[int, Field(ge=0)] = 0
+    offset: Annotated[SqlInt, Field(ge=0)] = 0

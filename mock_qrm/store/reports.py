@@ -121,7 +121,8 @@ async def list_reports(db: Database, query: ReportQuery) -> tuple[list[StoredRep
 
 async def get_report(db: Database, report_id: str) -> StoredReport | None:
     """By numeric id or by `inspectionId` UUID."""
-    column = "id" if report_id.isdigit() else "inspection_id"
+    numeric = report_id.isascii() and report_id.isdigit() and len(report_id) <= 18
+    column = "id" if numeric else "inspection_id"
     row = await db.fetchone(
         f"SELECT id, inspection_id, document, file_ready_at FROM reports WHERE {column} = ?",
         (int(report_id) if column == "id" else report_id,),
