@@ -316,7 +316,7 @@ class QrmService:
             journal.insert_event(
                 conn, created_id, "report.created", report_id, now, now, emitted=True
             )
-            journal.save_deliveries(conn, records)
+            journal.insert_deliveries(conn, records)
             journal.insert_event(
                 conn, file_ready.id, FILE_READY, report_id, now, file_ready.due_at, emitted=False
             )
@@ -357,7 +357,7 @@ class QrmService:
                 )
             if marks_file_ready:
                 report_store.mark_file_ready(conn, event.resource_id, now)
-            journal.save_deliveries(conn, records)
+            journal.insert_deliveries(conn, records)
 
         await self.db.writer.run(job)
         self.dispatcher.enqueue(records)

@@ -195,7 +195,7 @@ class Dispatcher:
                 del self._active[record.id]
                 cancelled.append(record)
         if cancelled:
-            self.db.writer.submit(lambda c: journal.save_deliveries(c, cancelled))
+            self.db.writer.submit(lambda c: journal.update_deliveries(c, cancelled))
             for record in cancelled:
                 self._publish(record)
 
@@ -340,7 +340,7 @@ class Dispatcher:
             record.status = DeliveryStatus.IN_FLIGHT
             record.next_attempt_at = None
         started = _snapshot(record)
-        await self.db.writer.run(lambda c: _save(c, attempt, started))
+        await self.db.writer.run(lambda c: _started(c, attempt, started))
         self._publish(record)
 
         self._in_flight += 1
@@ -362,7 +362,7 @@ class Dispatcher:
         record.last_duration_ms = result.duration_ms
         self._transition(record, attempt, success)
         finished = _snapshot(record)
-        self.db.writer.submit(lambda c: _save(c, attempt, finished))
+        self.db.writer.submit(lambda c: _finished(c, attempt, finished))
         self._publish(record)
         return attempt
 
@@ -402,7 +402,7 @@ class Dispatcher:
         record.completed_at = self.clock.now()
         self._active.pop(record.id, None)
         snapshot = _snapshot(record)
-        self.db.writer.submit(lambda c: journal.save_deliveries(c, [snapshot]))
+        self.db.writer.submit(lambda c: journal.update_deliveries(c, [snapshot]))
         self._publish(record)
 
     async def _removed_webhook(self, webhook_id: int) -> StoredWebhook:
@@ -428,9 +428,14 @@ def _snapshot(record: DeliveryRecord) -> DeliveryRecord:
     return DeliveryRecord(**{name: getattr(record, name) for name in DeliveryRecord.__slots__})
 
 
-def _save(conn: sqlite3.Connection, attempt: AttemptRecord, record: DeliveryRecord) -> None:
-    journal.save_attempt(conn, attempt)
-    journal.save_deliveries(conn, [record])
+def _started(conn: sqlite3.Connection, attempt: AttemptRecord, record: DeliveryRecord) -> None:
+    journal.insert_attempt(conn, attempt)
+    journal.update_deliveries(conn, [record])
+
+
+def _finished(conn: sqlite3.Connection, attempt: AttemptRecord, record: DeliveryRecord) -> None:
+    journal.finish_attempt(conn, attempt)
+    journal.update_deliveries(conn, [record])
 
 
 def _public_attempt(attempt: AttemptRecord) -> Attempt:

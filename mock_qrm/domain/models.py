@@ -8,12 +8,13 @@ resource models ignore unknown fields so older clients survive additions.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Generic, Literal, TypeVar
 from urllib.parse import urlsplit
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -29,6 +30,14 @@ from mock_qrm.domain.timefmt import iso_z
 
 Timestamp = Annotated[datetime, PlainSerializer(iso_z, return_type=str, when_used="json")]
 """A UTC time, written as `2026-11-28T15:04:05.123Z`."""
+
+
+def _naive_is_utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+
+
+UtcInput = Annotated[datetime, AfterValidator(_naive_is_utc)]
+"""A time from a client; one without an offset is UTC, never the server's local time."""
 
 MAX_URL_LENGTH = 2048
 MAX_NAME_LENGTH = 100
@@ -317,8 +326,8 @@ class DeliveryFilter(RequestModel):
     webhook_id: SqlInt | None = None
     status: DeliveryStatus | None = None
     event_code: str | None = None
-    since: datetime | None = None
-    until: datetime | None = None
+    since: UtcInput | None = None
+    until: UtcInput | None = None
 
 
 class BulkRedeliverResult(CamelModel):
@@ -438,14 +447,14 @@ class ReportQuery(QueryModel):
     status: Literal["in-progress", "pending", "completed"] | None = None
     capa_status: str | None = None
     style_id: str | None = None
-    created_from: datetime | None = None
-    created_to: datetime | None = None
-    updated_from: datetime | None = None
-    updated_to: datetime | None = None
-    system_updated_from: datetime | None = None
-    system_updated_to: datetime | None = None
-    inspection_date_from: datetime | None = None
-    inspection_date_to: datetime | None = None
+    created_from: UtcInput | None = None
+    created_to: UtcInput | None = None
+    updated_from: UtcInput | None = None
+    updated_to: UtcInput | None = None
+    system_updated_from: UtcInput | None = None
+    system_updated_to: UtcInput | None = None
+    inspection_date_from: UtcInput | None = None
+    inspection_date_to: UtcInput | None = None
 
 
 class DeliveryQuery(QueryModel):
@@ -454,8 +463,8 @@ class DeliveryQuery(QueryModel):
     webhook_id: SqlInt | None = None
     status: DeliveryStatus | None = None
     event_code: str | None = None
-    since: datetime | None = None
-    until: datetime | None = None
+    since: UtcInput | None = None
+    until: UtcInput | None = None
 
     def filter(self) -> DeliveryFilter:
         return DeliveryFilter.model_validate(self.model_dump(exclude={"limit", "offset"}))

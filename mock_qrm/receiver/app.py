@@ -246,7 +246,7 @@ async def _ok(request: web.Request) -> web.StreamResponse:
 
 
 async def _status(request: web.Request) -> web.StreamResponse:
-    """Any status; a 1xx goes out as an interim response with nothing after it, so clients time out."""
+    """Any status; a 1xx is an interim response with nothing after it: most clients wait on."""
     raw = request.match_info["code"]
     code = _parse_int(raw, 100, 599)
     if code is None:
@@ -268,7 +268,7 @@ async def _delay(request: web.Request) -> web.StreamResponse:
 
 
 async def _flaky(request: web.Request) -> web.StreamResponse:
-    """500 for the first n attempts of each message; a body without `messageId` counts by its hash."""
+    """500 for the first n attempts of each message; a body without `messageId` counts by hash."""
     raw_n = request.match_info["n"]
     n = _parse_int(raw_n, 0, MAX_FLAKY_FAILURES)
     if n is None:

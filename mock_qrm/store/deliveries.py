@@ -175,17 +175,57 @@ def mark_event_emitted(conn: sqlite3.Connection, event_id: int, at: float) -> No
     conn.execute("UPDATE events SET emitted_at = ? WHERE id = ?", (_ms(at), event_id))
 
 
-def save_deliveries(conn: sqlite3.Connection, deliveries: list[DeliveryRecord]) -> None:
+def insert_deliveries(conn: sqlite3.Connection, deliveries: list[DeliveryRecord]) -> None:
     conn.executemany(
-        f"INSERT OR REPLACE INTO deliveries ({_DELIVERY_COLUMNS}) VALUES ({','.join('?' * 16)})",
+        f"INSERT INTO deliveries ({_DELIVERY_COLUMNS}) VALUES ({','.join('?' * 16)})",
         [_delivery_row(d) for d in deliveries],
     )
 
 
-def save_attempt(conn: sqlite3.Connection, attempt: AttemptRecord) -> None:
+def update_deliveries(conn: sqlite3.Connection, deliveries: list[DeliveryRecord]) -> None:
+    """Where deliveries stand now: an UPDATE touches only the indexes of changed columns."""
+    conn.executemany(
+        "UPDATE deliveries SET status = ?, attempt_count = ?, attempts_total = ?,"
+        " next_attempt_at = ?, completed_at = ?, last_status = ?, last_error = ?,"
+        " last_duration_ms = ? WHERE id = ?",
+        [
+            (
+                d.status.value,
+                d.attempt_count,
+                d.attempts_total,
+                _ms(d.next_attempt_at),
+                _ms(d.completed_at),
+                d.last_status,
+                d.last_error,
+                d.last_duration_ms,
+                d.id,
+            )
+            for d in deliveries
+        ],
+    )
+
+
+def insert_attempt(conn: sqlite3.Connection, attempt: AttemptRecord) -> None:
     conn.execute(
-        f"INSERT OR REPLACE INTO attempts ({_ATTEMPT_COLUMNS}) VALUES ({','.join('?' * 15)})",
+        f"INSERT INTO attempts ({_ATTEMPT_COLUMNS}) VALUES ({','.join('?' * 15)})",
         _attempt_row(attempt),
+    )
+
+
+def finish_attempt(conn: sqlite3.Connection, attempt: AttemptRecord) -> None:
+    conn.execute(
+        "UPDATE attempts SET duration_ms = ?, response_status = ?, response_headers = ?,"
+        " response_body = ?, response_truncated = ?, error = ?, outcome = ? WHERE id = ?",
+        (
+            attempt.duration_ms,
+            attempt.response_status,
+            None if attempt.response_headers is None else json.dumps(attempt.response_headers),
+            attempt.response_body,
+            int(attempt.response_truncated),
+            attempt.error,
+            None if attempt.outcome is None else attempt.outcome.value,
+            attempt.id,
+        ),
     )
 
 

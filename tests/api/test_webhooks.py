@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import re
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -32,9 +34,7 @@ async def create(api: Client, **fields: Any) -> dict[str, Any]:
 async def listed(api: Client) -> list[dict[str, Any]]:
     response = await api.get("/api/v1/webhooks")
     assert response.status == 200
-    body = await response.json()
-    assert set(body) == {"data"}
-    data: list[dict[str, Any]] = body["data"]
+    data: list[dict[str, Any]] = (await response.json())["data"]
     return data
 
 
@@ -56,10 +56,12 @@ async def refused_create(api: Client, body: dict[str, Any], field: str) -> None:
 async def refused_patch(api: Client, webhook_id: int, body: dict[str, Any], field: str) -> None:
     """An edit that breaks one rule: 422 keyed by that field, and the webhook unchanged."""
     before = await read(api, webhook_id)
+    held = asdict(service_of(api).webhooks[webhook_id])
     response = await api.patch(f"/api/v1/webhooks/{webhook_id}", json=body)
     error = await qrm_error(response, 422)
     assert set(error["errors"]) == {field}, error
     assert await read(api, webhook_id) == before
+    assert asdict(service_of(api).webhooks[webhook_id]) == held
 
 
 def without(field: str) -> dict[str, Any]:
@@ -114,6 +116,8 @@ async def test_http_and_https_urls_are_accepted(api: Client, url: str) -> None:
         "javascript:alert(1)",
         "http://",
         "http:///path-without-host",
+        "http://hooks example.com/qrm",
+        "http://hooks.example.com:99999/qrm",
     ],
 )
 async def test_url_must_be_absolute_http_or_https_with_a_host(api: Client, url: str) -> None:
@@ -258,11 +262,12 @@ async def test_a_webhook_may_be_created_inactive(api: Client) -> None:
     assert webhook["active"] is False
 
 
-async def test_list_holds_every_webhook_in_creation_order(api: Client) -> None:
+async def test_list_holds_every_webhook(api: Client) -> None:
     first = await create(api, name="First")
-    second = await create(api, name="Second")
-    assert [w["id"] for w in await listed(api)] == [first["id"], second["id"]]
+    second = await create(api, name="Second", active=False)
     assert first["id"] != second["id"]
+    by_id = {w["id"]: w for w in await listed(api)}
+    assert by_id == {first["id"]: first, second["id"]: second}
 
 
 # -- edit: partial; an omitted password keeps the stored one
@@ -270,7 +275,7 @@ async def test_list_holds_every_webhook_in_creation_order(api: Client) -> None:
 
 async def test_patch_changes_only_the_fields_sent(api: Client) -> None:
     webhook = await create(api, **WITH_AUTH)
-    response = await api.patch(f"/api/v1/webhooks/{webhook['id']}", json={"name": "Renamed"})
+    response = await api.patch(f"/api/v1/webhooks/{webhook['id']}", json={"name": "  Renamed  "})
     assert response.status == 200
     patched = (await response.json())["data"]
     assert patched["name"] == "Renamed"
@@ -339,7 +344,9 @@ async def test_basic_auth_null_turns_it_off(api: Client) -> None:
 
 async def test_enabling_basic_auth_on_edit_needs_a_password(api: Client) -> None:
     webhook = await create(api)
-    await refused_patch(api, webhook["id"], {"basicAuth": {"username": "qrm"}}, "basicAuth.password")
+    await refused_patch(
+        api, webhook["id"], {"basicAuth": {"username": "qrm"}}, "basicAuth.password"
+    )
     assert service_of(api).webhooks[webhook["id"]].auth_password is None
 
 
@@ -440,13 +447,47 @@ async def test_password_is_never_returned(api: Client) -> None:
     await keep("POST", f"{path}/deactivate")
     await keep("POST", f"{path}/activate")
     await keep("POST", "/_mock/reports", {}, status=201)
-    deliveries = (await keep("GET", "/api/v1/webhook-deliveries"))["data"]
-    assert deliveries, "the upload should have made a delivery"
-    await keep("GET", f"/api/v1/webhook-deliveries/{deliveries[0]['id']}")
+    (delivery,) = (await keep("GET", "/api/v1/webhook-deliveries"))["data"]
+    attempt = await first_attempt(api, delivery["id"])
+    sent = {k.lower(): v for k, v in attempt["requestHeaders"].items()}
+    assert sent["authorization"] != f"Basic {encoded}"
+    texts.append(json.dumps(attempt))
+    await keep("GET", "/api/v1/webhook-deliveries")
     for text in texts:
         assert PASSWORD not in text
         assert encoded not in text
         assert '"password"' not in text
+
+
+async def test_password_is_never_in_the_live_feed(api: Client) -> None:
+    async with api.ws_connect("/api/v1/webhook-feed") as feed:
+        hello = await feed.receive_json(timeout=5)
+        assert hello["type"] == "hello"
+        created = await create(api, **WITH_AUTH)
+        await api.patch(f"/api/v1/webhooks/{created['id']}", json={"name": "Renamed"})
+        await api.delete(f"/api/v1/webhooks/{created['id']}")
+        actions = []
+        while len(actions) < 3:
+            frame = await feed.receive_str(timeout=5)
+            assert PASSWORD not in frame
+            assert '"password"' not in frame
+            message = json.loads(frame)
+            if message["type"] == "webhook":
+                actions.append(message["action"])
+        assert actions == ["created", "updated", "deleted"]
+
+
+async def first_attempt(api: Client, delivery_id: int) -> dict[str, Any]:
+    """The delivery's first attempt, once it has ended (the receiver at port 1 refuses fast)."""
+    for _ in range(500):
+        response = await api.get(f"/api/v1/webhook-deliveries/{delivery_id}")
+        assert response.status == 200
+        attempts = (await response.json())["data"]["attempts"]
+        if attempts and attempts[0]["outcome"] is not None:
+            attempt: dict[str, Any] = attempts[0]
+            return attempt
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"delivery {delivery_id} made no attempt within 5 s")
 
 
 # -- the event catalog

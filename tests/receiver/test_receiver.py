@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import re
 import time
 from datetime import UTC, datetime
@@ -17,11 +18,11 @@ from pytest_aiohttp import AiohttpClient
 from mock_qrm.receiver import (
     RECEIVER_STATE,
     ReceivedLog,
+    ReceivedRequest,
     ReceiverSettings,
     create_receiver_app,
     start_receiver,
 )
-from mock_qrm.receiver.app import ReceivedRequest
 
 Client = TestClient[Request, Application]
 MESSAGE = {
@@ -71,12 +72,14 @@ async def test_status_without_a_body_answers_empty(client: Client, code: int) ->
     assert await response.read() == b""
 
 
-@pytest.mark.parametrize("code", ["99", "600", "abc", "-1", "2e2", "+200", ""])
+async def test_status_1xx_is_interim_so_the_client_keeps_waiting(client: Client) -> None:
+    with pytest.raises(asyncio.TimeoutError):
+        await client.post("/status/100", timeout=aiohttp.ClientTimeout(total=0.1))
+
+
+@pytest.mark.parametrize("code", ["99", "600", "abc", "-1", "2e2", "+200"])
 async def test_status_outside_100_to_599_is_a_400(client: Client, code: str) -> None:
-    response = await client.post(f"/status/{code}" if code else "/status/")
-    if not code:
-        assert response.status == 404
-        return
+    response = await client.post(f"/status/{code}")
     assert response.status == 400
     body = await response.json()
     assert body["errorCode"] == "BadRequest"
@@ -277,6 +280,15 @@ async def test_received_lists_requests_oldest_first_with_parsed_body(client: Cli
     assert second["headers"]["X-Probe"] == "1"
     assert third["body"] == ""
     assert str(first["receivedAt"]) <= str(second["receivedAt"]) <= str(third["receivedAt"])
+
+
+async def test_a_body_over_1_mib_is_refused_but_recorded(client: Client) -> None:
+    response = await client.post("/ok", data=io.BytesIO(b"x" * (1024**2 + 1)))
+    assert response.status == 413
+    assert (await response.json())["errorCode"] == "PayloadTooLarge"
+    [entry] = await received(client)
+    assert entry["path"] == "/ok"
+    assert entry["body"] is None
 
 
 async def test_unknown_paths_answer_404_and_are_recorded(client: Client) -> None:

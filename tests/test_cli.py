@@ -1,0 +1,210 @@
+"""`mock-qrm` as a user runs it: real processes, their exit codes and what they print (SPEC.md section 5)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from mock_qrm.receiver import ReceiverSettings
+from mock_qrm.settings import Settings
+
+_SCRIPT = Path(sys.executable).with_name("mock-qrm")
+MOCK_QRM = (
+    [str(_SCRIPT)]
+    if _SCRIPT.is_file()
+    else [sys.executable, "-c", "from mock_qrm.cli import main; main()"]
+)
+TIMEOUT = 20.0
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """The caller's environment without any `MOCK_QRM_*` setting, plus `extra`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MOCK_QRM_")}
+    env.update(extra)
+    return env
+
+
+def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*MOCK_QRM, *args],
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        env=env or clean_env(),
+        check=False,
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def one_clear_line(result: subprocess.CompletedProcess[str]) -> str:
+    """A start-up failure: non-zero exit, one line on stderr, no traceback."""
+    assert result.returncode != 0, result
+    assert "Traceback" not in result.stderr + result.stdout, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("mock-qrm"), lines[0]
+    return lines[0]
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> str:
+    return str(tmp_path / "qrm.sqlite3")
+
+
+@pytest.fixture
+def listening() -> Iterator[int]:
+    """A port some other program is already listening on."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        yield sock.getsockname()[1]
+
+
+# -- help
+
+
+def test_serve_help_lists_every_setting_with_its_env_var() -> None:
+    result = run("serve", "--help")
+    assert result.returncode == 0, result.stderr
+    text = " ".join(result.stdout.split())
+    for name in Settings.model_fields:
+        assert f"--{name.replace('_', '-')}" in text, name
+        assert f"env MOCK_QRM_{name.upper()}" in text, name
+
+
+def test_receiver_help_lists_its_settings_with_their_env_vars() -> None:
+    result = run("receiver", "--help")
+    assert result.returncode == 0, result.stderr
+    text = " ".join(result.stdout.split())
+    for name in ReceiverSettings.model_fields:
+        assert f"--{name.replace('_', '-')}" in text, name
+        assert f"env MOCK_QRM_RECEIVER_{name.upper()}" in text, name
+
+
+@pytest.mark.parametrize("command", ["upload-report", "trigger", "deliveries"])
+def test_client_commands_have_help_naming_server_and_api_key(command: str) -> None:
+    result = run(command, "--help")
+    assert result.returncode == 0, result.stderr
+    assert "--server" in result.stdout
+    assert "--api-key" in result.stdout
+
+
+# -- start-up failures: one clear line, never a traceback
+
+
+@pytest.mark.parametrize(
+    ("flags", "flag"),
+    [
+        (["--port", "abc"], "--port"),
+        (["--port", "70000"], "--port"),
+        (["--time-scale", "0"], "--time-scale"),
+        (["--timeout", "soon"], "--timeout"),
+        (["--retries", "-1"], "--retries"),
+    ],
+    ids=["port-abc", "port-70000", "time-scale-0", "timeout-soon", "retries-negative"],
+)
+def test_a_bad_value_is_one_clear_line(db: str, flags: list[str], flag: str) -> None:
+    line = one_clear_line(run("serve", "--db", db, *flags))
+    assert flag in line
+
+
+def test_a_bad_value_from_the_environment_is_one_clear_line(db: str) -> None:
+    one_clear_line(run("serve", "--db", db, env=clean_env(MOCK_QRM_PORT="abc")))
+
+
+def test_an_unknown_flag_is_one_clear_line(db: str) -> None:
+    line = one_clear_line(run("serve", "--db", db, "--no-such-flag"))
+    assert "--no-such-flag" in line
+
+
+def test_port_in_use_is_one_clear_line(db: str, listening: int) -> None:
+    line = one_clear_line(run("serve", "--db", db, "--port", str(listening)))
+    assert f"127.0.0.1:{listening}" in line
+    assert "in use" in line
+
+
+def test_receiver_port_in_use_is_one_clear_line(listening: int) -> None:
+    line = one_clear_line(run("receiver", "--port", str(listening)))
+    assert f"127.0.0.1:{listening}" in line
+    assert "in use" in line
+
+
+def test_unwritable_db_path_is_one_clear_line() -> None:
+    line = one_clear_line(run("serve", "--db", "/proc/nope/x.db", "--port", "0"))
+    assert "/proc/nope/x.db" in line
+
+
+def test_a_file_that_is_not_a_database_is_one_clear_line(tmp_path: Path) -> None:
+    garbage = tmp_path / "notes.txt"
+    garbage.write_text("these are not the tables you are looking for\n" * 100)
+    line = one_clear_line(run("serve", "--db", str(garbage), "--port", "0"))
+    assert str(garbage) in line
+
+
+def test_non_loopback_host_without_a_key_refuses_to_start(db: str) -> None:
+    line = one_clear_line(run("serve", "--db", db, "--host", "0.0.0.0", "--port", "0"))
+    assert "0.0.0.0" in line
+    assert "API key" in line
+
+
+# -- a real server: the environment is honoured, SIGTERM is a clean exit
+
+
+def test_port_from_env_is_honoured_and_sigterm_exits_cleanly(db: str) -> None:
+    port = free_port()
+    env = clean_env(MOCK_QRM_PORT=str(port), MOCK_QRM_DB=db, MOCK_QRM_SEED_REPORTS="2")
+    process = subprocess.Popen(
+        [*MOCK_QRM, "serve"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    )
+    watchdog = threading.Timer(TIMEOUT, process.kill)
+    watchdog.start()
+    try:
+        assert process.stdout is not None
+        banner = process.stdout.readline()
+        assert f"listening on http://127.0.0.1:{port}" in banner, banner
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as response:
+            assert response.status == 200
+            health = json.load(response)
+        assert health["status"] == "ok"
+        assert health["dispatcherAlive"] is True
+
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=5) == 0
+        assert process.stderr is not None
+        assert "Traceback" not in process.stderr.read()
+    finally:
+        watchdog.cancel()
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        for stream in (process.stdout, process.stderr):
+            if stream is not None:
+                stream.close()
+
+
+# -- client commands
+
+
+def test_upload_report_without_a_server_is_one_line_naming_its_url() -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    result = run("upload-report", "--server", url)
+    line = one_clear_line(result)
+    assert url in line
+    assert re.search(r"cannot reach|did not answer", line), line
