@@ -7,6 +7,7 @@ and the feed frames for webhook and report changes.
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import secrets
 import sqlite3
@@ -89,7 +90,7 @@ class QrmService:
         self.feed = FeedHub(settings.feed_buffer)
         self.generator = ReportGenerator(settings.seed)
         self.webhooks: dict[int, StoredWebhook] = {}
-        self._tokens: dict[str, float] = {}
+        self._tokens: dict[bytes, float] = {}
         self.dispatcher = self._new_dispatcher()
 
     def _new_dispatcher(self) -> Dispatcher:
@@ -151,7 +152,7 @@ class QrmService:
         if key is not None and not hmac.compare_digest(form.password.encode(), key.encode()):
             return None
         token = secrets.token_urlsafe(32)
-        self._tokens[token] = self.clock.now() + TOKEN_LIFETIME
+        self._tokens[_digest(token)] = self.clock.now() + TOKEN_LIFETIME
         return LoginResult(
             token=token,
             refresh_token=secrets.token_urlsafe(32),
@@ -167,10 +168,7 @@ class QrmService:
         if api_key is not None and hmac.compare_digest(api_key.encode(), key.encode()):
             return True
         if token is not None:
-            expires = next(
-                (exp for known, exp in self._tokens.items() if hmac.compare_digest(known, token)),
-                None,
-            )
+            expires = self._tokens.get(_digest(token))
             return expires is not None and expires > self.clock.now()
         return False
 
@@ -440,6 +438,11 @@ class QrmService:
 
     def _now_ms(self) -> int:
         return round(self.clock.now() * 1000)
+
+
+def _digest(token: str) -> bytes:
+    """Tokens are kept and looked up by hash: a lookup leaks no timing about a real token."""
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
 
 
 def _dump(model: Any) -> Any:

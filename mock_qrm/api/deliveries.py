@@ -49,7 +49,7 @@ async def list_deliveries(request: web.Request) -> web.Response:
     errors=(404,),
 )
 async def get_delivery(request: web.Request) -> web.Response:
-    detail = await service(request).get_delivery(path_int(request, "delivery_id"))
+    detail = await service(request).get_delivery(path_int(request, "delivery_id", "Delivery"))
     return respond(Envelope(data=detail))
 
 
@@ -62,7 +62,7 @@ async def get_delivery(request: web.Request) -> web.Response:
     errors=(404,),
 )
 async def redeliver(request: web.Request) -> web.Response:
-    attempt = await service(request).redeliver(path_int(request, "delivery_id"))
+    attempt = await service(request).redeliver(path_int(request, "delivery_id", "Delivery"))
     return respond(Envelope(data=attempt))
 
 

@@ -91,7 +91,7 @@ async def get_report(request: web.Request) -> web.Response:
     response_schema={"type": "string", "format": "binary"},
 )
 async def report_pdf(request: web.Request) -> web.Response:
-    report_id = path_int(request, "report_id")
+    report_id = path_int(request, "report_id", "Report file")
     pdf = await service(request).report_pdf(report_id)
     return web.Response(
         body=pdf,

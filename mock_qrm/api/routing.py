@@ -15,7 +15,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from pydantic.json_schema import models_json_schema
 
 from mock_qrm.api.errors import BadRequest, field_errors
-from mock_qrm.service import FieldErrors
+from mock_qrm.service import FieldErrors, NotFound
 
 M = TypeVar("M", bound=BaseModel)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -68,7 +68,8 @@ async def parse_body(
     data = await read_json(request)
     if not isinstance(data, dict):
         raise FieldErrors({"body": ["Request body must be a JSON object"]})
-    return model.model_validate(data, context=context)
+    # Strict JSON semantics: "5" is not a number and 1 is not a boolean.
+    return model.model_validate_json(await request.read(), strict=True, context=context)
 
 
 def parse_query(request: web.Request, model: type[M]) -> M:
@@ -78,10 +79,11 @@ def parse_query(request: web.Request, model: type[M]) -> M:
         raise FieldErrors(field_errors(exc)) from None
 
 
-def path_int(request: web.Request, name: str) -> int:
+def path_int(request: web.Request, name: str, what: str) -> int:
+    """A numeric id from the path; anything that cannot be one is an unknown id (404)."""
     raw = request.match_info[name]
     if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
-        raise FieldErrors({name: [f"{name} must be a positive integer"]})
+        raise NotFound(what, raw)
     return int(raw)
 
 

@@ -5,8 +5,16 @@ from __future__ import annotations
 from aiohttp import web
 
 from mock_qrm.api.context import api, service
-from mock_qrm.api.routing import parse_body, path_int, respond, respond_list
-from mock_qrm.domain.models import Envelope, EventComponent, Webhook, WebhookCreate, WebhookPatch
+from mock_qrm.api.routing import parse_body, parse_query, path_int, respond, respond_list
+from mock_qrm.domain.models import (
+    Envelope,
+    EventComponent,
+    Page,
+    Webhook,
+    WebhookCreate,
+    WebhookPatch,
+    WebhookQuery,
+)
 
 TAG = "Webhooks"
 
@@ -23,10 +31,20 @@ async def list_events(request: web.Request) -> web.Response:
 
 
 @api.route(
-    "GET", "/api/v1/webhooks", summary="List webhooks", tag=TAG, response=Envelope[list[Webhook]]
+    "GET",
+    "/api/v1/webhooks",
+    summary="List webhooks, oldest first",
+    tag=TAG,
+    query=WebhookQuery,
+    response=Page[Webhook],
 )
 async def list_webhooks(request: web.Request) -> web.Response:
-    return respond_list(await service(request).list_webhooks(), Webhook)
+    query = parse_query(request, WebhookQuery)
+    webhooks = await service(request).list_webhooks()
+    page = webhooks[query.offset : query.offset + query.limit]
+    return respond(
+        Page[Webhook](data=page, limit=query.limit, offset=query.offset, total=len(webhooks))
+    )
 
 
 @api.route(
@@ -54,7 +72,9 @@ async def create_webhook(request: web.Request) -> web.Response:
 )
 async def get_webhook(request: web.Request) -> web.Response:
     return respond(
-        Envelope(data=await service(request).get_webhook(path_int(request, "webhook_id")))
+        Envelope(
+            data=await service(request).get_webhook(path_int(request, "webhook_id", "Webhook"))
+        )
     )
 
 
@@ -69,7 +89,7 @@ async def get_webhook(request: web.Request) -> web.Response:
 )
 async def update_webhook(request: web.Request) -> web.Response:
     qrm = service(request)
-    webhook_id = path_int(request, "webhook_id")
+    webhook_id = path_int(request, "webhook_id", "Webhook")
     patch = await parse_body(request, WebhookPatch, qrm.validation_context)
     return respond(Envelope(data=await qrm.update_webhook(webhook_id, patch)))
 
@@ -83,7 +103,7 @@ async def update_webhook(request: web.Request) -> web.Response:
     errors=(404,),
 )
 async def delete_webhook(request: web.Request) -> web.Response:
-    await service(request).delete_webhook(path_int(request, "webhook_id"))
+    await service(request).delete_webhook(path_int(request, "webhook_id", "Webhook"))
     return web.Response(status=204)
 
 
@@ -96,7 +116,7 @@ async def delete_webhook(request: web.Request) -> web.Response:
     errors=(404,),
 )
 async def activate(request: web.Request) -> web.Response:
-    webhook = await service(request).set_active(path_int(request, "webhook_id"), True)
+    webhook = await service(request).set_active(path_int(request, "webhook_id", "Webhook"), True)
     return respond(Envelope(data=webhook))
 
 
@@ -109,5 +129,5 @@ async def activate(request: web.Request) -> web.Response:
     errors=(404,),
 )
 async def deactivate(request: web.Request) -> web.Response:
-    webhook = await service(request).set_active(path_int(request, "webhook_id"), False)
+    webhook = await service(request).set_active(path_int(request, "webhook_id", "Webhook"), False)
     return respond(Envelope(data=webhook))

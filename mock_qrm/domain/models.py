@@ -473,3 +473,9 @@ class DeliveryQuery(QueryModel):
 class PageQuery(QueryModel):
     limit: Annotated[int, Field(ge=1, le=200)] = 50
     offset: Annotated[SqlInt, Field(ge=0)] = 0
+
+
+class WebhookQuery(PageQuery):
+    """Webhooks are few: one page of up to 200 is the whole registry for most users."""
+
+    limit: Annotated[int, Field(ge=1, le=200)] = 200

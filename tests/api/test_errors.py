@@ -169,9 +169,9 @@ HUGE = 10**30
     [
         ("GET", f"/api/v1/reports/{HUGE}", None, 404),
         ("GET", "/api/v1/reports/%C2%B2", None, 404),  # "²" is a digit to str.isdigit
-        ("GET", "/api/v1/webhooks/%C2%B2", None, 422),
-        ("GET", "/api/v1/webhooks/%D9%A1", None, 422),  # Arabic-Indic "1" is not webhook 1
-        ("GET", "/files/reports/%C2%B2.pdf", None, 422),
+        ("GET", "/api/v1/webhooks/%C2%B2", None, 404),  # no such webhook id, like any other
+        ("GET", "/api/v1/webhooks/%D9%A1", None, 404),  # Arabic-Indic "1" is not webhook 1
+        ("GET", "/files/reports/%C2%B2.pdf", None, 404),
         ("GET", f"/api/v1/reports?offset={HUGE}", None, 422),
         ("GET", f"/api/v1/webhook-deliveries?webhook_id={HUGE}", None, 422),
         ("GET", f"/api/v1/webhook-deliveries?offset={HUGE}", None, 422),
@@ -231,3 +231,30 @@ async def test_a_body_of_exactly_one_mib_is_read(api: Client) -> None:
     )
     error = await qrm_error(response, 422)
     assert set(error["errors"]) == {"name"}
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        ("/_mock/clock/advance", {"seconds": "5"}, "seconds"),
+        (
+            "/api/v1/webhooks",
+            {"name": "x", "url": "http://h/", "events": "report.created"},
+            "events",
+        ),
+        ("/_mock/events", {"eventCode": "report.created", "resourceId": "12301"}, "resourceId"),
+    ],
+)
+async def test_a_json_value_of_the_wrong_type_is_422_not_coerced(
+    api: TestClient[Any, Any], path: str, body: dict[str, Any], field: str
+) -> None:
+    response = await api.post(path, json=body)
+    error = await qrm_error(response, 422)
+    assert field in error["errors"]
+
+
+@pytest.mark.parametrize("path", ["/api/v1/webhooks/abc", "/api/v1/webhook-deliveries/x1"])
+async def test_an_id_that_cannot_exist_is_an_unknown_id(
+    api: TestClient[Any, Any], path: str
+) -> None:
+    await qrm_error(await api.get(path), 404)

@@ -550,3 +550,11 @@ async def test_delete_keeps_delivery_history(api: Client) -> None:
     detail = await api.get(f"/api/v1/webhook-deliveries/{history[0]['id']}")
     assert detail.status == 200
     assert (await detail.json())["data"]["webhookName"] == webhook["name"]
+
+
+async def test_the_webhook_list_is_a_qrm_page(api: TestClient[Any, Any]) -> None:
+    for n in range(3):
+        await api.post("/api/v1/webhooks", json={**WEBHOOK, "name": f"hook {n}"})
+    body = await (await api.get("/api/v1/webhooks", params={"limit": 2, "offset": 1})).json()
+    assert (body["limit"], body["offset"], body["total"]) == (2, 1, 3)
+    assert [w["name"] for w in body["data"]] == ["hook 1", "hook 2"]
