@@ -27,5 +27,10 @@ def create_app(settings: Settings, clock: Clock | None = None) -> web.Applicatio
         yield
         await app[SERVICE].close()
 
+    async def hang_up_feeds(app: web.Application) -> None:
+        # Before aiohttp waits for handlers: a WebSocket would otherwise hold shutdown open.
+        app[SERVICE].feed.close()
+
     app.cleanup_ctx.append(lifecycle)
+    app.on_shutdown.append(hang_up_feeds)
     return app

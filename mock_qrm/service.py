@@ -140,7 +140,7 @@ class QrmService:
         self.db.ensure_next_id("reports", FIRST_REPORT_ID + len(reports))
 
     async def close(self) -> None:
-        await self.dispatcher.stop()
+        await self.dispatcher.stop(self.settings.shutdown_grace)
         self.feed.close()
         await self.db.close()
 
@@ -251,7 +251,7 @@ class QrmService:
         await self.db.writer.run(lambda c: save_webhook(c, removed))
         del self.webhooks[webhook_id]
         self.dispatcher.cancel_webhook(webhook_id)
-        self.feed.publish("webhook", action="deleted", webhook=_dump(removed.public()))
+        self.feed.publish("webhook", removed.public(), action="deleted")
 
     def _webhook(self, webhook_id: int) -> StoredWebhook:
         webhook = self.webhooks.get(webhook_id)
@@ -264,7 +264,7 @@ class QrmService:
 
     async def _announce(self, webhook: StoredWebhook, action: str) -> Webhook:
         public = await self._public(webhook)
-        self.feed.publish("webhook", action=action, webhook=_dump(public))
+        self.feed.publish("webhook", public, action=action)
         return public
 
     # --- reports -----------------------------------------------------------------
@@ -330,7 +330,7 @@ class QrmService:
     async def emit_event(self, code: str, resource_id: int) -> EmittedEvent:
         if self.catalog.get(code) is None:
             raise FieldErrors({"eventCode": [f"Unknown event code: {code}"]})
-        if await report_store.get_report(self.db, str(resource_id)) is None:
+        if await report_store.report_row_by_id(self.db, resource_id) is None:
             raise NotFound("Report", resource_id)
         now = self.clock.now()
         event = ScheduledEvent(self.db.next_id("events"), code, resource_id, now)
@@ -366,7 +366,7 @@ class QrmService:
     async def _announce_report(self, report_id: int, action: str) -> None:
         row = await report_store.report_row_by_id(self.db, report_id)
         if row is not None:
-            self.feed.publish("report", action=action, report=_dump(row))
+            self.feed.publish("report", row, action=action)
 
     # --- deliveries --------------------------------------------------------------
 
@@ -443,7 +443,3 @@ class QrmService:
 def _digest(token: str) -> bytes:
     """Tokens are kept and looked up by hash: a lookup leaks no timing about a real token."""
     return hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
-
-
-def _dump(model: Any) -> Any:
-    return model.model_dump(mode="json", by_alias=True)

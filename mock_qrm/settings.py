@@ -72,6 +72,9 @@ class Settings(BaseSettings):
     )
     seed: int = Field(0, description="seed of the generated reports")
     seed_reports: int = Field(40, ge=0, le=100_000, description="reports created at first start")
+    shutdown_grace: float = Field(
+        5.0, ge=0, le=600, description="seconds attempts in flight get to finish at shutdown"
+    )
     feed_buffer: int = Field(
         10_000, ge=10, le=1_000_000, description="feed frames kept for reconnecting clients"
     )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 
 from aiohttp import WSMsgType, web
 
@@ -106,7 +105,7 @@ async def feed(request: web.Request) -> web.StreamResponse:
             await ws.send_json({"type": "resync", "seq": qrm.feed.seq})
         else:
             for old in missed:
-                await ws.send_json(old)
+                await ws.send_str(old.text())
         reader = asyncio.create_task(_drain(ws))
         try:
             while not ws.closed:
@@ -117,7 +116,7 @@ async def feed(request: web.Request) -> web.StreamResponse:
                     continue
                 if frame is None:  # fell behind: the client reconnects with after_seq
                     break
-                await asyncio.wait_for(ws.send_str(json.dumps(frame)), HEARTBEAT)
+                await asyncio.wait_for(ws.send_str(frame.text()), HEARTBEAT)
         finally:
             reader.cancel()
     except (ConnectionResetError, TimeoutError):

@@ -195,9 +195,7 @@ class Dispatcher:
                 del self._active[record.id]
                 cancelled.append(record)
         if cancelled:
-            self.db.writer.submit(lambda c: journal.update_deliveries(c, cancelled))
-            for record in cancelled:
-                self._publish(record)
+            self._save_then_publish(lambda c: journal.update_deliveries(c, cancelled), cancelled)
 
     async def redeliver(self, record: DeliveryRecord) -> Attempt:
         """One manual attempt with the same messageId; it schedules no automatic retry."""
@@ -362,8 +360,7 @@ class Dispatcher:
         record.last_duration_ms = result.duration_ms
         self._transition(record, attempt, success)
         finished = _snapshot(record)
-        self.db.writer.submit(lambda c: _finished(c, attempt, finished))
-        self._publish(record)
+        self._save_then_publish(lambda c: _finished(c, attempt, finished), [finished])
         return attempt
 
     def _transition(self, record: DeliveryRecord, attempt: AttemptRecord, success: bool) -> None:
@@ -402,8 +399,7 @@ class Dispatcher:
         record.completed_at = self.clock.now()
         self._active.pop(record.id, None)
         snapshot = _snapshot(record)
-        self.db.writer.submit(lambda c: journal.update_deliveries(c, [snapshot]))
-        self._publish(record)
+        self._save_then_publish(lambda c: journal.update_deliveries(c, [snapshot]), [snapshot])
 
     async def _removed_webhook(self, webhook_id: int) -> StoredWebhook:
         webhook = await load_webhook(self.db, webhook_id)
@@ -411,12 +407,29 @@ class Dispatcher:
             raise LookupError(f"webhook {webhook_id} does not exist")
         return webhook
 
+    def _save_then_publish(
+        self, job: Callable[[sqlite3.Connection], None], records: list[DeliveryRecord]
+    ) -> None:
+        """Journal a change without waiting, and tell the feed once it is committed.
+
+        A client that reads the API after a frame then never sees an older state.
+        `records` must not change any more: pass snapshots of live ones.
+        """
+        future = self.db.writer.submit(job)
+
+        def published(done: asyncio.Future[None]) -> None:
+            if not done.cancelled() and done.exception() is not None:
+                log.error("journal write failed: %s", done.exception())
+                return
+            for record in records:
+                self._publish(record)
+
+        future.add_done_callback(published)
+
     def _publish(self, record: DeliveryRecord) -> None:
         webhook = self.webhooks.get(record.webhook_id)
         name = webhook.name if webhook else ""
-        self.feed.publish(
-            "delivery", delivery=record.public(name).model_dump(mode="json", by_alias=True)
-        )
+        self.feed.publish("delivery", record.public(name))
 
 
 class _Skipped(Exception):

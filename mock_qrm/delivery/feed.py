@@ -3,14 +3,40 @@
 Publishing never waits: each subscriber has a bounded queue, and one that
 falls behind is dropped (it reconnects with `after_seq` and catches up from
 the replay buffer, or is told to resync). A slow client never slows delivery.
+A frame is serialised once, when someone first reads it, never when nobody does.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections import deque
-from typing import Any
+from dataclasses import dataclass
+
+from pydantic import BaseModel
+
+
+@dataclass(slots=True)
+class Frame:
+    """`{"seq", "type", "action"?, <type>: resource}` as one WebSocket text message."""
+
+    seq: int
+    type: str
+    resource: BaseModel | None = None
+    action: str | None = None
+    _text: str | None = None
+
+    def text(self) -> str:
+        if self._text is None:
+            head = f'{{"seq":{self.seq},"type":{json.dumps(self.type)}'
+            if self.action is not None:
+                head += f',"action":{json.dumps(self.action)}'
+            if self.resource is not None:
+                head += f",{json.dumps(self.type)}:{self.resource.model_dump_json(by_alias=True)}"
+            self._text = head + "}"
+        return self._text
+
 
 SUBSCRIBER_QUEUE = 5000
 
@@ -18,10 +44,10 @@ SUBSCRIBER_QUEUE = 5000
 class Subscription:
     def __init__(self, hub: FeedHub) -> None:
         self._hub = hub
-        self.queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(SUBSCRIBER_QUEUE)
+        self.queue: asyncio.Queue[Frame | None] = asyncio.Queue(SUBSCRIBER_QUEUE)
         self.dropped = False
 
-    def offer(self, frame: dict[str, Any]) -> None:
+    def offer(self, frame: Frame) -> None:
         if self.dropped:
             return
         try:
@@ -44,20 +70,20 @@ class FeedHub:
     def __init__(self, buffer_size: int = 10_000) -> None:
         self.boot_id = uuid.uuid4().hex
         self.seq = 0
-        self._buffer: deque[dict[str, Any]] = deque(maxlen=buffer_size)
+        self._buffer: deque[Frame] = deque(maxlen=buffer_size)
         self._subscribers: set[Subscription] = set()
 
-    def publish(self, frame_type: str, **fields: Any) -> int:
+    def publish(
+        self, frame_type: str, resource: BaseModel | None = None, action: str | None = None
+    ) -> int:
         self.seq += 1
-        frame = {"seq": self.seq, "type": frame_type, **fields}
+        frame = Frame(self.seq, frame_type, resource, action)
         self._buffer.append(frame)
         for subscriber in tuple(self._subscribers):
             subscriber.offer(frame)
         return self.seq
 
-    def subscribe(
-        self, after_seq: int | None = None
-    ) -> tuple[Subscription, list[dict[str, Any]] | None]:
+    def subscribe(self, after_seq: int | None = None) -> tuple[Subscription, list[Frame] | None]:
         """A new subscription and the frames after `after_seq`; `None` means resync."""
         subscription = Subscription(self)
         self._subscribers.add(subscription)
@@ -65,8 +91,8 @@ class FeedHub:
             return subscription, []
         if after_seq > self.seq:
             return subscription, None
-        missed = [frame for frame in self._buffer if frame["seq"] > after_seq]
-        oldest = self._buffer[0]["seq"] if self._buffer else self.seq + 1
+        missed = [frame for frame in self._buffer if frame.seq > after_seq]
+        oldest = self._buffer[0].seq if self._buffer else self.seq + 1
         if after_seq < self.seq and oldest > after_seq + 1:
             return subscription, None
         return subscription, missed

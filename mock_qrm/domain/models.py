@@ -320,14 +320,20 @@ class DeliveryDetail(Delivery):
     attempts: list[Attempt]
 
 
-class DeliveryFilter(RequestModel):
-    """Which deliveries a list or a bulk redelivery covers."""
+class DeliveryFields(BaseModel):
+    """What a delivery can be filtered on, in a query string or in a bulk body."""
 
     webhook_id: SqlInt | None = None
     status: DeliveryStatus | None = None
     event_code: str | None = None
+    resource_id: SqlInt | None = None
+    message_id: str | None = None
     since: UtcInput | None = None
     until: UtcInput | None = None
+
+
+class DeliveryFilter(RequestModel, DeliveryFields):
+    """Which deliveries a list or a bulk redelivery covers (camelCase in a body)."""
 
 
 class BulkRedeliverResult(CamelModel):
@@ -457,14 +463,9 @@ class ReportQuery(QueryModel):
     inspection_date_to: UtcInput | None = None
 
 
-class DeliveryQuery(QueryModel):
+class DeliveryQuery(QueryModel, DeliveryFields):
     limit: Annotated[int, Field(ge=1, le=200)] = 50
     offset: Annotated[SqlInt, Field(ge=0)] = 0
-    webhook_id: SqlInt | None = None
-    status: DeliveryStatus | None = None
-    event_code: str | None = None
-    since: UtcInput | None = None
-    until: UtcInput | None = None
 
     def filter(self) -> DeliveryFilter:
         return DeliveryFilter.model_validate(self.model_dump(exclude={"limit", "offset"}))

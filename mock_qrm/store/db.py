@@ -16,7 +16,6 @@ import sqlite3
 import tempfile
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -26,10 +25,27 @@ from mock_qrm.store.schema import MIGRATIONS, SCHEMA_VERSION
 
 log = logging.getLogger(__name__)
 
+_Outcome = tuple["asyncio.Future[Any]", Any, BaseException | None]
+
 T = TypeVar("T")
 Job = Callable[[sqlite3.Connection], Any]
 
 MAX_BATCH = 2000
+
+
+def _settle(outcomes: list[_Outcome]) -> None:
+    for future, value, error in outcomes:
+        if future.done():  # the waiter was cancelled
+            continue
+        if error is None:
+            future.set_result(value)
+        else:
+            future.set_exception(error)
+
+
+def _log_failure(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled() and future.exception() is not None:
+        log.error("a journal write failed: %s", future.exception())
 
 
 class StoreError(Exception):
@@ -73,21 +89,28 @@ def _migrate(conn: sqlite3.Connection) -> None:
 
 
 class Writer:
-    """One thread, one connection, one transaction per batch of queued jobs."""
+    """One thread, one connection, one transaction per batch of queued jobs.
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    Jobs are queued from the event loop; once a batch commits, its results go
+    back to the loop in one call, so a batch of a thousand costs one wake-up.
+    """
+
+    def __init__(self, conn: sqlite3.Connection, loop: asyncio.AbstractEventLoop) -> None:
         self._conn = conn
-        self._jobs: list[tuple[Job, Future[Any]]] = []
+        self._loop = loop
+        self._jobs: list[tuple[Job, asyncio.Future[Any]]] = []
         self._cond = threading.Condition()
         self._closed = False
         self.batches = 0
         self.jobs_done = 0
-        self._thread = threading.Thread(target=self._loop, name="mock-qrm-writer", daemon=True)
+        self._thread = threading.Thread(
+            target=self._loop_forever, name="mock-qrm-writer", daemon=True
+        )
         self._thread.start()
 
-    def submit(self, job: Callable[[sqlite3.Connection], T]) -> Future[T]:
-        """Queue a job; the future resolves once its transaction has committed."""
-        future: Future[T] = Future()
+    def submit(self, job: Callable[[sqlite3.Connection], T]) -> asyncio.Future[T]:
+        """Queue a job (from the event loop); the future resolves once its transaction commits."""
+        future: asyncio.Future[T] = self._loop.create_future()
         with self._cond:
             if self._closed:
                 raise StoreError("the database is closed")
@@ -96,9 +119,13 @@ class Writer:
         return future
 
     async def run(self, job: Callable[[sqlite3.Connection], T]) -> T:
-        return await asyncio.wrap_future(self.submit(job))
+        return await self.submit(job)
 
-    def _loop(self) -> None:
+    def queue(self, job: Job) -> None:
+        """Queue a job nobody waits for; a failure is logged, not lost."""
+        self.submit(job).add_done_callback(_log_failure)
+
+    def _loop_forever(self) -> None:
         while True:
             with self._cond:
                 while not self._jobs and not self._closed:
@@ -106,11 +133,13 @@ class Writer:
                 if not self._jobs and self._closed:
                     return
                 batch, self._jobs = self._jobs[:MAX_BATCH], self._jobs[MAX_BATCH:]
-            self._run_batch(batch)
+            outcomes = self._run_batch(batch)
+            with contextlib.suppress(RuntimeError):  # a closed loop: nobody is waiting any more
+                self._loop.call_soon_threadsafe(_settle, outcomes)
 
-    def _run_batch(self, batch: list[tuple[Job, Future[Any]]]) -> None:
+    def _run_batch(self, batch: list[tuple[Job, asyncio.Future[Any]]]) -> list[_Outcome]:
         conn = self._conn
-        results: list[tuple[Future[Any], Any, BaseException | None]] = []
+        results: list[_Outcome] = []
         try:
             conn.execute("BEGIN IMMEDIATE")
             for job, future in batch:
@@ -129,17 +158,10 @@ class Writer:
             with contextlib.suppress(sqlite3.Error):
                 conn.execute("ROLLBACK")
             failure = StoreError(f"database write failed: {exc}")
-            for _, future in batch:
-                if not future.done():
-                    future.set_exception(failure)
-            return
+            return [(future, None, failure) for _, future in batch]
         self.batches += 1
         self.jobs_done += len(batch)
-        for future, value, error in results:
-            if error is None:
-                future.set_result(value)
-            else:
-                future.set_exception(error)
+        return results
 
     @property
     def queued(self) -> int:
@@ -175,7 +197,7 @@ class Database:
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open database {target}: {exc}") from None
         reader.row_factory = sqlite3.Row
-        db = cls(str(target), reader, Writer(write_conn))
+        db = cls(str(target), reader, Writer(write_conn, asyncio.get_running_loop()))
         db._scratch = scratch
         await db._load_id_counters()
         return db

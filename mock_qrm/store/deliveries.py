@@ -307,6 +307,12 @@ def _where(flt: DeliveryFilter) -> tuple[str, list[Any]]:
     if flt.event_code is not None:
         clauses.append("d.event_code = ?")
         params.append(flt.event_code)
+    if flt.resource_id is not None:
+        clauses.append("d.resource_id = ?")
+        params.append(flt.resource_id)
+    if flt.message_id is not None:
+        clauses.append("d.message_id = ?")
+        params.append(flt.message_id)
     if flt.since is not None:
         clauses.append(
             "d.id >= COALESCE((SELECT id FROM deliveries WHERE created_at >= ?"

@@ -77,6 +77,7 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX deliveries_by_webhook_event ON deliveries (webhook_id, event_code, id);
     CREATE INDEX deliveries_by_all ON deliveries (webhook_id, status, event_code, id);
     CREATE INDEX deliveries_by_created ON deliveries (created_at, id);
+    CREATE INDEX deliveries_by_resource ON deliveries (resource_id, id);
     CREATE INDEX deliveries_due ON deliveries (next_attempt_at)
         WHERE status IN ('pending', 'retry_scheduled');
 

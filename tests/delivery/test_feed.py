@@ -94,8 +94,8 @@ def test_a_subscriber_that_stops_reading_is_dropped_without_blocking_publish() -
     hub = FeedHub(buffer_size=100)
     stalled, _ = hub.subscribe()
     healthy, _ = hub.subscribe()
-    for n in range(SUBSCRIBER_QUEUE + 10):
-        hub.publish("delivery", n=n)
+    for _ in range(SUBSCRIBER_QUEUE + 10):
+        hub.publish("delivery")
         if not healthy.queue.empty():
             healthy.queue.get_nowait()
     assert stalled.dropped
@@ -111,7 +111,16 @@ async def test_a_slow_websocket_client_never_slows_delivery(
     await add_webhook(api, receiver.url + "/ok")
     service = service_of(api)
     for _ in range(SUBSCRIBER_QUEUE // 2):
-        service.feed.publish("heartbeat-test")
+        service.feed.publish("heartbeat")
     await upload(api)
     await only_delivery(api, "delivered", within=3)
     await ws.close()
+
+
+async def test_an_open_feed_does_not_hold_up_shutdown(server: Any) -> None:
+    api = await server(shutdown_grace=0)
+    ws = await api.ws_connect("/api/v1/webhook-feed")
+    await _frames(ws, 1)
+    started = asyncio.get_running_loop().time()
+    await api.close()
+    assert asyncio.get_running_loop().time() - started < 2.0

@@ -115,3 +115,16 @@ async def test_health_reports_queue_depth_and_a_stalled_scheduler(
     assert health["status"] == "degraded"
     assert health["dispatcherAlive"] is False
     assert health["oldestOverdueMs"] >= 59_000
+
+
+async def test_deliveries_filter_by_resource_and_message_id(
+    api: Client, receiver: RunningReceiver
+) -> None:
+    await _two_webhooks(api, receiver)
+    rows = await deliveries(api)
+    first = rows[-1]
+    by_resource = await deliveries(api, resource_id=first["resourceId"])
+    assert len(by_resource) == 2
+    assert {r["resourceId"] for r in by_resource} == {first["resourceId"]}
+    [by_message] = await deliveries(api, message_id=first["messageId"])
+    assert by_message["id"] == first["id"]

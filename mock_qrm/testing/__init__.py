@@ -1,0 +1,45 @@
+"""The integration-testing kit: a mock QRM and a fault-injecting receiver for any test suite.
+
+    from mock_qrm.testing import MockQrm
+
+    with MockQrm(retries=1) as qrm:          # or: async with ..., MockQrm.connect(url)
+        hook = qrm.create_webhook(my_receiver_url, basic_auth=("qrm", "s3cret"))
+        report = qrm.upload_report()
+        delivery = qrm.wait_for_delivery(resource_id=report.resource_id)
+
+Under pytest the same objects come as fixtures (`mock_qrm`, `mock_qrm_factory`,
+`qrm_receiver`) from the plugin in `mock_qrm.testing.plugin`.
+"""
+
+from mock_qrm.domain.models import (
+    Attempt,
+    ClockState,
+    Delivery,
+    DeliveryDetail,
+    DeliveryStatus,
+    EmittedEvent,
+    UploadedReport,
+    Webhook,
+)
+from mock_qrm.receiver import ReceivedRequest
+from mock_qrm.testing.journal import DeliveryMatch, DeliveryWaitTimeout
+from mock_qrm.testing.qrm import MockQrm, MockQrmFactory
+from mock_qrm.testing.receiver import MockReceiver, ReceiverWaitTimeout
+
+__all__ = [
+    "Attempt",
+    "ClockState",
+    "Delivery",
+    "DeliveryDetail",
+    "DeliveryMatch",
+    "DeliveryStatus",
+    "DeliveryWaitTimeout",
+    "EmittedEvent",
+    "MockQrm",
+    "MockQrmFactory",
+    "MockReceiver",
+    "ReceivedRequest",
+    "ReceiverWaitTimeout",
+    "UploadedReport",
+    "Webhook",
+]

@@ -1,0 +1,649 @@
+"""`MockQrm`: a mock QRM server (or a handle on a running one) with test helpers.
+
+One class serves every way of using it: the pytest fixtures, `with`, `async with`,
+and `MockQrm.connect(url)` for a server started elsewhere (a `mock-qrm serve`
+process, a container). The server and the client always live on the object's
+own event loop in a background thread (see `_bridge`), so:
+
+- every helper has two spellings: `name()` blocks, `await aname()` does not;
+- use the blocking ones in synchronous code, the `a` ones in async code
+  (a blocking call from inside a running loop raises, rather than freezing a
+  receiver that the same loop serves).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime
+from types import TracebackType
+from typing import Any, Self
+
+from aiohttp import web
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
+
+from mock_qrm.api.context import SERVICE
+from mock_qrm.app import create_app
+from mock_qrm.client import QrmClient, QrmUnavailable
+from mock_qrm.domain.models import (
+    Attempt,
+    ClockState,
+    Delivery,
+    DeliveryDetail,
+    EmittedEvent,
+    UploadedReport,
+    Webhook,
+)
+from mock_qrm.settings import MEMORY, Settings
+from mock_qrm.testing._bridge import Bridged, blocking, on_loop
+from mock_qrm.testing.journal import (
+    DeliveryMatch,
+    DeliveryWaitTimeout,
+    FeedMirror,
+    StatusSpec,
+    fetch_journal,
+    parse_statuses,
+    timeout_message,
+)
+
+WebhookRef = Webhook | int
+"""A webhook, or its id."""
+DeliveryRef = Delivery | int
+"""A delivery (`Delivery` or `DeliveryDetail`), or its id."""
+
+DEFAULT_WAIT_TIMEOUT = 5.0
+DEFAULT_EVENTS = ("report.created",)
+_START_TIMEOUT = 10.0
+_CATCH_UP = 2.0
+"""How long a read may lag the feed frame it follows (see `_detail_as_of`)."""
+
+_UNSET: Any = object()
+
+
+class KitSettings(Settings):
+    """`Settings` that read only what they are given, never `MOCK_QRM_*` variables.
+
+    A test server must not change because the developer's shell exports, say,
+    MOCK_QRM_API_KEY or MOCK_QRM_PORT.
+    """
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings,)
+
+
+def kit_settings(**overrides: Any) -> Settings:
+    """Settings for a throw-away server: loopback, a free port, `:memory:`, manual clock, a key.
+
+    Unknown names are refused: `Settings` ignores them, which would turn a typo
+    in a marker (`retrys=1`) into a test that silently checks the wrong thing.
+    """
+    unknown = sorted(set(overrides) - set(Settings.model_fields))
+    if unknown:
+        known = ", ".join(sorted(Settings.model_fields))
+        raise TypeError(f"unknown mock_qrm setting(s) {', '.join(unknown)}; known: {known}")
+    values: dict[str, Any] = {
+        "host": "127.0.0.1",
+        "port": 0,
+        "db": MEMORY,
+        "manual_clock": True,
+        "seed_reports": 5,
+        "api_key": secrets.token_urlsafe(16),
+    }
+    values.update(overrides)
+    return KitSettings(**values)
+
+
+def _webhook_id(webhook: WebhookRef) -> int:
+    return webhook if isinstance(webhook, int) else webhook.id
+
+
+def _delivery_id(delivery: DeliveryRef) -> int:
+    return delivery if isinstance(delivery, int) else delivery.id
+
+
+def _same_state(a: Delivery, b: Delivery) -> bool:
+    return (
+        a.status == b.status
+        and a.attempt_count == b.attempt_count
+        and a.last_response_status == b.last_response_status
+        and a.last_error == b.last_error
+    )
+
+
+class MockQrm(Bridged):
+    """A mock QRM for tests: its URLs and key to hand to the code under test, and helpers.
+
+    `MockQrm(**settings)` runs its own server (any `Settings` field, e.g.
+    `retries=1`, `timeout=0.5`; defaults: loopback, a free port, a fresh
+    `:memory:` database, a manual clock, 5 seeded reports, a random API key).
+    `MockQrm.connect(url, api_key=...)` drives a server that is already running.
+    Either way, start it with `with`, `async with`, `start()` or `await astart()`.
+
+    `wait_timeout` bounds every `wait_for_*` call that gives no `timeout`.
+    """
+
+    def __init__(self, *, wait_timeout: float = DEFAULT_WAIT_TIMEOUT, **settings: Any) -> None:
+        embedded = kit_settings(**settings)
+        self._setup(embedded, None, embedded.api_key_value, wait_timeout)
+
+    @classmethod
+    def connect(
+        cls,
+        base_url: str,
+        *,
+        api_key: str | None = None,
+        wait_timeout: float = DEFAULT_WAIT_TIMEOUT,
+    ) -> MockQrm:
+        """A handle on a server started elsewhere (`mock-qrm serve --manual-clock ...`).
+
+        `base_url` is the server's root (`http://127.0.0.1:8765`); a trailing
+        `/api/v1` is accepted too. Starting and closing it opens and closes only
+        the client and the feed; the server keeps running.
+        """
+        qrm = cls.__new__(cls)
+        remote = base_url.rstrip("/").removesuffix("/api/v1")
+        qrm._setup(None, remote, api_key, wait_timeout)
+        return qrm
+
+    def _setup(
+        self,
+        settings: Settings | None,
+        remote: str | None,
+        api_key: str | None,
+        wait_timeout: float,
+    ) -> None:
+        self.settings = settings
+        """The embedded server's settings; `None` for a server joined with `connect`."""
+        self.wait_timeout = wait_timeout
+        self._remote = remote
+        self._api_key = api_key
+        self._base_url: str | None = None
+        self._runner: web.AppRunner | None = None
+        self._client: QrmClient | None = None
+        self._mirror: FeedMirror | None = None
+        self._follower: asyncio.Task[None] | None = None
+
+    def __repr__(self) -> str:
+        where = self._base_url or self._remote or "not started"
+        mode = "connected" if self.settings is None else "embedded"
+        return f"<MockQrm {where} ({mode})>"
+
+    # --- what the code under test needs -----------------------------------------
+
+    @property
+    def base_url(self) -> str:
+        """The server's root, e.g. `http://127.0.0.1:54321` (`/healthz`, `/_mock/...`)."""
+        if self._base_url is None:
+            raise RuntimeError("MockQrm is not running: start it first")
+        return self._base_url
+
+    @property
+    def api_url(self) -> str:
+        """The QRM API base a receiver calls back: `base_url + "/api/v1"`.
+
+        A webhook's `payload.path` (`/reports/12301`) is relative to it.
+        """
+        return self.base_url + "/api/v1"
+
+    @property
+    def api_key(self) -> str | None:
+        """The key the API wants in the `apiKey` header; `None` when it is open."""
+        return self._api_key
+
+    # --- life cycle ----------------------------------------------------------------
+
+    def start(self) -> Self:
+        """Start the server (or join the running one) and the feed; returns self."""
+        __tracebackhide__ = True
+        self._refuse_restart()
+        self._start_thread(f"mock-qrm-kit-{id(self):x}")
+        try:
+            self._block(self._open(), "start")
+        except BaseException:
+            with contextlib.suppress(Exception):
+                self._block(self._shut(), "close")
+            self._stop_thread()
+            raise
+        return self
+
+    async def astart(self) -> Self:
+        """Async twin of `start`."""
+        self._refuse_restart()
+        self._start_thread(f"mock-qrm-kit-{id(self):x}")
+        try:
+            await self._hop(self._open())
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await self._hop(self._shut())
+            await asyncio.to_thread(self._stop_thread)
+            raise
+        return self
+
+    def close(self) -> None:
+        """Stop the feed and the client, and the server if this object started it."""
+        if self._thread is None:
+            return
+        try:
+            self._block(self._shut(), "close")
+        finally:
+            self._stop_thread()
+
+    async def aclose(self) -> None:
+        """Async twin of `close`."""
+        if self._thread is None:
+            return
+        try:
+            await self._hop(self._shut())
+        finally:
+            await asyncio.to_thread(self._stop_thread)
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    async def __aenter__(self) -> Self:
+        return await self.astart()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def _open(self) -> None:
+        if self.settings is not None:
+            self._base_url = await self._serve(self.settings)
+        else:
+            assert self._remote is not None
+            self._base_url = self._remote
+        self._client = QrmClient(self._base_url, self._api_key)
+        if self.settings is None:
+            await self._client.health()  # "nothing listens there" now, not at the first wait
+        self._mirror = FeedMirror(self._client)
+        self._follower = asyncio.create_task(self._mirror.follow(), name="mock-qrm-kit-feed")
+        try:
+            await asyncio.wait_for(self._mirror.ready.wait(), _START_TIMEOUT)
+        except TimeoutError:
+            raise QrmUnavailable(
+                f"{self._base_url} opened no live feed within {_START_TIMEOUT:g} s"
+            ) from None
+        if self._mirror.error is not None:
+            raise self._mirror.error
+
+    async def _serve(self, settings: Settings) -> str:
+        app = create_app(settings)
+        app.on_shutdown.append(_stop_promptly)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        self._runner = runner
+        await web.TCPSite(runner, settings.host, settings.port).start()
+        host, port = runner.addresses[0][:2]
+        return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+    async def _shut(self) -> None:
+        if self._follower is not None:
+            self._follower.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._follower
+            self._follower = None
+        if self._client is not None:
+            await self._client.close()
+            self._client = None
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    @property
+    def _api(self) -> QrmClient:
+        if self._client is None:
+            raise RuntimeError("MockQrm is not running: start it first")
+        return self._client
+
+    @property
+    def _feed(self) -> FeedMirror:
+        if self._mirror is None:
+            raise RuntimeError("MockQrm is not running: start it first")
+        return self._mirror
+
+    # --- webhooks ------------------------------------------------------------------
+
+    @on_loop
+    async def acreate_webhook(
+        self,
+        url: str,
+        *,
+        events: Iterable[str] = DEFAULT_EVENTS,
+        name: str = "Receiver under test",
+        basic_auth: tuple[str, str] | None = None,
+        active: bool = True,
+    ) -> Webhook:
+        """Register a webhook (QRM's "Configuration > Webhooks"); `basic_auth` is (user, password)."""
+        return await self._api.create_webhook(name, url, list(events), basic_auth, active)
+
+    create_webhook = blocking(acreate_webhook)
+
+    @on_loop
+    async def aupdate_webhook(
+        self,
+        webhook: WebhookRef,
+        *,
+        name: str | None = None,
+        url: str | None = None,
+        events: Iterable[str] | None = None,
+        basic_auth: tuple[str, str] | None = _UNSET,
+        active: bool | None = None,
+    ) -> Webhook:
+        """Change some fields; `basic_auth=None` turns basic auth off, `active=False` cancels retries."""
+        changes: dict[str, Any] = {}
+        if name is not None:
+            changes["name"] = name
+        if url is not None:
+            changes["url"] = url
+        if events is not None:
+            changes["events"] = list(events)
+        if basic_auth is not _UNSET:
+            changes["basicAuth"] = (
+                None
+                if basic_auth is None
+                else {"username": basic_auth[0], "password": basic_auth[1]}
+            )
+        if active is not None:
+            changes["active"] = active
+        return await self._api.update_webhook(_webhook_id(webhook), changes)
+
+    update_webhook = blocking(aupdate_webhook)
+
+    @on_loop
+    async def adelete_webhook(self, webhook: WebhookRef) -> None:
+        """Remove a webhook; its delivery history stays in the journal."""
+        await self._api.delete_webhook(_webhook_id(webhook))
+
+    delete_webhook = blocking(adelete_webhook)
+
+    @on_loop
+    async def awebhooks(self) -> list[Webhook]:
+        """Every webhook, as `GET /api/v1/webhooks` lists them."""
+        return await self._api.webhooks()
+
+    webhooks = blocking(awebhooks)
+
+    # --- reports and events ------------------------------------------------------------
+
+    @on_loop
+    async def aupload_report(self, overrides: Mapping[str, Any] | None = None) -> UploadedReport:
+        """An inspector uploads a report: `report.created` goes out now.
+
+        `overrides` sets `inspectionGeneral` fields (`{"caseNumber": "C-1"}`).
+        `report.file_ready` follows after the `file_ready_delay` setting, which on
+        the manual clock means once `advance` has moved past it.
+        """
+        return await self._api.upload_report(overrides)
+
+    upload_report = blocking(aupload_report)
+
+    @on_loop
+    async def atrigger(self, event_code: str, resource_id: int) -> EmittedEvent:
+        """Emit any catalog event for an existing report (`report.file_ready`, ...)."""
+        return await self._api.emit_event(event_code, resource_id)
+
+    trigger = blocking(atrigger)
+
+    @on_loop
+    async def areport(self, report_id: int | str) -> dict[str, Any]:
+        """The report's `data`, exactly as `GET /api/v1/reports/{report_id}` returns it."""
+        return await self._api.report(report_id)
+
+    report = blocking(areport)
+
+    # --- the clock -----------------------------------------------------------------------
+
+    @on_loop
+    async def aadvance(self, seconds: float) -> ClockState:
+        """Move the manual clock; returns once every attempt now due has been started.
+
+        It does not wait for those attempts to end: follow with `wait_for_delivery`.
+        """
+        return await self._api.advance(seconds)
+
+    advance = blocking(aadvance)
+
+    @on_loop
+    async def aclock(self) -> ClockState:
+        """The server's time, whether it is manual, and its time scale."""
+        return await self._api.clock()
+
+    clock = blocking(aclock)
+
+    @on_loop
+    async def areset(self) -> None:
+        """Back to the seeded state: no webhooks, an empty journal.
+
+        Returns once the feed has caught up with the reset, so a wait that
+        follows cannot match a delivery from before it.
+        """
+        mirror = self._feed
+        before = mirror.resyncs
+        await self._api.reset()
+        async with mirror.changed:
+            await asyncio.wait_for(
+                mirror.changed.wait_for(lambda: mirror.resyncs > before or mirror.error),
+                _START_TIMEOUT,
+            )
+
+    reset = blocking(areset)
+
+    # --- the journal ------------------------------------------------------------------------
+
+    @on_loop
+    async def adeliveries(
+        self,
+        *,
+        webhook: WebhookRef | None = None,
+        status: StatusSpec = None,
+        event_code: str | None = None,
+        resource_id: int | None = None,
+        message_id: str | None = None,
+    ) -> list[Delivery]:
+        """The journal's deliveries, oldest first, optionally filtered."""
+        expected = DeliveryMatch(
+            status=parse_statuses(status),
+            webhook_id=None if webhook is None else _webhook_id(webhook),
+            event_code=event_code,
+            resource_id=resource_id,
+            message_id=message_id,
+        )
+        rows = await fetch_journal(self._api)
+        return sorted((d for d in rows if expected.matches(d)), key=lambda d: d.id)
+
+    deliveries = blocking(adeliveries)
+
+    @on_loop
+    async def adelivery(self, delivery: DeliveryRef) -> DeliveryDetail:
+        """One delivery with the message as sent and every attempt."""
+        return await self._api.delivery(_delivery_id(delivery))
+
+    delivery = blocking(adelivery)
+
+    @on_loop
+    async def aattempts(self, delivery: DeliveryRef) -> list[Attempt]:
+        """A delivery's attempts, first first: request, response or error class, outcome."""
+        return (await self._api.delivery(_delivery_id(delivery))).attempts
+
+    attempts = blocking(aattempts)
+
+    @on_loop
+    async def aredeliver(self, delivery: DeliveryRef) -> Attempt:
+        """One manual attempt with the same messageId; returns it once it has ended."""
+        return await self._api.redeliver(_delivery_id(delivery))
+
+    redeliver = blocking(aredeliver)
+
+    @on_loop
+    async def await_for_delivery(
+        self,
+        *,
+        status: StatusSpec = "delivered",
+        webhook: WebhookRef | None = None,
+        event_code: str | None = None,
+        resource_id: int | None = None,
+        message_id: str | None = None,
+        delivery_id: int | None = None,
+        attempts: int | None = None,
+        timeout: float | None = None,  # noqa: ASYNC109  (the blocking twin shares this signature)
+    ) -> DeliveryDetail:
+        """The oldest delivery that matches, with its attempts, as soon as there is one.
+
+        Waits on the live feed, so it returns the moment the server reports the
+        state. `status` is one state, several, or `None` for any (default
+        `delivered`); `attempts` is the number of automatic attempts made. On
+        timeout (`timeout`, default `wait_timeout`) it raises `DeliveryWaitTimeout`,
+        an `AssertionError` whose message lists what the journal holds instead.
+        """
+        [found] = await self._wait(
+            1,
+            status,
+            webhook,
+            event_code,
+            resource_id,
+            message_id,
+            delivery_id,
+            attempts,
+            timeout,
+        )
+        return found
+
+    wait_for_delivery = blocking(await_for_delivery)
+
+    @on_loop
+    async def await_for_deliveries(
+        self,
+        count: int,
+        *,
+        status: StatusSpec = "delivered",
+        webhook: WebhookRef | None = None,
+        event_code: str | None = None,
+        resource_id: int | None = None,
+        message_id: str | None = None,
+        attempts: int | None = None,
+        timeout: float | None = None,  # noqa: ASYNC109  (the blocking twin shares this signature)
+    ) -> list[DeliveryDetail]:
+        """The `count` oldest matching deliveries, once there are that many (see `wait_for_delivery`)."""
+        return await self._wait(
+            count, status, webhook, event_code, resource_id, message_id, None, attempts, timeout
+        )
+
+    wait_for_deliveries = blocking(await_for_deliveries)
+
+    async def _wait(
+        self,
+        count: int,
+        status: StatusSpec,
+        webhook: WebhookRef | None,
+        event_code: str | None,
+        resource_id: int | None,
+        message_id: str | None,
+        delivery_id: int | None,
+        attempts: int | None,
+        within: float | None,
+    ) -> list[DeliveryDetail]:
+        __tracebackhide__ = True
+        if count < 1:
+            raise ValueError("count must be at least 1")
+        expected = DeliveryMatch(
+            status=parse_statuses(status),
+            webhook_id=None if webhook is None else _webhook_id(webhook),
+            event_code=event_code,
+            resource_id=resource_id,
+            message_id=message_id,
+            delivery_id=delivery_id,
+            attempts=attempts,
+        )
+        limit = self.wait_timeout if within is None else within
+        mirror = self._feed
+        try:
+            found = await mirror.wait(expected, count, limit)
+        except TimeoutError:
+            raise await self._timed_out(expected, count, limit) from None
+        return [await self._detail_as_of(seen) for seen in found]
+
+    async def _timed_out(
+        self, expected: DeliveryMatch, count: int, waited: float
+    ) -> DeliveryWaitTimeout:
+        mirror = self._feed
+        manual_now: datetime | None = None
+        try:  # the journal as the server has it now; the mirror if the server is gone
+            journal = await fetch_journal(self._api)
+            clock = await self._api.clock()
+            manual_now = clock.now if clock.manual else None
+        except Exception:
+            journal = list(mirror.deliveries.values())
+        message = timeout_message(
+            expected, count, waited, mirror.matching(expected), journal, manual_now=manual_now
+        )
+        return DeliveryWaitTimeout(message, expected, journal)
+
+    async def _detail_as_of(self, seen: Delivery) -> DeliveryDetail:
+        """The delivery with its attempts, at least as recent as the frame that matched.
+
+        The server publishes a delivery's frame as it queues the journal write,
+        not once it has committed, so a read right after a frame can, for a few
+        milliseconds, show the state before it. Re-read until the journal has
+        caught up (with the frame, or with a later one).
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + _CATCH_UP
+        while True:
+            detail = await self._api.delivery(seen.id)
+            latest = self._feed.deliveries.get(seen.id, seen)
+            if _same_state(detail, seen) or _same_state(detail, latest):
+                return detail
+            if loop.time() > deadline:
+                return detail
+            await asyncio.sleep(0.005)
+
+
+MockQrmFactory = Callable[..., MockQrm]
+"""The type of the `mock_qrm_factory` fixture: settings in, a started `MockQrm` out."""
+
+
+async def _stop_promptly(app: web.Application) -> None:
+    """Let a test server stop at once instead of after the server's grace periods.
+
+    Without this, `runner.cleanup()` waits for the live-feed handler (until its
+    next heartbeat) and for attempts in flight (5 s): fine for `mock-qrm serve`,
+    too slow for a fixture torn down after every test. Interrupted attempts are
+    of no interest to a throw-away server.
+    """
+    service = app[SERVICE]
+    service.feed.close()
+    await service.dispatcher.stop(grace=0)
+
+
+__all__ = [
+    "DEFAULT_WAIT_TIMEOUT",
+    "DeliveryRef",
+    "KitSettings",
+    "MockQrm",
+    "MockQrmFactory",
+    "WebhookRef",
+    "kit_settings",
+]
