@@ -94,36 +94,33 @@ class Sender:
                 auto_decompress=True,
                 skip_auto_headers=("Accept-Encoding",),
                 cookie_jar=aiohttp.DummyCookieJar(),
+                timeout=aiohttp.ClientTimeout(total=self.timeout),
             )
         return self._session
 
     async def send(self, url: str, body: bytes, headers: dict[str, str]) -> SendResult:
         started = time.perf_counter()
         try:
-            async with asyncio.timeout(self.timeout):
-                async with self._client().post(
-                    url,
-                    data=body,
-                    headers=headers,
-                    allow_redirects=False,
-                    timeout=aiohttp.ClientTimeout(total=None),
-                ) as response:
-                    raw = await _read_capped(response.content)
-                    truncated = len(raw) > RESPONSE_BODY_CAP
-                    if truncated:
-                        # The rest is not ours to wait for: drop the connection instead.
-                        response.close()
-                    merged: dict[str, str] = {}
-                    for key, value in response.headers.items():
-                        merged[key] = f"{merged[key]}, {value}" if key in merged else value
-                    return SendResult(
-                        status=response.status,
-                        headers=merged,
-                        body=raw[:RESPONSE_BODY_CAP].decode("utf-8", "replace"),
-                        truncated=truncated,
-                        error=None,
-                        duration_ms=_elapsed(started),
-                    )
+            # aiohttp's total timeout covers connecting, sending and reading the whole body.
+            async with self._client().post(
+                url, data=body, headers=headers, allow_redirects=False
+            ) as response:
+                raw = await _read_capped(response.content)
+                truncated = len(raw) > RESPONSE_BODY_CAP
+                if truncated:
+                    # The rest is not ours to wait for: drop the connection instead.
+                    response.close()
+                merged: dict[str, str] = {}
+                for key, value in response.headers.items():
+                    merged[key] = f"{merged[key]}, {value}" if key in merged else value
+                return SendResult(
+                    status=response.status,
+                    headers=merged,
+                    body=raw[:RESPONSE_BODY_CAP].decode("utf-8", "replace"),
+                    truncated=truncated,
+                    error=None,
+                    duration_ms=_elapsed(started),
+                )
         except (aiohttp.ClientError, OSError, TimeoutError, ValueError) as exc:
             return SendResult(None, None, None, False, classify(exc), _elapsed(started))
 

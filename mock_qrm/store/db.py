@@ -48,6 +48,10 @@ def _log_failure(future: asyncio.Future[Any]) -> None:
         log.error("a journal write failed: %s", future.exception())
 
 
+class _JobFailed(Exception):
+    """A job raised; its exception is the cause."""
+
+
 class StoreError(Exception):
     """The database cannot be opened or used; the message says why, in one line."""
 
@@ -138,30 +142,46 @@ class Writer:
                 self._loop.call_soon_threadsafe(_settle, outcomes)
 
     def _run_batch(self, batch: list[tuple[Job, asyncio.Future[Any]]]) -> list[_Outcome]:
-        conn = self._conn
-        results: list[_Outcome] = []
+        """All jobs in one transaction; if one raises, each job gets a transaction of its own."""
         try:
-            conn.execute("BEGIN IMMEDIATE")
-            for job, future in batch:
-                conn.execute("SAVEPOINT job")
-                try:
-                    value = job(conn)
-                except Exception as exc:  # one bad job must not sink the batch
-                    conn.execute("ROLLBACK TO job")
-                    results.append((future, None, exc))
-                else:
-                    results.append((future, value, None))
-                conn.execute("RELEASE job")
-            conn.execute("COMMIT")
+            values = self._transaction([job for job, _ in batch])
+        except _JobFailed:
+            return [self._alone(job, future) for job, future in batch]
         except sqlite3.Error as exc:
             log.exception("writer batch failed")
-            with contextlib.suppress(sqlite3.Error):
-                conn.execute("ROLLBACK")
             failure = StoreError(f"database write failed: {exc}")
             return [(future, None, failure) for _, future in batch]
         self.batches += 1
         self.jobs_done += len(batch)
-        return results
+        return [(future, value, None) for (_, future), value in zip(batch, values, strict=True)]
+
+    def _alone(self, job: Job, future: asyncio.Future[Any]) -> _Outcome:
+        try:
+            [value] = self._transaction([job])
+        except _JobFailed as failed:
+            return future, None, failed.__cause__
+        except sqlite3.Error as exc:
+            return future, None, StoreError(f"database write failed: {exc}")
+        self.batches += 1
+        self.jobs_done += 1
+        return future, value, None
+
+    def _transaction(self, jobs: list[Job]) -> list[Any]:
+        conn = self._conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            values = []
+            for job in jobs:
+                try:
+                    values.append(job(conn))
+                except Exception as exc:
+                    raise _JobFailed from exc
+            conn.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+            raise
+        return values
 
     @property
     def queued(self) -> int:

@@ -1,0 +1,64 @@
+"""The store's writer: group commit, and one bad job never sinks the others."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+from mock_qrm.store.db import Database
+
+
+async def test_a_failing_job_fails_alone_and_its_batch_commits() -> None:
+    db = await Database.open(":memory:")
+    try:
+
+        def good(n: int) -> object:
+            return lambda c: (
+                c.execute("INSERT INTO events VALUES (?, 'x', 1, 0, 0, NULL)", (n,)).rowcount
+            )
+
+        def bad(conn: sqlite3.Connection) -> None:
+            raise ValueError("boom")
+
+        futures = [db.writer.submit(good(1)), db.writer.submit(bad), db.writer.submit(good(2))]
+        assert await futures[0] == 1
+        with pytest.raises(ValueError, match="boom"):
+            await futures[1]
+        assert await futures[2] == 1
+        rows = await db.fetchall("SELECT id FROM events ORDER BY id")
+        assert [r[0] for r in rows] == [1, 2]
+    finally:
+        await db.close()
+
+
+async def test_many_jobs_share_few_commits() -> None:
+    db = await Database.open(":memory:")
+    try:
+        futures = [
+            db.writer.submit(
+                lambda c, n=n: c.execute("INSERT INTO events VALUES (?, 'x', 1, 0, 0, NULL)", (n,))
+            )
+            for n in range(1, 501)
+        ]
+        for future in futures:
+            await future
+        assert db.writer.jobs_done == 500
+        assert db.writer.batches < 100
+        count = await db.fetchone("SELECT COUNT(*) FROM events")
+        assert count is not None and count[0] == 500
+    finally:
+        await db.close()
+
+
+async def test_a_newer_schema_is_refused(tmp_path: object) -> None:
+    from pathlib import Path
+
+    from mock_qrm.store.db import StoreError
+
+    path = Path(str(tmp_path)) / "db.sqlite3"
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA user_version = 999")
+    conn.close()
+    with pytest.raises(StoreError, match="newer"):
+        await Database.open(str(path))
