@@ -330,8 +330,6 @@ class QrmService:
     async def emit_event(self, code: str, resource_id: int) -> EmittedEvent:
         if self.catalog.get(code) is None:
             raise FieldErrors({"eventCode": [f"Unknown event code: {code}"]})
-        if await report_store.report_row_by_id(self.db, resource_id) is None:
-            raise NotFound("Report", resource_id)
         now = self.clock.now()
         event = ScheduledEvent(self.db.next_id("events"), code, resource_id, now)
         records = await self._fan_out(event, now, scheduled=False)
@@ -347,6 +345,9 @@ class QrmService:
         marks_file_ready = event.code == FILE_READY
 
         def job(conn: sqlite3.Connection) -> None:
+            # Checked in the writer's transaction: no extra round trip, and no race with reset.
+            if not report_store.report_exists(conn, event.resource_id):
+                raise NotFound("Report", event.resource_id)
             if scheduled:
                 journal.mark_event_emitted(conn, event.id, now)
             else:

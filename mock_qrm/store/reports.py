@@ -50,6 +50,10 @@ def save_report(
     )
 
 
+def report_exists(conn: sqlite3.Connection, report_id: int) -> bool:
+    return conn.execute("SELECT 1 FROM reports WHERE id = ?", (report_id,)).fetchone() is not None
+
+
 def mark_file_ready(conn: sqlite3.Connection, report_id: int, at: float) -> None:
     conn.execute(
         "UPDATE reports SET file_ready_at = COALESCE(file_ready_at, ?) WHERE id = ?",
