@@ -8,7 +8,6 @@ journal says why: `timeout`, `connection_refused`, `connection_reset`, `tls`,
 
 from __future__ import annotations
 
-import asyncio
 import errno
 import ssl
 import time
