@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import sys
 from collections.abc import Callable, Sequence
@@ -59,16 +60,28 @@ def settings_from(args: argparse.Namespace, model: type[BaseSettings]) -> Any:
     try:
         return model(**given)
     except ValidationError as exc:
-        raise CliError(_one_line(exc), status=2) from None
+        raise CliError(_one_line(exc, model, given), status=2) from None
 
 
-def _one_line(exc: ValidationError) -> str:
+def _one_line(exc: ValidationError, model: type[BaseSettings], given: dict[str, Any]) -> str:
+    """Each error named by where its value came from: the flag, or the environment variable."""
+    prefix = str(model.model_config.get("env_prefix", ""))
     parts = []
     for error in exc.errors(include_url=False):
         field = ".".join(str(p) for p in error["loc"])
         message = error["msg"].removeprefix("Value error, ")
-        parts.append(f"--{field.replace('_', '-')}: {message}" if field else message)
+        if not field:
+            parts.append(message)
+        elif field in given:
+            parts.append(f"--{field.replace('_', '-')}: {message}")
+        else:
+            parts.append(f"{prefix}{field}".upper() + f": {message}")
     return "; ".join(parts)
+
+
+def _bind_error(host: str, port: int, exc: OSError) -> CliError:
+    reason = os.strerror(exc.errno) if exc.errno else str(exc)
+    return CliError(f"cannot listen on {host}:{port}: {reason.lower()}")
 
 
 # --- serve -----------------------------------------------------------------------
@@ -91,9 +104,7 @@ async def _serve(settings: Settings) -> None:
         await site.start()
     except OSError as exc:
         await runner.cleanup()
-        raise CliError(
-            f"cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}"
-        ) from None
+        raise _bind_error(settings.host, settings.port, exc) from None
     port = _bound_port(site) or settings.port
     extras = []
     if settings.time_scale != 1:
@@ -139,9 +150,7 @@ def cmd_receiver(args: argparse.Namespace) -> None:
     try:
         run_receiver(settings)
     except OSError as exc:
-        raise CliError(
-            f"cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}"
-        ) from None
+        raise _bind_error(settings.host, settings.port, exc) from None
 
 
 # --- the parser ---------------------------------------------------------------------
