@@ -1,0 +1,103 @@
+"""`qrm-tui`: flags and environment → where the data comes from → the app.
+
+With no --server, the app embeds a mock QRM server (state in the user's data
+folder, settings from the `MOCK_QRM_*` variables like `mock-qrm serve`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+from collections.abc import Mapping, Sequence
+
+from pydantic import SecretStr, ValidationError
+from textual.logging import TextualHandler
+
+from mock_qrm import __version__
+from mock_qrm.domain.models import check_url
+from mock_qrm.settings import Settings
+from qrm_tui.app import QrmTuiApp, Target
+
+PROG = "qrm-tui"
+SERVER_ENV = ("QRM_TUI_SERVER", "MOCK_QRM_SERVER")
+API_KEY_ENV = ("QRM_TUI_API_KEY", "MOCK_QRM_API_KEY")
+
+
+def _server_url(value: str) -> str:
+    try:
+        return check_url(value).rstrip("/")
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{value!r}: {exc}") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="A terminal app for the mock QRM: manage webhooks, watch deliveries. "
+        "With no --server it runs its own mock server.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument(
+        "--server",
+        metavar="URL",
+        type=_server_url,
+        help="a running mock-qrm server, e.g. http://127.0.0.1:8765 "
+        "(env QRM_TUI_SERVER or MOCK_QRM_SERVER; default: embed one)",
+    )
+    parser.add_argument(
+        "--api-key",
+        metavar="KEY",
+        help="the server's API key, if it has one (env QRM_TUI_API_KEY or MOCK_QRM_API_KEY)",
+    )
+    return parser
+
+
+def _first(environ: Mapping[str, str], names: Sequence[str]) -> tuple[str, str] | None:
+    for name in names:
+        if environ.get(name):
+            return name, environ[name]
+    return None
+
+
+def resolve_target(
+    parser: argparse.ArgumentParser, args: argparse.Namespace, environ: Mapping[str, str]
+) -> Target:
+    """Flags win over the environment; no server anywhere means an embedded one."""
+    api_key: str | None = args.api_key
+    if api_key is None and (found := _first(environ, API_KEY_ENV)):
+        api_key = found[1]
+    server: str | None = args.server
+    if server is None and (found := _first(environ, SERVER_ENV)):
+        try:
+            server = _server_url(found[1])
+        except argparse.ArgumentTypeError as exc:
+            parser.error(f"{found[0]}: {exc}")
+    if server is not None:
+        return Target(server=server, api_key=api_key)
+    try:
+        # Loopback and any free port; every other setting from MOCK_QRM_* like `mock-qrm serve`.
+        if args.api_key is None:
+            settings = Settings(host="127.0.0.1", port=0)
+        else:
+            settings = Settings(host="127.0.0.1", port=0, api_key=SecretStr(args.api_key))
+    except ValidationError as exc:
+        details = "; ".join(
+            f"MOCK_QRM_{'_'.join(str(p) for p in error['loc']).upper()}: "
+            f"{error['msg'].removeprefix('Value error, ')}"
+            for error in exc.errors(include_url=False)
+        )
+        parser.error(f"the embedded server's settings are not valid: {details}")
+    return Target(embedded=settings)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    target = resolve_target(parser, args, os.environ)
+    logging.basicConfig(level=logging.WARNING, handlers=[TextualHandler()], force=True)
+    QrmTuiApp(target).run()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,223 @@
+"""The TUI's client of the mock QRM: `mock_qrm.client.QrmClient` plus what a live UI needs.
+
+There is one client for the CLI, the TUI and the tests; this module only adds a
+start-up probe that explains what is wrong in words a person can act on, and a
+live feed that never gives up (reconnecting with `after_seq`, `boot_id` and
+backoff). No Textual here: the app turns what this yields into messages.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass
+
+import aiohttp
+from pydantic import ValidationError
+
+from mock_qrm.client import DEFAULT_SERVER, QrmApiError, QrmClient, QrmUnavailable
+from mock_qrm.domain.models import (
+    Delivery,
+    EventComponent,
+    FeedFrame,
+    Health,
+    LastDelivery,
+    Webhook,
+)
+
+__all__ = [
+    "BACKOFF",
+    "DEFAULT_SERVER",
+    "FeedConnected",
+    "FeedEvent",
+    "FeedLost",
+    "LiveFeed",
+    "QrmApiError",
+    "QrmClient",
+    "QrmUnavailable",
+    "ServerInfo",
+    "StartupProblem",
+    "TuiClient",
+    "describe_error",
+    "with_delivery",
+]
+
+BACKOFF: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0, 5.0)
+"""Seconds between reconnection attempts; the last one repeats."""
+
+
+@dataclass(frozen=True, slots=True)
+class FeedConnected:
+    """The feed is open. `resumed`: frames missed since `after_seq` follow (else reload)."""
+
+    server: str
+    boot_id: str
+    resumed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class FeedLost:
+    """The feed broke; the next attempt is in `retry_in` seconds."""
+
+    reason: str
+    retry_in: float
+
+
+FeedEvent = FeedFrame | FeedConnected | FeedLost
+
+
+@dataclass(frozen=True, slots=True)
+class ServerInfo:
+    health: Health
+    components: list[EventComponent]
+
+
+class StartupProblem(Exception):
+    """The server cannot be used; `message` says what is wrong and `hint` how to fix it."""
+
+    def __init__(self, message: str, hint: str) -> None:
+        super().__init__(f"{message} {hint}")
+        self.message = message
+        self.hint = hint
+
+
+class LiveFeed:
+    """`GET /api/v1/webhook-feed` as one endless stream of `FeedEvent`s.
+
+    Each connection asks for what came after the last frame seen (`after_seq`,
+    `boot_id`); the server replays it or sends `resync`. A connection that breaks
+    yields `FeedLost` and is retried after the backoff, forever.
+    """
+
+    def __init__(
+        self,
+        client: QrmClient,
+        backoff: Sequence[float] = BACKOFF,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self.client = client
+        self.backoff = tuple(backoff) or BACKOFF
+        self._sleep = sleep
+        self.after_seq: int | None = None
+        self.boot_id: str | None = None
+
+    def forget(self) -> None:
+        """Start the next connection afresh: the caller could not reload what it missed."""
+        self.after_seq = None
+        self.boot_id = None
+
+    async def events(self) -> AsyncIterator[FeedEvent]:
+        failures = 0
+        while True:
+            reason = f"{self.client.base_url} closed the feed"
+            try:
+                async for frame in self.client.feed(self.after_seq, self.boot_id):
+                    if frame.type == "hello":
+                        resumed = self.after_seq is not None
+                        if not resumed:
+                            self.after_seq = frame.seq
+                        self.boot_id = frame.boot_id
+                        failures = 0
+                        yield FeedConnected(self.client.base_url, frame.boot_id or "", resumed)
+                        continue
+                    if frame.seq is not None and frame.type != "heartbeat":
+                        self.after_seq = frame.seq
+                    yield frame
+            except QrmUnavailable as exc:
+                reason = describe_error(exc)
+            delay = self.backoff[min(failures, len(self.backoff) - 1)]
+            failures += 1
+            yield FeedLost(reason, delay)
+            await self._sleep(delay)
+
+
+class TuiClient(QrmClient):
+    """The shared client, plus the start-up probe and the reconnecting feed."""
+
+    def live_feed(self, backoff: Sequence[float] = BACKOFF) -> LiveFeed:
+        return LiveFeed(self, backoff)
+
+    async def probe(self, *, embedded: bool = False) -> ServerInfo:
+        """Check the server is a mock QRM that accepts our key; else a `StartupProblem`."""
+        hint = (
+            "The embedded server did not answer; see the log with `textual console`."
+            if embedded
+            else "Start it with `mock-qrm serve` or run `qrm-tui` with no --server to embed one."
+        )
+        try:
+            health = await self.health()
+        except QrmUnavailable as exc:
+            raise StartupProblem(f"{_capital(describe_error(exc))}.", hint) from None
+        except (QrmApiError, ValidationError):
+            raise StartupProblem(
+                f"{self.base_url} answered, but it is not a mock-qrm server.",
+                "Check the --server URL: it is the address `mock-qrm serve` prints.",
+            ) from None
+        try:
+            components = await self.event_components()
+        except QrmApiError as exc:
+            if exc.status != 401:
+                raise StartupProblem(f"{self.base_url} answered {exc}.", hint) from None
+            if self.api_key:
+                raise StartupProblem(
+                    "The server rejected the API key.",
+                    "Pass the key it was started with: --api-key KEY (or QRM_TUI_API_KEY).",
+                ) from None
+            raise StartupProblem(
+                "The server needs an API key.",
+                "Pass the key it was started with: --api-key KEY (or QRM_TUI_API_KEY).",
+            ) from None
+        except QrmUnavailable as exc:
+            raise StartupProblem(f"{_capital(describe_error(exc))}.", hint) from None
+        return ServerInfo(health=health, components=components)
+
+
+def describe_error(error: BaseException) -> str:
+    """One line a person can act on, for any failure talking to the server."""
+    if isinstance(error, QrmApiError):
+        details = "; ".join(
+            f"{field}: {', '.join(messages)}" for field, messages in error.field_errors.items()
+        )
+        return error.error.message + (f" ({details})" if details else "")
+    if isinstance(error, QrmUnavailable):
+        cause = error.__context__
+        where = str(error).partition(": ")[0].removeprefix("cannot reach ")
+        if isinstance(cause, aiohttp.ClientConnectorDNSError):
+            return f"cannot reach {where}: host name not found"
+        if isinstance(cause, aiohttp.ClientConnectorError):
+            return f"cannot reach {where}: {_os_reason(cause.os_error)}"
+        return str(error)
+    return str(error) or type(error).__name__
+
+
+def with_delivery(webhook: Webhook, delivery: Delivery) -> Webhook:
+    """The webhook whose last delivery is `delivery`, unless it already shows a newer one."""
+    current = webhook.last_delivery
+    if current is not None and current.delivery_id > delivery.id:
+        return webhook
+    last = LastDelivery(
+        delivery_id=delivery.id,
+        status=delivery.status,
+        response_status=delivery.last_response_status,
+        error=delivery.last_error,
+        at=delivery.completed_at or delivery.created_at,
+    )
+    if current == last:
+        return webhook
+    return webhook.model_copy(update={"last_delivery": last})
+
+
+def _os_reason(error: OSError) -> str:
+    reasons = {
+        errno.ECONNREFUSED: "connection refused",
+        errno.ETIMEDOUT: "connection timed out",
+        errno.EHOSTUNREACH: "host unreachable",
+        errno.ENETUNREACH: "network unreachable",
+        errno.ECONNRESET: "connection reset",
+    }
+    return reasons.get(error.errno or 0, error.strerror or str(error))
+
+
+def _capital(text: str) -> str:
+    return text[:1].upper() + text[1:]

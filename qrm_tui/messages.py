@@ -1,0 +1,46 @@
+"""What the feed worker tells the app, as typed messages handled with `@on`."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from textual.message import Message
+
+from mock_qrm.domain.models import Delivery, Webhook
+
+ConnectionState = Literal["starting", "connected", "reconnecting", "failed"]
+
+
+class ConnectionChanged(Message):
+    """The feed connected or broke; `detail` is the server address or why it broke."""
+
+    def __init__(self, state: ConnectionState, detail: str = "") -> None:
+        super().__init__()
+        self.state: ConnectionState = state
+        self.detail = detail
+
+
+class WebhooksLoaded(Message):
+    """The whole registry, read over REST after a fresh connection or a `resync`."""
+
+    def __init__(self, webhooks: list[Webhook], time_scale: float) -> None:
+        super().__init__()
+        self.webhooks = webhooks
+        self.time_scale = time_scale
+
+
+class WebhookChanged(Message):
+    """A `webhook` frame: `action` is created, updated or deleted."""
+
+    def __init__(self, action: str, webhook: Webhook) -> None:
+        super().__init__()
+        self.action = action
+        self.webhook = webhook
+
+
+class DeliveryChanged(Message):
+    """A `delivery` frame: one delivery moved (pending, in flight, delivered, retry…)."""
+
+    def __init__(self, delivery: Delivery) -> None:
+        super().__init__()
+        self.delivery = delivery

@@ -1,0 +1,58 @@
+"""The start-up error screen: what is wrong and how to fix it, never a traceback."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, cast
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Center, Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import Button, Footer, Label, Static
+
+from qrm_tui.client import StartupProblem
+from qrm_tui.widgets.header import AppHeader
+
+if TYPE_CHECKING:
+    from qrm_tui.app import QrmTuiApp
+
+
+class StartupErrorScreen(Screen[None]):
+    HELP_GROUP = "Start-up error"
+    AUTO_FOCUS = "#retry"
+    BINDINGS = [
+        Binding("r", "retry", "Retry", tooltip="Try to connect again"),
+        Binding("q", "app.quit", "Quit", tooltip="Quit qrm-tui"),
+    ]
+
+    def __init__(self, problem: StartupProblem) -> None:
+        super().__init__()
+        self.problem = problem
+
+    def compose(self) -> ComposeResult:
+        yield AppHeader("webhooks")
+        with Center(), Vertical(id="startup-error", classes="dialog"):
+            yield Label("qrm-tui cannot start", classes="dialog-title")
+            yield Static(self.problem.message, id="problem", markup=False)
+            yield Static(self.problem.hint, id="hint", markup=False)
+            with Horizontal(classes="buttons"):
+                yield Button("Retry", id="retry", variant="primary")
+                yield Button("Quit", id="quit")
+        yield Footer()
+
+    @property
+    def text(self) -> str:
+        """Everything the screen says, in one line (what tests and people read)."""
+        return f"{self.problem.message} {self.problem.hint}"
+
+    def action_retry(self) -> None:
+        cast("QrmTuiApp", self.app).retry_start()
+
+    @on(Button.Pressed, "#retry")
+    def _retry(self) -> None:
+        self.action_retry()
+
+    @on(Button.Pressed, "#quit")
+    def _quit(self) -> None:
+        self.app.exit()

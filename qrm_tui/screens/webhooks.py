@@ -1,0 +1,355 @@
+"""Configuration > Webhooks: the registry as a live table, and every change to it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, cast
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.reactive import reactive
+from textual.screen import Screen
+from textual.timer import Timer
+from textual.widgets import Button, DataTable, Footer, Input, Label, Static
+from textual.worker import Worker
+
+from mock_qrm.domain.models import DeliveryStatus, LastDelivery, Webhook
+from qrm_tui.failures import report_worker_failure
+from qrm_tui.widgets.confirm import ConfirmDialog
+from qrm_tui.widgets.header import AppHeader
+from qrm_tui.widgets.webhook_form import WebhookForm
+
+if TYPE_CHECKING:
+    from qrm_tui.app import QrmTuiApp
+
+COLUMNS = (
+    ("status", "Status", 10),
+    ("name", "Name", 16),
+    ("url", "URL", 32),
+    ("events", "Events", 17),
+    ("auth", "Basic auth", 10),
+    ("last", "Last delivery", 21),
+)
+"""Key, title and fixed width of each column: live updates never re-measure the table."""
+
+WIDTHS = {key: width for key, _, width in COLUMNS}
+FLUSH_INTERVAL = 0.1
+"""Seconds over which feed updates are gathered into one table update."""
+ROW_ACTIONS = ("edit", "toggle_active", "remove")
+
+Tone = str
+"""A theme variable name: `text-success`, `text-error`, `text-warning`, or `muted`."""
+
+
+def status_label(active: bool) -> tuple[str, Tone]:
+    return ("● active", "text-success") if active else ("○ inactive", "muted")
+
+
+def events_label(events: list[str], width: int = WIDTHS["events"]) -> str:
+    """All the codes if they fit, else the first and how many more."""
+    joined = ", ".join(events)
+    if len(joined) <= width or len(events) < 2:
+        return joined or "—"
+    return f"{events[0]} +{len(events) - 1}"
+
+
+def last_delivery_label(last: LastDelivery | None) -> tuple[str, Tone]:
+    """`✓ 200`, `✗ 500`, `✗ connection_refused`, `⟳ 500` (retry scheduled), …"""
+    if last is None:
+        return "—", "muted"
+    answer = str(last.response_status) if last.response_status is not None else last.error
+    match last.status:
+        case DeliveryStatus.DELIVERED:
+            return f"✓ {answer or 200}", "text-success"
+        case DeliveryStatus.FAILED:
+            return f"✗ {answer or 'failed'}", "text-error"
+        case DeliveryStatus.RETRY_SCHEDULED:
+            return f"⟳ {answer or 'retry'}", "text-warning"
+        case DeliveryStatus.IN_FLIGHT:
+            return "→ sending", "muted"
+        case DeliveryStatus.CANCELLED:
+            return "⊘ cancelled", "muted"
+    return "… pending", "muted"
+
+
+class WebhookTable(DataTable[Text]):
+    HELP_GROUP = "Webhooks table"
+    BINDINGS = [
+        Binding("enter", "select_cursor", "Edit", show=False, tooltip="Edit the selected webhook")
+    ]
+
+
+class WebhooksScreen(Screen[None]):
+    HELP_GROUP = "Webhooks"
+    AUTO_FOCUS = "#webhook-table"
+    BINDINGS = [
+        Binding("n", "add", "Add", tooltip="Add a webhook"),
+        Binding("e", "edit", "Edit", tooltip="Edit the selected webhook"),
+        Binding(
+            "space",
+            "toggle_active",
+            "On/off",
+            tooltip="Activate or deactivate the selected webhook",
+        ),
+        Binding("d", "remove", "Remove", tooltip="Remove the selected webhook (asks first)"),
+        Binding(
+            "slash", "filter", "Filter", key_display="/", tooltip="Filter webhooks by name or URL"
+        ),
+        Binding("escape", "clear_filter", "Clear filter", show=False, tooltip="Clear the filter"),
+    ]
+
+    filter_text = reactive("", init=False)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._shown: dict[str, tuple[Text, ...]] = {}
+        self._styles: dict[str, str] = {}
+        self._flush: Timer | None = None
+
+    @property
+    def qrm(self) -> QrmTuiApp:
+        return cast("QrmTuiApp", self.app)
+
+    @property
+    def table(self) -> WebhookTable:
+        return self.query_one(WebhookTable)
+
+    def compose(self) -> ComposeResult:
+        yield AppHeader("webhooks")
+        with Horizontal(id="filter-bar"):
+            yield Label("Filter", id="filter-label")
+            yield Input(placeholder="name or URL (esc clears)", id="filter")
+        yield WebhookTable(id="webhook-table", cursor_type="row")
+        yield Static(id="empty", markup=False)
+        with Horizontal(id="webhook-actions", classes="buttons"):
+            yield Button("Add", id="add", variant="primary", compact=True)
+            yield Button("Edit", id="edit", compact=True)
+            yield Button("Deactivate", id="toggle_active", compact=True)
+            yield Button("Remove", id="remove", variant="error", compact=True)
+            yield Label("✓ delivered  ✗ failed  ⟳ retrying", id="legend")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        for button in self.query(Button):
+            button.can_focus = False
+        table = self.table
+        for key, title, width in COLUMNS:
+            table.add_column(title, width=width, key=key)
+        self.watch(self.qrm, "webhooks", self._schedule_sync)
+        self.watch(self.qrm, "loaded", self._sync)
+        self.watch(self.qrm, "theme", self.redraw, init=False)
+
+    # --- the table ----------------------------------------------------------------------
+
+    def redraw(self) -> None:
+        """Draw every row afresh (a new theme, a new filter), not just what changed."""
+        selected = self.selected
+        self._shown.clear()
+        self._styles.clear()
+        self.table.clear()
+        self._sync()
+        if selected is not None:
+            self.select(selected.id)
+
+    def _schedule_sync(self) -> None:
+        """Gather a burst of feed updates into one table update."""
+        if self._flush is None:
+            self._flush = self.set_timer(FLUSH_INTERVAL, self._sync)
+
+    def _sync(self) -> None:
+        """Make the rows match the app's registry: keyed, updated in place, filtered."""
+        if self._flush is not None:
+            self._flush.stop()
+            self._flush = None
+        table = self.table
+        wanted = {
+            str(webhook.id): self._cells(webhook)
+            for webhook in sorted(self.qrm.webhooks.values(), key=lambda w: w.id)
+            if self._matches(webhook)
+        }
+        for key in [key for key in self._shown if key not in wanted]:
+            table.remove_row(key)
+            del self._shown[key]
+        for key, cells in wanted.items():
+            shown = self._shown.get(key)
+            if shown is None:
+                table.add_row(*cells, key=key)
+            elif shown != cells:
+                for (column, _, _), old, new in zip(COLUMNS, shown, cells, strict=True):
+                    if old != new:
+                        table.update_cell(key, column, new)
+            self._shown[key] = cells
+        self._show_empty()
+        self._show_selection()
+
+    def _cells(self, webhook: Webhook) -> tuple[Text, ...]:
+        auth = webhook.basic_auth.username if webhook.basic_auth else "—"
+        muted = "muted" if not webhook.active else ""
+        return (
+            self._text(*status_label(webhook.active)),
+            self._text(webhook.name, muted),
+            self._text(webhook.url, muted),
+            self._text(events_label(webhook.events), muted),
+            self._text(auth, muted),
+            self._text(*last_delivery_label(webhook.last_delivery)),
+        )
+
+    def _text(self, text: str, tone: Tone = "") -> Text:
+        if not self._styles:
+            self._styles = {"muted": "dim", "": "", **self.app.get_css_variables()}
+        return Text(text, style=self._styles.get(tone, ""), no_wrap=True, overflow="ellipsis")
+
+    def _matches(self, webhook: Webhook) -> bool:
+        needle = self.filter_text.strip().casefold()
+        return not needle or needle in webhook.name.casefold() or needle in webhook.url.casefold()
+
+    def _show_empty(self) -> None:
+        empty = self.query_one("#empty", Static)
+        if not self.qrm.loaded:
+            message = "Loading webhooks…"
+        elif not self.qrm.webhooks:
+            message = (
+                "No webhooks yet. Press n (or Add) to add one: "
+                "the mock QRM will POST every event you pick to its URL."
+            )
+        elif not self._shown:
+            message = f"No webhook matches “{self.filter_text}”. Press esc to clear the filter."
+        else:
+            message = ""
+        empty.update(message)
+        empty.display = bool(message)
+        self.table.set_class(bool(message), "-empty")
+
+    def _show_selection(self) -> None:
+        webhook = self.selected
+        toggle = self.query_one("#toggle_active", Button)
+        toggle.label = "Activate" if webhook is not None and not webhook.active else "Deactivate"
+        for action in ROW_ACTIONS:
+            self.query_one(f"#{action}", Button).disabled = webhook is None
+        self.refresh_bindings()
+
+    @property
+    def selected(self) -> Webhook | None:
+        """The webhook under the cursor, if any row is shown."""
+        table = self.table
+        if table.row_count == 0:
+            return None
+        row_key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key
+        return self.qrm.webhooks.get(int(row_key.value or 0))
+
+    def select(self, webhook_id: int) -> None:
+        key = str(webhook_id)
+        if key in self._shown:
+            self.table.move_cursor(row=self.table.get_row_index(key))
+
+    @on(DataTable.RowHighlighted)
+    def _highlighted(self) -> None:
+        self._show_selection()
+
+    @on(DataTable.RowSelected)
+    def _row_chosen(self) -> None:
+        self.action_edit()
+
+    # --- actions ------------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ROW_ACTIONS:
+            return True if self.selected is not None else None
+        if action == "clear_filter":
+            return bool(self.filter_text) or self.query_one("#filter-bar").has_class("-open")
+        return True
+
+    def action_add(self) -> None:
+        if not self.qrm.components:
+            self.qrm.require_online()
+            return
+        self.app.push_screen(
+            WebhookForm(self.qrm.client, self.qrm.components), self._saved("Added")
+        )
+
+    def action_edit(self) -> None:
+        webhook = self.selected
+        if webhook is None:
+            return
+        self.app.push_screen(
+            WebhookForm(self.qrm.client, self.qrm.components, webhook), self._saved("Saved")
+        )
+
+    def _saved(self, verb: str) -> Callable[[Webhook | None], None]:
+        def done(webhook: Webhook | None) -> None:
+            if webhook is None:
+                return
+            self.qrm.apply_webhook(webhook)
+            self._sync()  # our own change: show it now, not at the next flush
+            self.select(webhook.id)
+            self.notify(f"{verb} webhook “{webhook.name}”.", markup=False)
+
+        return done
+
+    def action_toggle_active(self) -> None:
+        webhook = self.selected
+        if webhook is not None and self.qrm.require_online():
+            self.set_active(webhook.id, not webhook.active)
+
+    def action_remove(self) -> None:
+        webhook = self.selected
+        if webhook is None:
+            return
+
+        def confirmed(yes: bool | None) -> None:
+            if yes and self.qrm.require_online():
+                self.remove_webhook(webhook)
+
+        self.app.push_screen(
+            ConfirmDialog(
+                "Remove webhook?",
+                f"“{webhook.name}” ({webhook.url}) will receive nothing more.\n"
+                "Its delivery history stays in the journal.",
+                "Remove webhook",
+            ),
+            confirmed,
+        )
+
+    def action_filter(self) -> None:
+        self.query_one("#filter-bar").add_class("-open")
+        self.query_one("#filter", Input).focus()
+
+    def action_clear_filter(self) -> None:
+        self.query_one("#filter", Input).value = ""
+        self.query_one("#filter-bar").remove_class("-open")
+        self.table.focus()
+
+    @on(Input.Changed, "#filter")
+    def _filter_typed(self, event: Input.Changed) -> None:
+        self.filter_text = event.value
+
+    @on(Input.Submitted, "#filter")
+    def _filter_done(self) -> None:
+        self.table.focus()
+
+    def watch_filter_text(self) -> None:
+        self.redraw()
+
+    @on(Button.Pressed, "#webhook-actions Button")
+    async def _button(self, event: Button.Pressed) -> None:
+        await self.run_action(event.button.id or "")
+
+    # --- talking to the server ------------------------------------------------------------
+
+    @work(group="webhook-actions", exit_on_error=False)
+    async def set_active(self, webhook_id: int, active: bool) -> None:
+        self.qrm.apply_webhook(await self.qrm.client.set_active(webhook_id, active))
+        self._sync()
+
+    @work(group="webhook-actions", exit_on_error=False)
+    async def remove_webhook(self, webhook: Webhook) -> None:
+        await self.qrm.client.delete_webhook(webhook.id)
+        self.qrm.forget_webhook(webhook.id)
+        self._sync()
+        self.notify(f"Removed webhook “{webhook.name}”.", markup=False)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        report_worker_failure(self, event)

@@ -1,0 +1,348 @@
+"""Add or edit a webhook: QRM's form, checked by the server's own models before sending.
+
+The rules live once, in `mock_qrm.domain.models` (`WebhookCreate`, `WebhookPatch`);
+this form builds the request body, validates it with them, and puts each message
+under its field. Whatever the server still refuses (a 422) lands the same way.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.content import Content
+from textual.screen import ModalScreen
+from textual.widget import Widget
+from textual.widgets import Button, Checkbox, Footer, Input, Label, Switch
+from textual.worker import Worker
+
+from mock_qrm.domain.models import EventComponent, Webhook, WebhookCreate, WebhookPatch
+from qrm_tui.client import QrmApiError, QrmClient
+from qrm_tui.failures import report_worker_failure
+
+FIELDS = ("name", "url", "events", "username", "password")
+"""The form's fields, in screen order; each has an input and an error label."""
+
+API_FIELDS = {
+    "name": "name",
+    "url": "url",
+    "events": "events",
+    "basicAuth.username": "username",
+    "basicAuth.password": "password",
+    "basicAuth": "username",
+}
+"""Where an error keyed by the API's dotted field path is shown."""
+
+
+def errors_by_field(errors: dict[str, list[str]]) -> tuple[dict[str, list[str]], list[str]]:
+    """API field errors keyed by form field, and the messages that belong to no field."""
+    placed: dict[str, list[str]] = {}
+    stray: list[str] = []
+    for path, messages in errors.items():
+        field = API_FIELDS.get(path) or API_FIELDS.get(path.split(".", 1)[0])
+        if field is None:
+            stray.extend(f"{path}: {message}" for message in messages)
+        else:
+            placed.setdefault(field, []).extend(messages)
+    return placed, stray
+
+
+def validation_errors(exc: ValidationError) -> dict[str, list[str]]:
+    """Pydantic's errors keyed by the API's dotted field path, as the server words them."""
+    errors: dict[str, list[str]] = {}
+    for error in exc.errors(include_url=False):
+        path = ".".join(str(part) for part in error["loc"] if not isinstance(part, int))
+        errors.setdefault(path or "body", []).append(error["msg"].removeprefix("Value error, "))
+    return errors
+
+
+class WebhookForm(ModalScreen[Webhook | None]):
+    """Dismissed with the saved webhook, or `None` when cancelled."""
+
+    HELP_GROUP = "Webhook form"
+    BINDINGS = [
+        Binding("escape", "cancel", "Cancel", tooltip="Close the form without saving"),
+        Binding("ctrl+s", "submit", "Save", tooltip="Add the webhook, or save the changes"),
+    ]
+
+    def __init__(
+        self, client: QrmClient, components: list[EventComponent], webhook: Webhook | None = None
+    ) -> None:
+        super().__init__()
+        self.client = client
+        self.components = components
+        self.webhook = webhook
+        self._checkboxes: dict[str, Checkbox] = {}
+        self._tried = False
+        """Validate as the user types only after a first attempt to submit."""
+
+    @property
+    def editing(self) -> bool:
+        return self.webhook is not None
+
+    @property
+    def password_stored(self) -> bool:
+        auth = self.webhook.basic_auth if self.webhook is not None else None
+        return auth is not None and auth.password_set
+
+    # --- layout -------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        webhook = self.webhook
+        selected = set(webhook.events) if webhook else set()
+        auth = webhook.basic_auth if webhook else None
+        title = f"Edit webhook · {webhook.name}" if webhook else "Add webhook"
+        with Vertical(id="form-dialog", classes="dialog"):
+            yield Label(title, classes="dialog-title", markup=False)
+            with VerticalScroll(id="form-body"):
+                yield Label("Name", classes="field-label")
+                yield Input(
+                    webhook.name if webhook else "",
+                    placeholder="e.g. Staging receiver",
+                    id="name",
+                    compact=True,
+                )
+                yield Label(id="name-error", classes="field-error", markup=False)
+                yield Label("URL", classes="field-label")
+                yield Input(
+                    webhook.url if webhook else "",
+                    placeholder="https://example.com/qrm/webhook",
+                    id="url",
+                    compact=True,
+                )
+                yield Label(id="url-error", classes="field-error", markup=False)
+                yield Label("Events", classes="field-label")
+                with Vertical(id="events"):
+                    for index, component in enumerate(self.components):
+                        codes = [event.event_code for event in component.events]
+                        with Horizontal(classes="component"):
+                            yield Switch(
+                                all(code in selected for code in codes),
+                                id=f"component-{index}",
+                                classes="component-switch",
+                                tooltip=f"Select or clear every {component.component} event",
+                            )
+                            yield Label(component.component, classes="component-name", markup=False)
+                            yield Label(id=f"component-{index}-count", classes="component-count")
+                        for event in component.events:
+                            box = Checkbox(
+                                Content.assemble(event.event_name, "  ", (event.event_code, "dim")),
+                                event.event_code in selected,
+                                name=event.event_code,
+                                classes=f"event of-component-{index}",
+                            )
+                            self._checkboxes[event.event_code] = box
+                            yield box
+                yield Label(id="events-error", classes="field-error", markup=False)
+                with Horizontal(classes="switch-row"):
+                    yield Switch(auth is not None, id="basic-auth")
+                    yield Label("Basic Authentication", classes="switch-label")
+                with Vertical(id="auth-fields"):
+                    yield Label("Username", classes="field-label")
+                    yield Input(auth.username if auth else "", id="username", compact=True)
+                    yield Label(id="username-error", classes="field-error", markup=False)
+                    yield Label("Password", classes="field-label")
+                    yield Input(
+                        password=True,
+                        placeholder="unchanged: leave blank to keep the stored password"
+                        if self.password_stored
+                        else "",
+                        id="password",
+                        compact=True,
+                    )
+                    yield Label(id="password-error", classes="field-error", markup=False)
+            with Horizontal(classes="buttons"):
+                yield Button(
+                    "Save changes" if self.editing else "Add webhook",
+                    id="submit",
+                    variant="primary",
+                )
+                yield Button("Cancel", id="cancel")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        for index in range(len(self.components)):
+            self._show_component(index)
+        self._show_auth_fields()
+        self._show_errors({})
+        self.query_one("#name", Input).focus()
+
+    # --- what the user does ---------------------------------------------------------
+
+    @on(Switch.Changed, ".component-switch")
+    def _component_switched(self, event: Switch.Changed) -> None:
+        index = self._component_index(event.switch)
+        with self.prevent(Checkbox.Changed):
+            for code in self._codes(index):
+                self._checkboxes[code].value = event.value
+        self._show_component(index)
+        self._revalidate()
+
+    @on(Checkbox.Changed, ".event")
+    def _event_checked(self, event: Checkbox.Changed) -> None:
+        self._show_component(self._component_index(event.checkbox))
+        self._revalidate()
+
+    @on(Switch.Changed, "#basic-auth")
+    def _auth_switched(self) -> None:
+        self._show_auth_fields()
+        self._revalidate()
+
+    @on(Input.Changed)
+    def _typed(self) -> None:
+        self._revalidate()
+
+    @on(Input.Submitted)
+    def _entered(self) -> None:
+        self.action_submit()
+
+    @on(Button.Pressed, "#submit")
+    def _submit_pressed(self) -> None:
+        self.action_submit()
+
+    @on(Button.Pressed, "#cancel")
+    def _cancel_pressed(self) -> None:
+        self.action_cancel()
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+    def action_submit(self) -> None:
+        self._tried = True
+        errors = self.check()
+        self._show_errors(errors)
+        if errors:
+            self._focus_first(errors)
+            return
+        self.save()
+
+    # --- the rules --------------------------------------------------------------------
+
+    def body(self) -> dict[str, Any]:
+        """The request body, with the API's field names, exactly as the form stands."""
+        body: dict[str, Any] = {
+            "name": self.query_one("#name", Input).value,
+            "url": self.query_one("#url", Input).value,
+            "events": [code for code, box in self._checkboxes.items() if box.value],
+            "basicAuth": None,
+        }
+        if self.query_one("#basic-auth", Switch).value:
+            auth = {"username": self.query_one("#username", Input).value}
+            password = self.query_one("#password", Input).value
+            if password or not self.password_stored:
+                auth["password"] = password
+            body["basicAuth"] = auth
+        return body
+
+    def _validated(self) -> BaseModel:
+        """The body checked by the model the server applies; raises `ValidationError`."""
+        body = self.body()
+        auth = body["basicAuth"]
+        model: type[BaseModel] = WebhookPatch
+        if not self.editing or (auth is not None and "password" in auth):
+            model = WebhookCreate  # a password is required here
+        context = {"event_codes": frozenset(self._checkboxes)}
+        return model.model_validate(body, context=context)
+
+    def check(self) -> dict[str, list[str]]:
+        """Every rule of SPEC.md section 2, keyed by API field path; empty when valid."""
+        try:
+            self._validated()
+        except ValidationError as exc:
+            return validation_errors(exc)
+        return {}
+
+    def _revalidate(self) -> None:
+        if self._tried:
+            self._show_errors(self.check())
+
+    # --- sending ----------------------------------------------------------------------
+
+    @work(group="form-save", exclusive=True, exit_on_error=False)
+    async def save(self) -> None:
+        model = self._validated()
+        button = self.query_one("#submit", Button)
+        button.disabled = True
+        try:
+            if self.webhook is None:
+                assert isinstance(model, WebhookCreate)
+                auth = model.basic_auth
+                saved = await self.client.create_webhook(
+                    model.name,
+                    model.url,
+                    model.events,
+                    basic_auth=None if auth is None else (auth.username, auth.password),
+                )
+            else:
+                changes = model.model_dump(mode="json", by_alias=True, exclude_unset=True)
+                changes.pop("active", None)
+                saved = await self.client.update_webhook(self.webhook.id, changes)
+        except QrmApiError as exc:
+            if exc.status != 422:
+                raise
+            self._show_errors(exc.field_errors, from_server=True)
+            self._focus_first(exc.field_errors)
+            return
+        finally:
+            button.disabled = False
+        self.dismiss(saved)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        report_worker_failure(self, event)
+
+    # --- showing ----------------------------------------------------------------------
+
+    def _show_errors(self, errors: dict[str, list[str]], *, from_server: bool = False) -> None:
+        placed, stray = errors_by_field(errors)
+        for field in FIELDS:
+            label = self.query_one(f"#{field}-error", Label)
+            messages = placed.get(field, [])
+            label.update("\n".join(messages))
+            label.display = bool(messages)
+            self._field_widget(field).set_class(bool(messages), "-invalid")
+        if stray:
+            self.notify(
+                "\n".join(stray),
+                title="The server refused" if from_server else "Not valid",
+                severity="error",
+                markup=False,
+            )
+
+    def _focus_first(self, errors: dict[str, list[str]]) -> None:
+        placed, _ = errors_by_field(errors)
+        for field in FIELDS:
+            if field in placed:
+                widget = self._field_widget(field)
+                if isinstance(widget, Vertical):
+                    widget = next(iter(self._checkboxes.values()), widget)
+                widget.focus()
+                return
+
+    def _field_widget(self, field: str) -> Widget:
+        return self.query_one(f"#{field}")
+
+    def _show_component(self, index: int) -> None:
+        codes = self._codes(index)
+        chosen = sum(self._checkboxes[code].value for code in codes)
+        switch = self.query_one(f"#component-{index}", Switch)
+        with self.prevent(Switch.Changed):
+            switch.value = chosen == len(codes) and chosen > 0
+        count = self.query_one(f"#component-{index}-count", Label)
+        count.update(f"{chosen} of {len(codes)} selected")
+        count.set_class(0 < chosen < len(codes), "-partial")
+
+    def _show_auth_fields(self) -> None:
+        self.query_one("#auth-fields").display = self.query_one("#basic-auth", Switch).value
+
+    def _codes(self, index: int) -> list[str]:
+        return [event.event_code for event in self.components[index].events]
+
+    def _component_index(self, widget: Widget) -> int:
+        for name in widget.classes:
+            if name.startswith("of-component-"):
+                return int(name.removeprefix("of-component-"))
+        return int((widget.id or "").removeprefix("component-"))

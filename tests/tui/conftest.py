@@ -1,0 +1,107 @@
+"""The TUI against a real mock QRM: a server on a free port, the app pointed at it."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestServer
+from textual.pilot import Pilot
+from textual.widgets import DataTable, Input, Label
+
+from mock_qrm.api.context import SERVICE
+from mock_qrm.app import create_app
+from mock_qrm.service import QrmService
+from qrm_tui.app import QrmTuiApp, Target
+from tests.conftest import make_settings
+
+LABEL = "mock-qrm (test)"
+"""The header's server text in tests: no port, so snapshots stay the same."""
+
+FAST_BACKOFF = (0.05, 0.1, 0.2)
+SIZE = (120, 36)
+
+ServerFactory = Callable[..., Awaitable[TestServer]]
+
+
+@pytest.fixture
+def qrm_server(aiohttp_server: Any) -> ServerFactory:
+    """A factory: `await qrm_server(api_key="k")` is a fresh mock QRM on a free port."""
+
+    async def start(**overrides: Any) -> TestServer:
+        server: TestServer = await aiohttp_server(
+            create_app(make_settings(**overrides)), shutdown_timeout=0.2
+        )
+        return server
+
+    return start
+
+
+def url_of(server: TestServer) -> str:
+    return str(server.make_url("")).rstrip("/")
+
+
+def service(server: TestServer) -> QrmService:
+    return server.app[SERVICE]  # type: ignore[index]
+
+
+def tui(server: TestServer | str, api_key: str | None = None) -> QrmTuiApp:
+    url = server if isinstance(server, str) else url_of(server)
+    app = QrmTuiApp(
+        Target(server=url, api_key=api_key), server_label=LABEL, feed_backoff=FAST_BACKOFF
+    )
+    app.animation_level = "none"
+    return app
+
+
+async def until(
+    pilot: Pilot[Any], check: Callable[[], Any], what: str = "", within: float = 5.0
+) -> Any:
+    """Let the app run until `check()` holds (never a fixed sleep)."""
+    deadline = asyncio.get_running_loop().time() + within
+    while True:
+        result = check()
+        if result:
+            return result
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"timed out waiting for {what or check}")
+        await pilot.pause(0.02)
+
+
+async def ready(pilot: Pilot[Any]) -> QrmTuiApp:
+    app = pilot.app
+    assert isinstance(app, QrmTuiApp)
+    await until(pilot, lambda: app.connection == "connected" and app.loaded, "the app to connect")
+    await pilot.pause()
+    return app
+
+
+def rows(app: QrmTuiApp) -> list[list[str]]:
+    """The webhooks table as text, row by row."""
+    table = app.screen_stack[0].query_one("#webhook-table", DataTable)
+    return [[str(cell) for cell in table.get_row_at(i)] for i in range(table.row_count)]
+
+
+def column(app: QrmTuiApp, name: str) -> list[str]:
+    index = ["status", "name", "url", "events", "auth", "last"].index(name)
+    return [row[index] for row in rows(app)]
+
+
+def error_under(app: QrmTuiApp, field: str) -> str:
+    label = app.screen.query_one(f"#{field}-error", Label)
+    return str(label.content) if label.display else ""
+
+
+async def fill(pilot: Pilot[Any], selector: str, text: str) -> None:
+    """Focus an input and set its text, as a paste would (typing is tested elsewhere)."""
+    field = pilot.app.screen.query_one(selector, Input)
+    field.focus()
+    field.value = text
+    await pilot.pause()
+
+
+def notifications(app: QrmTuiApp) -> list[str]:
+    """Every notification the app raised (recorded even when tests do not display them)."""
+    return [notification.message for notification in app._notifications]

@@ -1,0 +1,126 @@
+"""The shell: screens as modes, the header, `?` help, the command palette, `q`."""
+
+from __future__ import annotations
+
+import pytest
+from aiohttp.test_utils import TestServer
+from textual.command import CommandList, CommandPalette
+from textual.widgets import DataTable, Input
+
+from mock_qrm.client import QrmClient
+from qrm_tui.app import QrmTuiApp
+from qrm_tui.commands import QrmCommands
+from qrm_tui.screens.deliveries import DeliveriesScreen
+from qrm_tui.screens.help import HelpScreen
+from qrm_tui.screens.reports import ReportsScreen
+from qrm_tui.screens.webhooks import WebhooksScreen
+from qrm_tui.widgets.confirm import ConfirmDialog
+from qrm_tui.widgets.webhook_form import WebhookForm
+from tests.tui.conftest import SIZE, ServerFactory, ready, tui, until, url_of
+
+
+@pytest.fixture
+async def server(qrm_server: ServerFactory) -> TestServer:
+    return await qrm_server()
+
+
+async def test_1_2_3_switch_screens_and_the_header_follows(server: TestServer) -> None:
+    app = tui(server)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await pilot.press("2")
+        assert isinstance(app.screen, DeliveriesScreen)
+        assert "coming in part 2" in str(app.screen.query_one(".placeholder Static").render())
+        assert str(app.screen.query_one("#connection").render()) == "● connected"
+        await pilot.press("3")
+        assert isinstance(app.screen, ReportsScreen)
+        await pilot.click(".mode-tab")  # the header's "1 Webhooks"
+        assert isinstance(app.screen, WebhooksScreen)
+
+
+async def test_help_lists_every_binding_with_its_description(server: TestServer) -> None:
+    app = tui(server)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await pilot.press("question_mark")
+        help_screen = await until(pilot, lambda: isinstance(app.screen, HelpScreen) and app.screen)
+        table = help_screen.query_one(DataTable)
+        listed = {
+            (str(table.get_row_at(i)[1]), str(table.get_row_at(i)[2]))
+            for i in range(table.row_count)
+        }
+        for key, description in [
+            ("n", "Add"),
+            ("e", "Edit"),
+            ("⏎", "Edit"),
+            ("space", "On/off"),
+            ("d", "Remove"),
+            ("/", "Filter"),
+            ("1", "Webhooks"),
+            ("2", "Deliveries"),
+            ("3", "Reports"),
+            ("?", "Help"),
+            ("q", "Quit"),
+        ]:
+            assert (key, description) in listed
+        await pilot.press("escape")
+        assert isinstance(app.screen, WebhooksScreen)
+
+
+async def test_the_palette_offers_every_action(server: TestServer) -> None:
+    async with QrmClient(url_of(server)) as other:
+        await other.create_webhook("Orders", "http://127.0.0.1:1/o", ["report.created"])
+    app = tui(server)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await pilot.press("2", "ctrl+p")
+        palette = await until(pilot, lambda: isinstance(app.screen, CommandPalette) and app.screen)
+        titles = [title for title, _, _ in _qrm_commands(app)]
+        assert {
+            "Add a webhook",
+            "Edit the selected webhook",
+            "Activate or deactivate the selected webhook",
+            "Remove the selected webhook (asks first)",
+            "Filter webhooks by name or URL",
+            "Show webhooks",
+            "Show deliveries",
+            "Show reports",
+            "List every key",
+            "Quit qrm-tui",
+        } <= set(titles)
+        palette.query_one(Input).value = "remove the selected"
+        await until(pilot, lambda: palette.query_one(CommandList).option_count, "a hit", 2)
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmDialog), "the remove dialog")
+        assert app.current_mode == "webhooks"
+        await pilot.press("escape")
+
+        await pilot.press("ctrl+p")
+        palette = await until(pilot, lambda: isinstance(app.screen, CommandPalette) and app.screen)
+        palette.query_one(Input).value = "add a webhook"
+        await until(pilot, lambda: palette.query_one(CommandList).option_count, "a hit", 2)
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, WebhookForm), "the form")
+
+
+def _qrm_commands(app: QrmTuiApp) -> list[tuple[str, str, object]]:
+    return list(QrmCommands(app.screen_stack[0]).commands())
+
+
+async def test_q_quits(server: TestServer) -> None:
+    app = tui(server)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await pilot.press("q")
+        await until(pilot, lambda: not app.is_running, "the app to exit")
+
+
+async def test_q_in_a_text_field_is_just_a_letter(server: TestServer) -> None:
+    app = tui(server)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await pilot.press("n")
+        form = await until(pilot, lambda: isinstance(app.screen, WebhookForm) and app.screen)
+        await pilot.press("q", "2")
+        assert form.query_one("#name", Input).value == "q2"
+        assert app.is_running and app.screen is form
