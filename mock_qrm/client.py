@@ -6,6 +6,7 @@ pydantic models the server serialises, so there is one definition of a webhook.
 
 from __future__ import annotations
 
+import errno
 import json
 from collections.abc import AsyncIterator, Mapping
 from types import TracebackType
@@ -15,6 +16,7 @@ import aiohttp
 from pydantic import BaseModel, TypeAdapter
 
 from mock_qrm.domain.models import (
+    FEED_TYPES,
     ApiError,
     Attempt,
     BulkRedeliverResult,
@@ -49,7 +51,34 @@ class QrmApiError(Exception):
 
 
 class QrmUnavailable(Exception):
-    """The server could not be reached; the message says where and why."""
+    """The server could not be reached or did not speak our API; `reason` says why."""
+
+    def __init__(self, url: str, reason: str, *, reached: bool = False) -> None:
+        super().__init__(f"{url} {reason}" if reached else f"cannot reach {url}: {reason}")
+        self.url = url
+        self.reason = reason
+
+
+def _unreachable(url: str, exc: BaseException) -> QrmUnavailable:
+    """A connection failure in words a person can act on."""
+    if isinstance(exc, aiohttp.ClientConnectorDNSError):
+        return QrmUnavailable(url, "host name not found")
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return QrmUnavailable(url, _os_reason(exc.os_error))
+    if isinstance(exc, TimeoutError):
+        return QrmUnavailable(url, "did not answer in time", reached=True)
+    return QrmUnavailable(url, f"broke the connection ({type(exc).__name__})", reached=True)
+
+
+def _os_reason(error: OSError) -> str:
+    reasons = {
+        errno.ECONNREFUSED: "connection refused",
+        errno.ETIMEDOUT: "connection timed out",
+        errno.EHOSTUNREACH: "host unreachable",
+        errno.ENETUNREACH: "network unreachable",
+        errno.ECONNRESET: "connection reset",
+    }
+    return reasons.get(error.errno or 0, error.strerror or str(error))
 
 
 class QrmClient:
@@ -105,17 +134,11 @@ class QrmClient:
                 if response.status == 204 or not text:
                     return None
                 return json.loads(text)
-        except aiohttp.ClientConnectorError as exc:
-            raise QrmUnavailable(
-                f"cannot reach {self.base_url}: {exc.os_error.strerror or exc}"
-            ) from None
         except (aiohttp.ClientError, TimeoutError) as exc:
-            raise QrmUnavailable(
-                f"{self.base_url} did not answer: {type(exc).__name__} {exc}"
-            ) from None
+            raise _unreachable(self.base_url, exc) from exc
         except json.JSONDecodeError:
             raise QrmUnavailable(
-                f"{self.base_url} is not a mock-qrm server (answer was not JSON)"
+                self.base_url, "is not a mock-qrm server (its answer was not JSON)", reached=True
             ) from None
 
     async def _get(self, model: Any, path: str, **params: Any) -> Any:
@@ -262,7 +285,9 @@ class QrmClient:
             ) as ws:
                 async for message in ws:
                     if message.type is aiohttp.WSMsgType.TEXT:
-                        yield FeedFrame.model_validate_json(message.data)
+                        frame = FeedFrame.model_validate_json(message.data)
+                        if frame.type in FEED_TYPES:  # a newer server's frames are skipped
+                            yield frame
                     elif message.type in (aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR):
                         break
         except aiohttp.WSServerHandshakeError as exc:
@@ -271,16 +296,10 @@ class QrmClient:
                     401, ApiError(error_code="Unauthenticated", message="Missing or wrong API key")
                 ) from None
             raise QrmUnavailable(
-                f"{self.base_url} refused the feed: {exc.status} {exc.message}"
-            ) from None
-        except aiohttp.ClientConnectorError as exc:
-            raise QrmUnavailable(
-                f"cannot reach {self.base_url}: {exc.os_error.strerror or exc}"
+                self.base_url, f"refused the feed: {exc.status} {exc.message}", reached=True
             ) from None
         except (aiohttp.ClientError, TimeoutError) as exc:
-            raise QrmUnavailable(
-                f"the feed from {self.base_url} broke: {type(exc).__name__}"
-            ) from None
+            raise _unreachable(self.base_url, exc) from exc
 
 
 def _camel(name: str) -> str:

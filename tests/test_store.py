@@ -62,3 +62,19 @@ async def test_a_newer_schema_is_refused(tmp_path: object) -> None:
     conn.close()
     with pytest.raises(StoreError, match="newer"):
         await Database.open(str(path))
+
+
+async def test_a_second_server_on_the_same_database_is_refused(tmp_path: object) -> None:
+    from pathlib import Path
+
+    from mock_qrm.store.db import StoreError
+
+    path = str(Path(str(tmp_path)) / "db.sqlite3")
+    first = await Database.open(path)
+    try:
+        with pytest.raises(StoreError, match="in use by another mock-qrm"):
+            await Database.open(path)
+    finally:
+        await first.close()
+    again = await Database.open(path)  # released on close
+    await again.close()

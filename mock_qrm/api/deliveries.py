@@ -9,6 +9,7 @@ from aiohttp import WSMsgType, web
 
 from mock_qrm.api.context import api, service
 from mock_qrm.api.routing import parse_body, parse_query, path_int, respond
+from mock_qrm.delivery.feed import Subscription
 from mock_qrm.domain.models import (
     Attempt,
     BulkRedeliverResult,
@@ -106,7 +107,7 @@ async def feed(request: web.Request) -> web.StreamResponse:
         else:
             for old in missed:
                 await ws.send_str(old.text())
-        reader = asyncio.create_task(_drain(ws))
+        reader = asyncio.create_task(_drain(ws, subscription))
         try:
             while not ws.closed:
                 try:
@@ -128,8 +129,11 @@ async def feed(request: web.Request) -> web.StreamResponse:
     return ws
 
 
-async def _drain(ws: web.WebSocketResponse) -> None:
-    """Read (and ignore) what the client sends, so pings, pongs and close frames are handled."""
-    async for message in ws:
-        if message.type in (WSMsgType.CLOSE, WSMsgType.ERROR):
-            break
+async def _drain(ws: web.WebSocketResponse, subscription: Subscription) -> None:
+    """Read what the client sends (pings, pongs, close); when it goes, stop its subscription."""
+    try:
+        async for message in ws:
+            if message.type in (WSMsgType.CLOSE, WSMsgType.ERROR):
+                break
+    finally:
+        subscription.drop()

@@ -422,11 +422,15 @@ class Health(CamelModel):
 # --- live feed -------------------------------------------------------------
 
 
+FEED_TYPES = frozenset({"hello", "delivery", "webhook", "report", "resync", "heartbeat"})
+
+
 class FeedFrame(CamelModel):
     """One frame of `GET /api/v1/webhook-feed`."""
 
     seq: int | None = None
-    type: Literal["hello", "delivery", "webhook", "report", "resync", "heartbeat"]
+    type: str
+    """One of FEED_TYPES; a plain string so an older client survives a newer frame."""
     action: str | None = None
     delivery: Delivery | None = None
     webhook: Webhook | None = None

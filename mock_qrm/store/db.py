@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import shutil
 import sqlite3
 import tempfile
@@ -80,6 +81,35 @@ def _prepare_path(path: str) -> tuple[Path | None, Path]:
     except OSError as exc:
         raise StoreError(f"cannot create the folder for {target}: {exc.strerror}") from None
     return None, target
+
+
+class _Lock:
+    """One server per database file: a second one would run a second dispatcher on it."""
+
+    def __init__(self, target: Path) -> None:
+        self.path = target.with_name(target.name + ".lock")
+        self._file = self.path.open("a+")
+        try:
+            import fcntl
+        except ImportError:  # not POSIX: no advisory locks, no check
+            return
+        try:
+            fcntl.flock(self._file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            self._file.seek(0)
+            holder = self._file.read().strip() or "unknown"
+            self._file.close()
+            raise StoreError(
+                f"database {target} is in use by another mock-qrm (pid {holder}):"
+                " stop it, or pass another --db"
+            ) from None
+        self._file.seek(0)
+        self._file.truncate()
+        self._file.write(str(os.getpid()))
+        self._file.flush()
+
+    def release(self) -> None:
+        self._file.close()
 
 
 def _migrate(conn: sqlite3.Connection) -> None:
@@ -204,21 +234,31 @@ class Database:
         self.writer = writer
         self._next_ids: dict[str, int] = {}
         self._scratch: Path | None = None
+        self._lock: _Lock | None = None
 
     @classmethod
     async def open(cls, path: str) -> Database:
         """Open (creating and migrating) the database; `:memory:` is a throw-away file."""
         scratch, target = await asyncio.to_thread(_prepare_path, path)
         try:
+            lock = _Lock(target)
+        except OSError as exc:
+            raise StoreError(f"cannot open database {target}: {exc.strerror}") from None
+        try:
             write_conn = await asyncio.to_thread(_connect, str(target))
             await asyncio.to_thread(_migrate, write_conn)
             reader = await aiosqlite.connect(str(target), isolation_level=None)
             await reader.execute("PRAGMA busy_timeout = 5000")
         except sqlite3.Error as exc:
+            lock.release()
             raise StoreError(f"cannot open database {target}: {exc}") from None
+        except BaseException:
+            lock.release()
+            raise
         reader.row_factory = sqlite3.Row
         db = cls(str(target), reader, Writer(write_conn, asyncio.get_running_loop()))
         db._scratch = scratch
+        db._lock = lock
         await db._load_id_counters()
         return db
 
@@ -252,5 +292,7 @@ class Database:
     async def close(self) -> None:
         await asyncio.to_thread(self.writer.close)
         await self.reader.close()
+        if self._lock is not None:
+            self._lock.release()
         if self._scratch is not None:
             shutil.rmtree(self._scratch, ignore_errors=True)

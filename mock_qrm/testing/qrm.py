@@ -284,7 +284,7 @@ class MockQrm(Bridged):
             await asyncio.wait_for(self._mirror.ready.wait(), _START_TIMEOUT)
         except TimeoutError:
             raise QrmUnavailable(
-                f"{self._base_url} opened no live feed within {_START_TIMEOUT:g} s"
+                self._base_url, f"opened no live feed within {_START_TIMEOUT:g} s", reached=True
             ) from None
         if self._mirror.error is not None:
             raise self._mirror.error

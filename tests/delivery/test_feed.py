@@ -10,7 +10,7 @@ from aiohttp import WSMsgType
 from mock_qrm.delivery.feed import SUBSCRIBER_QUEUE, FeedHub
 from mock_qrm.receiver import RunningReceiver
 from tests.conftest import service_of
-from tests.delivery.helpers import Client, add_webhook, only_delivery, upload
+from tests.delivery.helpers import Client, add_webhook, only_delivery, until, upload
 
 
 async def _frames(ws: Any, count: int, within: float = 5.0) -> list[dict[str, Any]]:
@@ -124,3 +124,16 @@ async def test_an_open_feed_does_not_hold_up_shutdown(server: Any) -> None:
     started = asyncio.get_running_loop().time()
     await api.close()
     assert asyncio.get_running_loop().time() - started < 2.0
+
+
+async def test_a_client_that_closes_is_unsubscribed_at_once(api: Client) -> None:
+    hub = service_of(api).feed
+    ws = await api.ws_connect("/api/v1/webhook-feed")
+    await _frames(ws, 1)
+    assert hub.subscribers == 1
+    await ws.close()
+    await until(lambda: _none_left(hub), within=2, what="the subscription to go")
+
+
+async def _none_left(hub: FeedHub) -> bool:
+    return hub.subscribers == 0
