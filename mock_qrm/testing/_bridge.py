@@ -14,10 +14,12 @@ Every helper is written once, as a coroutine that runs on that loop
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import threading
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any, Concatenate, ParamSpec, TypeVar
+from types import TracebackType
+from typing import Any, Concatenate, ParamSpec, Self, TypeVar
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -72,10 +74,86 @@ class Bridged:
     """Something whose work happens on its own `LoopThread`.
 
     `_hop` runs a coroutine there from any loop (or from that loop itself);
-    `_block` runs it there from synchronous code and waits.
+    `_block` runs it there from synchronous code and waits. Subclasses say what
+    starting and stopping means (`_open`, `_shut`); the life cycle, blocking and
+    async, with and without `with`, is this class's.
     """
 
     _thread: LoopThread | None = None
+    _thread_name = "mock-qrm-kit"
+
+    async def _open(self) -> None:
+        raise NotImplementedError
+
+    async def _shut(self) -> None:
+        raise NotImplementedError
+
+    def start(self) -> Self:
+        """Start (on the object's own thread and loop); returns self."""
+        __tracebackhide__ = True
+        self._refuse_restart()
+        self._start_thread(f"{self._thread_name}-{id(self):x}")
+        try:
+            self._block(self._open(), "start")
+        except BaseException:
+            with contextlib.suppress(Exception):
+                self._block(self._shut(), "close")
+            self._stop_thread()
+            raise
+        return self
+
+    async def astart(self) -> Self:
+        """Async twin of `start`."""
+        self._refuse_restart()
+        self._start_thread(f"{self._thread_name}-{id(self):x}")
+        try:
+            await self._hop(self._open())
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await self._hop(self._shut())
+            await asyncio.to_thread(self._stop_thread)
+            raise
+        return self
+
+    def close(self) -> None:
+        """Stop, and stop the thread; closing twice is harmless."""
+        if self._thread is None:
+            return
+        try:
+            self._block(self._shut(), "close")
+        finally:
+            self._stop_thread()
+
+    async def aclose(self) -> None:
+        """Async twin of `close`."""
+        if self._thread is None:
+            return
+        try:
+            await self._hop(self._shut())
+        finally:
+            await asyncio.to_thread(self._stop_thread)
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    async def __aenter__(self) -> Self:
+        return await self.astart()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
 
     def _refuse_restart(self) -> None:
         if self._thread is not None:

@@ -18,8 +18,7 @@ import contextlib
 import secrets
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 from aiohttp import web
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
@@ -201,73 +200,6 @@ class MockQrm(Bridged):
         return self._api_key
 
     # --- life cycle ----------------------------------------------------------------
-
-    def start(self) -> Self:
-        """Start the server (or join the running one) and the feed; returns self."""
-        __tracebackhide__ = True
-        self._refuse_restart()
-        self._start_thread(f"mock-qrm-kit-{id(self):x}")
-        try:
-            self._block(self._open(), "start")
-        except BaseException:
-            with contextlib.suppress(Exception):
-                self._block(self._shut(), "close")
-            self._stop_thread()
-            raise
-        return self
-
-    async def astart(self) -> Self:
-        """Async twin of `start`."""
-        self._refuse_restart()
-        self._start_thread(f"mock-qrm-kit-{id(self):x}")
-        try:
-            await self._hop(self._open())
-        except BaseException:
-            with contextlib.suppress(Exception):
-                await self._hop(self._shut())
-            await asyncio.to_thread(self._stop_thread)
-            raise
-        return self
-
-    def close(self) -> None:
-        """Stop the feed and the client, and the server if this object started it."""
-        if self._thread is None:
-            return
-        try:
-            self._block(self._shut(), "close")
-        finally:
-            self._stop_thread()
-
-    async def aclose(self) -> None:
-        """Async twin of `close`."""
-        if self._thread is None:
-            return
-        try:
-            await self._hop(self._shut())
-        finally:
-            await asyncio.to_thread(self._stop_thread)
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    async def __aenter__(self) -> Self:
-        return await self.astart()
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     async def _open(self) -> None:
         if self.settings is not None:

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from types import TracebackType
-from typing import Self
 
 from mock_qrm.receiver import (
     RECEIVER_STATE,
@@ -46,6 +44,8 @@ class MockReceiver(Bridged):
     `with MockReceiver() as receiver:` / `async with`, or `start()` / `await astart()`.
     """
 
+    _thread_name = "mock-qrm-receiver"
+
     def __init__(
         self, *, host: str = "127.0.0.1", wait_timeout: float = DEFAULT_WAIT_TIMEOUT
     ) -> None:
@@ -69,68 +69,6 @@ class MockReceiver(Bridged):
         return self._running
 
     # --- life cycle --------------------------------------------------------------------
-
-    def start(self) -> Self:
-        """Start listening; returns self."""
-        self._refuse_restart()
-        self._start_thread(f"mock-qrm-receiver-{id(self):x}")
-        try:
-            self._block(self._open(), "start")
-        except BaseException:
-            self._stop_thread()
-            raise
-        return self
-
-    async def astart(self) -> Self:
-        """Async twin of `start`."""
-        self._refuse_restart()
-        self._start_thread(f"mock-qrm-receiver-{id(self):x}")
-        try:
-            await self._hop(self._open())
-        except BaseException:
-            await asyncio.to_thread(self._stop_thread)
-            raise
-        return self
-
-    def close(self) -> None:
-        """Stop listening; requests still parked (`/hang`, `/delay`) are cut off."""
-        if self._thread is None:
-            return
-        try:
-            self._block(self._shut(), "close")
-        finally:
-            self._stop_thread()
-
-    async def aclose(self) -> None:
-        """Async twin of `close`."""
-        if self._thread is None:
-            return
-        try:
-            await self._hop(self._shut())
-        finally:
-            await asyncio.to_thread(self._stop_thread)
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    async def __aenter__(self) -> Self:
-        return await self.astart()
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     async def _open(self) -> None:
         self._running = await start_receiver(self._settings)
