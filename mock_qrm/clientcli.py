@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any, TypeVar
 
+from mock_qrm.cli import CliError
 from mock_qrm.client import DEFAULT_SERVER, QrmApiError, QrmClient, QrmUnavailable
 from mock_qrm.domain.models import Delivery, DeliveryStatus
 
@@ -64,7 +65,7 @@ def add_client_commands(commands: Any) -> None:
     _client_flags(trigger)
     trigger.add_argument("event_code", metavar="EVENT_CODE", help="e.g. report.created")
     trigger.add_argument(
-        "--report", type=_positive_int, required=True, metavar="ID", help="report id"
+        "--report", type=_positive_int, metavar="ID", help="report id (default: the newest report)"
     )
     trigger.set_defaults(run=lambda a: _run(a, _trigger))
 
@@ -103,8 +104,6 @@ def _limit(value: str) -> int:
 def _run(
     args: argparse.Namespace, command: Callable[[QrmClient, argparse.Namespace], Awaitable[None]]
 ) -> None:
-    from mock_qrm.cli import CliError
-
     async def main() -> None:
         async with QrmClient(args.server, args.api_key) as client:
             await command(client, args)
@@ -123,8 +122,6 @@ def _run(
 
 
 def _parse_override(item: str) -> tuple[str, Any]:
-    from mock_qrm.cli import CliError
-
     field, sep, raw = item.partition("=")
     if not sep or not field:
         raise CliError(f"--set expects FIELD=VALUE, got {item!r}", status=2)
@@ -143,7 +140,13 @@ async def _upload(client: QrmClient, args: argparse.Namespace) -> None:
 
 
 async def _trigger(client: QrmClient, args: argparse.Namespace) -> None:
-    emitted = await client.emit_event(args.event_code, args.report)
+    report = args.report
+    if report is None:
+        newest = await client.report_rows(limit=1)
+        if not newest.data:
+            raise CliError("there are no reports yet: run `mock-qrm upload-report` first")
+        report = newest.data[0].id
+    emitted = await client.emit_event(args.event_code, report)
     print(f"{emitted.event_code} for report {emitted.resource_id}: {emitted.deliveries} deliveries")
 
 

@@ -66,7 +66,10 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             405: f"Method {request.method} is not allowed on {request.path}",
             413: "Request body is larger than 1 MiB",
         }.get(exc.status, exc.reason)
-        return error_response(exc.status, message)
+        response = error_response(exc.status, message)
+        if "Allow" in exc.headers:  # a 405 must say what is allowed (RFC 9110)
+            response.headers["Allow"] = exc.headers["Allow"]
+        return response
     except BadRequest as exc:
         return error_response(400, str(exc))
     except ValidationError as exc:

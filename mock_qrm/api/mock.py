@@ -29,6 +29,7 @@ TAG = "Simulation"
     tag=TAG,
     status=201,
     body=UploadReport,
+    body_optional=True,
     response=Envelope[UploadedReport],
 )
 async def upload_report(request: web.Request) -> web.Response:

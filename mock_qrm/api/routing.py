@@ -29,6 +29,8 @@ class RouteDoc:
     tag: str
     status: int = 200
     body: type[BaseModel] | None = None
+    body_optional: bool = False
+    """The route also takes no body at all (an empty POST)."""
     query: type[BaseModel] | None = None
     response: type[BaseModel] | None = None
     response_schema: dict[str, Any] | None = None
@@ -157,7 +159,7 @@ def openapi_document(
             operation["parameters"] = parameters
         if doc.body is not None:
             operation["requestBody"] = {
-                "required": True,
+                "required": not doc.body_optional,
                 "content": {"application/json": {"schema": ref(doc.body, "validation")}},
             }
         success: dict[str, Any] = {"description": "OK" if doc.status != 201 else "Created"}

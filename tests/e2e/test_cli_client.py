@@ -76,9 +76,10 @@ def test_trigger_needs_a_known_event_and_report(system: tuple[str, str]) -> None
     unknown = mock_qrm("trigger", "report.nope", "--report", "12301", server=server)
     assert unknown.returncode == 1
     assert "Unknown event code" in unknown.stderr
-    missing = mock_qrm("trigger", "report.created", server=server)
-    assert missing.returncode == 2
-    assert "--report" in missing.stderr
+    newest = mock_qrm("trigger", "report.file_ready", server=server)  # no --report: the newest
+    assert newest.returncode == 0, newest.stderr
+    assert "report.file_ready for report " in newest.stdout
+    assert "for report 12301" not in newest.stdout
 
 
 def test_deliveries_follow_prints_each_attempt_until_delivered(
