@@ -34,7 +34,7 @@ TAG = "Simulation"
 )
 async def upload_report(request: web.Request) -> web.Response:
     # An empty body is a plain upload; a body, if sent, must be valid.
-    spec = await parse_body(request, UploadReport) if request.can_read_body else UploadReport()
+    spec = await parse_body(request, UploadReport) if request.body_exists else UploadReport()
     uploaded = await service(request).upload_report(spec.overrides)
     return respond(Envelope(data=uploaded), status=201)
 
@@ -98,7 +98,7 @@ async def advance(request: web.Request) -> web.Response:
     status=204,
 )
 async def reset(request: web.Request) -> web.Response:
-    if request.can_read_body:
+    if request.body_exists:
         await read_json(request)
     await service(request).reset()
     return web.Response(status=204)

@@ -33,6 +33,7 @@ def file_url(request: web.Request) -> Callable[[int], str]:
     tag=TAG,
     body=LoginForm,
     response=Envelope[LoginResult],
+    errors=(401,),  # with an API key set, a password that is not the key
     secured=False,
 )
 async def login(request: web.Request) -> web.Response:

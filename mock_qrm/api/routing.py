@@ -18,6 +18,8 @@ from mock_qrm.api.errors import BadRequest, field_errors
 from mock_qrm.service import FieldErrors, NotFound
 
 M = TypeVar("M", bound=BaseModel)
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+"""Methods whose requests may carry a body, so may be refused one over the size limit."""
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -48,10 +50,28 @@ class Api:
     def route(self, method: str, path: str, **doc: Any) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
             self.docs.append(RouteDoc(method=method, path=path, **doc))
-            self.routes.route(method, path)(handler)
+            self.routes.route(method, path)(_size_limited(handler))
             return handler
 
         return register
+
+
+def _size_limited(handler: Handler) -> Handler:
+    """Bodies over the limit are refused on every route, not only where a handler reads one.
+
+    aiohttp enforces `client_max_size` only when the body is read; a route that
+    ignores its body (activate, redeliver) would otherwise act on a 100 MiB POST.
+    """
+
+    async def limited(request: web.Request) -> web.StreamResponse:
+        size = request.content_length
+        if size is not None and size > request.client_max_size:
+            raise web.HTTPRequestEntityTooLarge(max_size=request.client_max_size, actual_size=size)
+        if request.body_exists:
+            await request.read()  # a chunked body has no length to check: reading enforces it
+        return await handler(request)
+
+    return limited
 
 
 async def read_json(request: web.Request) -> Any:
@@ -172,7 +192,9 @@ def openapi_document(
         error_ref = {"$ref": "#/components/schemas/ApiError"}
         statuses = set(doc.errors)
         if doc.body is not None:
-            statuses |= {400, 413, 422}
+            statuses |= {400, 422}
+        if doc.method in BODY_METHODS:
+            statuses.add(413)
         if doc.query is not None:
             statuses.add(422)
         if doc.secured:

@@ -80,6 +80,10 @@ def _prepare_path(path: str) -> tuple[Path | None, Path]:
         target.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise StoreError(f"cannot create the folder for {target}: {exc.strerror}") from None
+    with contextlib.suppress(OSError):  # exists already, or the open below will say why
+        # Webhook passwords live here in clear (the sender needs them): owner only.
+        # SQLite gives its -wal and -shm files the database file's mode.
+        os.close(os.open(target, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
     return None, target
 
 
@@ -88,7 +92,9 @@ class _Lock:
 
     def __init__(self, target: Path) -> None:
         self.path = target.with_name(target.name + ".lock")
-        self._file = self.path.open("a+")
+        self._file = open(  # noqa: SIM115 - held open for the life of the lock
+            os.open(self.path, os.O_CREAT | os.O_RDWR, 0o600), "r+", encoding="utf-8"
+        )
         try:
             import fcntl
         except ImportError:  # not POSIX: no advisory locks, no check
