@@ -20,7 +20,7 @@ $(STAMP_DEV): pyproject.toml | $(BIN)/python
 	touch $@ $(STAMP_RUN)
 
 run: $(STAMP_RUN)
-	$(BIN)/qrm-tui $(ARGS)
+	$(BIN)/qrm-tui --demo $(ARGS)
 
 serve: $(STAMP_RUN)
 	$(BIN)/mock-qrm serve $(ARGS)

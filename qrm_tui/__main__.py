@@ -2,6 +2,7 @@
 
 With no --server, the app embeds a mock QRM server (state in the user's data
 folder, settings from the `MOCK_QRM_*` variables like `mock-qrm serve`).
+With --demo, the embedded server gets its own database and a living workload.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import argparse
 import logging
 import os
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 from pydantic import SecretStr, ValidationError
 from textual.logging import TextualHandler
@@ -18,6 +20,7 @@ from mock_qrm import __version__
 from mock_qrm.domain.models import check_url
 from mock_qrm.settings import Settings
 from qrm_tui.app import QrmTuiApp, Target
+from qrm_tui.demo import DemoBusy, DemoLock, DemoOptions, demo_db_path, demo_settings, wipe
 
 PROG = "qrm-tui"
 SERVER_ENV = ("QRM_TUI_SERVER", "MOCK_QRM_SERVER")
@@ -50,6 +53,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="KEY",
         help="the server's API key, if it has one (env QRM_TUI_API_KEY or MOCK_QRM_API_KEY)",
     )
+    parser.add_argument(
+        "--demo",
+        action="store_true",
+        help="a living demo: an embedded server on its own database (wiped at each start), "
+        "a fault-injecting receiver, webhooks that succeed, flake, time out and fail, "
+        "a report upload every few seconds, and time sped up 20 times",
+    )
     return parser
 
 
@@ -65,6 +75,8 @@ def resolve_target(
 ) -> Target:
     """Flags win over the environment; no server anywhere means an embedded one."""
     api_key: str | None = args.api_key
+    if args.demo and args.server is not None:
+        parser.error("--demo runs its own server: it cannot be combined with --server")
     if api_key is None and (found := _first(environ, API_KEY_ENV)):
         api_key = found[1]
     server: str | None = args.server
@@ -73,7 +85,7 @@ def resolve_target(
             server = _server_url(found[1])
         except argparse.ArgumentTypeError as exc:
             parser.error(f"{found[0]}: {exc}")
-    if server is not None:
+    if server is not None and not args.demo:
         return Target(server=server, api_key=api_key)
     try:
         # Loopback and any free port; every other setting from MOCK_QRM_* like `mock-qrm serve`.
@@ -88,15 +100,38 @@ def resolve_target(
             for error in exc.errors(include_url=False)
         )
         parser.error(f"the embedded server's settings are not valid: {details}")
+    if args.demo:
+        return Target(embedded=demo_settings(settings, demo_db_path()), demo=DemoOptions())
     return Target(embedded=settings)
+
+
+def prepare_demo(parser: argparse.ArgumentParser, target: Target) -> DemoLock | None:
+    """Take the demo database for this process and wipe it; a second demo is a usage error."""
+    if target.demo is None or target.embedded is None:
+        return None
+    db = Path(target.embedded.db)
+    lock = DemoLock(db)
+    try:
+        lock.acquire()
+        wipe(db)
+    except DemoBusy as exc:
+        parser.exit(1, f"{PROG}: error: {exc}\n")
+    except OSError as exc:
+        parser.exit(1, f"{PROG}: error: cannot prepare the demo database {db}: {exc.strerror}\n")
+    return lock
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = build_parser()
     args = parser.parse_args(argv)
     target = resolve_target(parser, args, os.environ)
+    lock = prepare_demo(parser, target)
     logging.basicConfig(level=logging.WARNING, handlers=[TextualHandler()], force=True)
-    QrmTuiApp(target).run()
+    try:
+        QrmTuiApp(target, settle_memory=True).run()
+    finally:
+        if lock is not None:
+            lock.release()
 
 
 if __name__ == "__main__":

@@ -1,11 +1,16 @@
 """The App: modes, global bindings, connection state and the live feed. Thin on purpose.
 
 Screens read the registry from `QrmTuiApp.webhooks` (a reactive the feed keeps
-current) and call the server through `QrmTuiApp.client`.
+current), take delivery and report changes from `QrmTuiApp.store` (which the one
+feed worker fills), reload when `feed_generation` moves (a fresh connection or a
+resync), and call the server through `QrmTuiApp.client`.
 """
 
 from __future__ import annotations
 
+import contextlib
+import gc
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +22,7 @@ from textual.reactive import reactive, var
 from textual.screen import ModalScreen
 from textual.worker import Worker
 
-from mock_qrm.domain.models import EventComponent, Webhook
+from mock_qrm.domain.models import EventComponent, Health, Webhook
 from mock_qrm.settings import Settings
 from qrm_tui.client import (
     BACKOFF,
@@ -32,12 +37,13 @@ from qrm_tui.client import (
     with_delivery,
 )
 from qrm_tui.commands import QrmCommands
+from qrm_tui.demo import Demo, DemoOptions
 from qrm_tui.embedded import EmbeddedError, EmbeddedServer
 from qrm_tui.failures import report_worker_failure
+from qrm_tui.live import LiveStore
 from qrm_tui.messages import (
     ConnectionChanged,
     ConnectionState,
-    DeliveryChanged,
     WebhookChanged,
     WebhooksLoaded,
 )
@@ -48,6 +54,18 @@ from qrm_tui.screens.reports import ReportsScreen
 from qrm_tui.screens.webhooks import WebhooksScreen
 
 
+def settle_memory() -> None:
+    """Once started, take everything alive out of the garbage collector's sight for good.
+
+    The app's own objects (Textual, the screens, every import) live as long as
+    the process; left in view, each full collection walks them all, and a feed
+    of 500 updates a second triggers one every second or two: a 60 ms pause a
+    key press may land in. Frozen, a full collection walks only the live rows.
+    Per process, so `qrm-tui` asks for it (`settle_memory=True`); tests do not.
+    """
+    gc.freeze()
+
+
 @dataclass(frozen=True, slots=True)
 class Target:
     """Where the data comes from: a running server, or one to embed (`embedded` settings)."""
@@ -55,6 +73,15 @@ class Target:
     server: str | None = None
     api_key: str | None = None
     embedded: Settings | None = None
+    demo: DemoOptions | None = None
+    """With an embedded server: add the demo's receiver, webhooks and uploads."""
+
+
+SWITCH_MASK = 1 / 60
+"""Seconds a screen switch holds back drawing (Textual's default is 0.05): one frame."""
+
+WEBHOOK_FLUSH = 0.15
+"""Seconds over which deliveries are gathered into one update of the webhooks' last results."""
 
 
 class QrmTuiApp(App[None]):
@@ -81,6 +108,11 @@ class QrmTuiApp(App[None]):
     """The registry as last read or announced, by id; screens render it."""
     loaded = var(False)
     """True once the registry was read at least once."""
+    feed_generation = var(0)
+    """Moves when the feed starts afresh (first connection, resync, restarted server):
+    what a screen holds may be stale, so it reloads over REST."""
+    max_attempts = var(4)
+    """1 + retries, from the server's health: "attempt n of N"."""
 
     def __init__(
         self,
@@ -88,10 +120,18 @@ class QrmTuiApp(App[None]):
         *,
         server_label: str | None = None,
         feed_backoff: Sequence[float] = BACKOFF,
+        start_mode: str | None = None,
+        settle_memory: bool = False,
     ) -> None:
         super().__init__()
         self.target = target
         self.embedded = None if target.embedded is None else EmbeddedServer(target.embedded)
+        self.demo = None if target.demo is None else Demo(target.demo)
+        self.store = LiveStore()
+        self._webhook_inbox = self.store.deliveries.open()
+        self.start_mode = start_mode or ("deliveries" if self.demo is not None else None)
+        self._manual_now: float | None = None
+        self._settle_memory = settle_memory
         api_key = target.api_key
         if target.embedded is not None:
             api_key = target.embedded.api_key_value
@@ -104,8 +144,12 @@ class QrmTuiApp(App[None]):
 
     # --- start-up and shutdown ----------------------------------------------------
 
-    def on_mount(self) -> None:
+    async def on_mount(self) -> None:
+        self.set_interval(WEBHOOK_FLUSH, self._flush_last_deliveries)
+        self.set_interval(1.0, self._read_manual_clock)
         self.start()
+        if self.start_mode is not None and self.start_mode != self.current_mode:
+            await self.switch_mode(self.start_mode)
 
     @work(group="startup", exclusive=True, exit_on_error=False)
     async def start(self) -> None:
@@ -129,8 +173,17 @@ class QrmTuiApp(App[None]):
             await self.push_screen(StartupErrorScreen(problem))
             return
         self.components = info.components
-        self.time_scale = info.health.time_scale
+        self._health(info.health)
+        if self.demo is not None:
+            await self.demo.start(self.client, info.health, info.components)
+            self.run_demo()
         self.follow_feed()
+
+    @work(group="demo", exclusive=True, exit_on_error=False)
+    async def run_demo(self) -> None:
+        """The demo's inspector: a report upload every few seconds."""
+        if self.demo is not None:
+            await self.demo.upload_forever(self.client)
 
     def retry_start(self) -> None:
         if isinstance(self.screen, StartupErrorScreen):
@@ -139,9 +192,12 @@ class QrmTuiApp(App[None]):
 
     async def on_unmount(self) -> None:
         self.workers.cancel_group(self, "feed")
+        self.workers.cancel_group(self, "demo")
         await self.client.close()
         if self.embedded is not None:
             await self.embedded.stop()
+        if self.demo is not None:
+            await self.demo.stop()
 
     # --- the live feed ------------------------------------------------------------
 
@@ -167,7 +223,10 @@ class QrmTuiApp(App[None]):
                 self.post_message(WebhookChanged(event.action or "updated", event.webhook))
                 continue
             elif event.type == "delivery" and event.delivery is not None:
-                self.post_message(DeliveryChanged(event.delivery))
+                self.store.delivery_changed(event.delivery)  # screens take them in batches
+                continue
+            elif event.type == "report" and event.report is not None:
+                self.store.report_changed(event.report)
                 continue
             elif event.type != "resync":
                 continue
@@ -177,7 +236,7 @@ class QrmTuiApp(App[None]):
             except QrmUnavailable:
                 feed.forget()  # the next connection starts afresh, and reloads
                 continue
-            self.post_message(WebhooksLoaded(webhooks, health.time_scale))
+            self.post_message(WebhooksLoaded(webhooks, health))
 
     @on(ConnectionChanged)
     def _connection_changed(self, message: ConnectionChanged) -> None:
@@ -196,9 +255,22 @@ class QrmTuiApp(App[None]):
 
     @on(WebhooksLoaded)
     def _webhooks_loaded(self, message: WebhooksLoaded) -> None:
-        self.time_scale = message.time_scale
+        self._health(message.health)
         self.webhooks = {webhook.id: webhook for webhook in message.webhooks}
         self.loaded = True
+        self.feed_generation += 1
+        if self._settle_memory:
+            self._settle_memory = False
+            self.call_after_refresh(settle_memory)
+
+    def _health(self, health: Health) -> None:
+        self.time_scale = health.time_scale
+        self.max_attempts = health.max_attempts
+        if not health.manual_clock:
+            self._manual_now = None
+        elif self._manual_now is None:
+            self._manual_now = time.time()
+            self._read_manual_clock()
 
     @on(WebhookChanged)
     def _webhook_changed(self, message: WebhookChanged) -> None:
@@ -207,14 +279,37 @@ class QrmTuiApp(App[None]):
         else:
             self.apply_webhook(message.webhook)
 
-    @on(DeliveryChanged)
-    def _delivery_changed(self, message: DeliveryChanged) -> None:
-        webhook = self.webhooks.get(message.delivery.webhook_id)
-        if webhook is None:
-            return
-        updated = with_delivery(webhook, message.delivery)
-        if updated is not webhook:
-            self.webhooks = {**self.webhooks, webhook.id: updated}
+    def _flush_last_deliveries(self) -> None:
+        """Each webhook's last result, from the deliveries the feed brought: one update per batch."""
+        changed: dict[int, Webhook] = {}
+        deliveries = self._webhook_inbox.take()
+        if deliveries and self._manual_now is not None:
+            self._read_manual_clock()  # someone moved it: countdowns follow at once
+        for delivery in deliveries:
+            webhook = changed.get(delivery.webhook_id) or self.webhooks.get(delivery.webhook_id)
+            if webhook is not None:
+                updated = with_delivery(webhook, delivery)
+                if updated is not webhook:
+                    changed[webhook.id] = updated
+        if self._webhook_inbox.overflowed:
+            self._webhook_inbox.discard()  # the next registry load brings the rest
+        if changed:
+            self.webhooks = {**self.webhooks, **changed}
+
+    # --- the server's clock ---------------------------------------------------------
+
+    def server_now(self) -> float:
+        """The server's time (epoch seconds), for countdowns: a manual clock is read each second."""
+        return time.time() if self._manual_now is None else self._manual_now
+
+    def _read_manual_clock(self) -> None:
+        if self._manual_now is not None and self.online:
+            self.read_manual_clock()
+
+    @work(group="clock", exclusive=True, exit_on_error=False)
+    async def read_manual_clock(self) -> None:
+        with contextlib.suppress(QrmUnavailable, QrmApiError):  # the header says it is down
+            self._manual_now = (await self.client.clock()).now.timestamp()
 
     def apply_webhook(self, webhook: Webhook) -> None:
         """Show a webhook as the server returned it (a feed frame, or our own call's answer)."""
@@ -231,6 +326,11 @@ class QrmTuiApp(App[None]):
     def forget_webhook(self, webhook_id: int) -> None:
         if webhook_id in self.webhooks:
             self.webhooks = {k: v for k, v in self.webhooks.items() if k != webhook_id}
+
+    def delay_update(self, delay: float = SWITCH_MASK) -> None:
+        """Screens here are built once and kept, and their footers only redrawn when their
+        keys change: a switch has nothing to hide for 50 ms, one frame will do."""
+        super().delay_update(min(delay, SWITCH_MASK))
 
     # --- connection state ---------------------------------------------------------
 

@@ -23,6 +23,7 @@ from mock_qrm.domain.models import (
     FeedFrame,
     Health,
     LastDelivery,
+    Page,
     Webhook,
 )
 
@@ -137,6 +138,15 @@ class TuiClient(QrmClient):
 
     def live_feed(self, backoff: Sequence[float] = BACKOFF) -> LiveFeed:
         return LiveFeed(self, backoff)
+
+    async def deliveries_of_report(self, resource_id: int, limit: int = 200) -> list[Delivery]:
+        """The deliveries a report's events caused (the list's `resource_id` filter)."""
+        body = await self.request(
+            "GET",
+            "/api/v1/webhook-deliveries",
+            params={"resource_id": resource_id, "limit": limit},
+        )
+        return Page[Delivery].model_validate(body).data
 
     async def probe(self, *, embedded: bool = False) -> ServerInfo:
         """Check the server is a mock QRM that accepts our key; else a `StartupProblem`."""

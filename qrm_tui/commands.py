@@ -1,7 +1,8 @@
-"""The command palette's entries: every binding of the app and of the webhooks screen.
+"""The command palette's entries: every binding of the app and of each screen.
 
 Built from the `Binding`s themselves, like the footer and the help screen, so a
-new key shows up in all three at once.
+new key shows up in all three at once. A screen's action switches to its screen
+first.
 """
 
 from __future__ import annotations
@@ -14,14 +15,26 @@ from textual.binding import Binding, BindingType
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.screen import ModalScreen
 
+from qrm_tui.screens.deliveries import DeliveriesScreen
+from qrm_tui.screens.reports import ReportsScreen
 from qrm_tui.screens.webhooks import WebhooksScreen
 
 Command = tuple[str, str, Callable[[], Awaitable[Any]]]
 
+SCREENS: tuple[tuple[str, str, list[BindingType]], ...] = (
+    ("webhooks", "Webhooks", WebhooksScreen.BINDINGS),
+    ("deliveries", "Deliveries", DeliveriesScreen.BINDINGS),
+    ("reports", "Reports", ReportsScreen.BINDINGS),
+)
+SKIPPED = {"clear_filter", "clear_filters"}
+"""Actions that only make sense while looking at the screen (escape)."""
+
 
 def _described(bindings: list[BindingType]) -> Iterator[Binding]:
+    seen: set[str] = set()
     for binding in bindings:
-        if isinstance(binding, Binding) and binding.description:
+        if isinstance(binding, Binding) and binding.description and binding.action not in seen:
+            seen.add(binding.action)
             yield binding
 
 
@@ -37,17 +50,18 @@ class QrmCommands(Provider):
                 f"key {app.get_key_display(binding)}",
                 partial(app.run_action, binding.action),
             )
-        for binding in _described(WebhooksScreen.BINDINGS):
-            if binding.action == "clear_filter":
-                continue
-            yield (
-                binding.tooltip or binding.description,
-                f"Webhooks screen, key {app.get_key_display(binding)}",
-                partial(self._on_webhooks, binding.action),
-            )
+        for mode, title, bindings in SCREENS:
+            for binding in _described(bindings):
+                if binding.action in SKIPPED:
+                    continue
+                yield (
+                    binding.tooltip or binding.description,
+                    f"{title} screen, key {app.get_key_display(binding)}",
+                    partial(self._on_screen, mode, binding.action),
+                )
 
-    async def _on_webhooks(self, action: str) -> None:
-        await self.app.switch_mode("webhooks")
+    async def _on_screen(self, mode: str, action: str) -> None:
+        await self.app.switch_mode(mode)
         await self.app.screen.run_action(action)
 
     async def discover(self) -> Hits:

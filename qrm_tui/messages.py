@@ -6,7 +6,7 @@ from typing import Literal
 
 from textual.message import Message
 
-from mock_qrm.domain.models import Delivery, Webhook
+from mock_qrm.domain.models import Health, Webhook
 
 ConnectionState = Literal["starting", "connected", "reconnecting", "failed"]
 
@@ -21,12 +21,13 @@ class ConnectionChanged(Message):
 
 
 class WebhooksLoaded(Message):
-    """The whole registry, read over REST after a fresh connection or a `resync`."""
+    """The whole registry and the server's health, read over REST after a fresh
+    connection or a `resync`: everything else a screen shows must be reloaded too."""
 
-    def __init__(self, webhooks: list[Webhook], time_scale: float) -> None:
+    def __init__(self, webhooks: list[Webhook], health: Health) -> None:
         super().__init__()
         self.webhooks = webhooks
-        self.time_scale = time_scale
+        self.health = health
 
 
 class WebhookChanged(Message):
@@ -36,11 +37,3 @@ class WebhookChanged(Message):
         super().__init__()
         self.action = action
         self.webhook = webhook
-
-
-class DeliveryChanged(Message):
-    """A `delivery` frame: one delivery moved (pending, in flight, delivered, retry…)."""
-
-    def __init__(self, delivery: Delivery) -> None:
-        super().__init__()
-        self.delivery = delivery

@@ -1,24 +1,473 @@
-"""The live delivery feed (part 2 of the TUI; a placeholder for now)."""
+"""The live delivery feed: every delivery as one row, changing in place as attempts happen.
+
+Rows are a `Window` over the journal (newest first, at most `CAP`), loaded over
+REST and kept current from the app's `LiveStore`: this screen empties its inbox
+every `FLUSH_INTERVAL` and draws the whole batch at once, so a flood of updates
+costs a few table updates a second. Follow mode keeps the newest row under the
+cursor; moving down pauses it, `f` or `home` resumes it.
+"""
 
 from __future__ import annotations
 
-from textual.app import ComposeResult
-from textual.containers import Center
-from textual.screen import Screen
-from textual.widgets import Footer, Static
+from typing import TYPE_CHECKING, cast
 
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.screen import Screen
+from textual.widgets import Label, Select, Sparkline
+from textual.worker import Worker
+
+from mock_qrm.domain.models import Delivery, DeliveryStatus, Page
+from mock_qrm.domain.timefmt import iso_z
+from qrm_tui.failures import report_worker_failure
+from qrm_tui.format import (
+    STATE_NAMES,
+    Tones,
+    answer_label,
+    attempt_label,
+    clock_time,
+    latency_label,
+    state_label,
+)
+from qrm_tui.live import Inbox
+from qrm_tui.screens.inspector import DeliveryInspector
+from qrm_tui.widgets.confirm import ConfirmDialog
+from qrm_tui.widgets.footer import KeyFooter
 from qrm_tui.widgets.header import AppHeader
+from qrm_tui.widgets.live_table import Cells, Column, LiveTable
+from qrm_tui.window import Change, Window
+
+if TYPE_CHECKING:
+    from qrm_tui.app import QrmTuiApp
+
+COLUMNS = (
+    Column("time", "Time", 8),
+    Column("webhook", "Webhook", 27),
+    Column("event", "Event", 17),
+    Column("resource", "Resource", 8, "right"),
+    Column("attempt", "Attempt", 7, "right"),
+    Column("code", "Code", 9),
+    Column("latency", "Latency", 7, "right"),
+    Column("state", "State", 16),
+)
+"""Fixed widths: a live update never re-measures the table."""
+
+CAP = 1000
+"""Rows held at most; older ones stay in the journal, a page away (`o`)."""
+PAGE = 200
+"""Rows per REST page (the API's largest)."""
+FLUSH_INTERVAL = 0.15
+"""Seconds over which feed changes are gathered into one table update."""
+TICK = 1.0
+"""Seconds between countdown, counter and sparkline refreshes."""
+
+COUNTED = (
+    ("delivered", DeliveryStatus.DELIVERED, "✓", "text-success"),
+    ("retrying", DeliveryStatus.RETRY_SCHEDULED, "⟳", "text-warning"),
+    ("failed", DeliveryStatus.FAILED, "✗", "text-error"),
+)
 
 
 class DeliveriesScreen(Screen[None]):
     HELP_GROUP = "Deliveries"
+    AUTO_FOCUS = "#delivery-table"
+    BINDINGS = [
+        Binding("f", "follow", "Follow", tooltip="Follow the newest deliveries again"),
+        Binding("home", "follow", "Follow", show=False, tooltip="Follow the newest deliveries"),
+        Binding("o", "older", "Older", tooltip="Load the next page of older deliveries"),
+        Binding(
+            "R",
+            "redeliver_failed",
+            "Redeliver failed",
+            key_display="R",
+            tooltip="Redeliver every failed delivery matching the filters (asks first)",
+        ),
+        Binding("c", "copy_message_id", "Copy id", tooltip="Copy the selected messageId"),
+        Binding(
+            "slash",
+            "filter",
+            "Filter",
+            key_display="/",
+            tooltip="Filter deliveries by webhook, event and state",
+        ),
+        Binding("escape", "clear_filters", "Clear filters", show=False, tooltip="Show everything"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.window: Window[Delivery] = Window(lambda delivery: delivery.id, CAP, self._matches)
+        self._inbox: Inbox[Delivery] | None = None
+        self._tones: Tones | None = None
+        self._busy = False
+        """A REST page is on its way: changes wait in the inbox until it is drawn."""
+        self._counts_stale = True
+        self._counting = False
+        self._loaded = False
+        self.webhook_id: int | None = None
+        self.event_code: str | None = None
+        self.status: DeliveryStatus | None = None
+        self.counts: dict[DeliveryStatus, int] = {}
+        self._had_cursor = False
+        self._webhook_choices: list[tuple[str, int]] = []
+        self._event_choices: list[tuple[str, str]] = []
+
+    @property
+    def qrm(self) -> QrmTuiApp:
+        return cast("QrmTuiApp", self.app)
+
+    @property
+    def table(self) -> LiveTable:
+        return self.query_one("#delivery-table", LiveTable)
 
     def compose(self) -> ComposeResult:
         yield AppHeader("deliveries")
-        with Center(classes="placeholder"):
-            yield Static(
-                "Deliveries: the live feed of every attempt, retry and failure is coming in part 2.\n"
-                "Until then: `mock-qrm deliveries --follow`.",
+        with Horizontal(id="delivery-filters", classes="filters"):
+            yield Label("Webhook", classes="filter-label")
+            yield Select[int]([], prompt="All webhooks", id="webhook-filter", compact=True)
+            yield Label("Event", classes="filter-label")
+            yield Select[str]([], prompt="All events", id="event-filter", compact=True)
+            yield Label("State", classes="filter-label")
+            yield Select[str](
+                [(name, status.value) for status, name in STATE_NAMES.items()],
+                prompt="All states",
+                id="state-filter",
+                compact=True,
+            )
+        with Horizontal(id="delivery-status"):
+            yield Label(id="follow-state")
+            yield Label(id="counts")
+            yield Sparkline([], id="throughput")
+            yield Label(id="rate")
+        yield LiveTable(COLUMNS, self._row_cells, id="delivery-table")
+        yield Label(id="table-foot", markup=False)
+        yield KeyFooter()
+
+    def on_mount(self) -> None:
+        self._inbox = self.qrm.store.deliveries.open()
+        self.set_interval(FLUSH_INTERVAL, self.flush)
+        self.set_interval(TICK, self.tick)
+        self.watch(self.qrm, "webhooks", self._webhook_options)
+        self.watch(self.qrm, "feed_generation", self._reload)
+        self.watch(self.qrm, "theme", self.redraw, init=False)
+        self._show_follow(True)
+        self._show_foot()
+        self.tick()
+
+    def on_unmount(self) -> None:
+        if self._inbox is not None:
+            self.qrm.store.deliveries.close(self._inbox)
+
+    # --- the rows -------------------------------------------------------------------
+
+    def _matches(self, delivery: Delivery) -> bool:
+        return (
+            (self.webhook_id is None or delivery.webhook_id == self.webhook_id)
+            and (self.event_code is None or delivery.event_code == self.event_code)
+            and (self.status is None or delivery.status == self.status)
+        )
+
+    @property
+    def filtered(self) -> bool:
+        return not (self.webhook_id is None and self.event_code is None and self.status is None)
+
+    async def _page(
+        self,
+        status: DeliveryStatus | None,
+        limit: int | None = None,
+        offset: int = 0,
+        until: str | None = None,
+    ) -> Page[Delivery]:
+        """A page of the journal under the webhook and event filters, and `status`."""
+        return await self.qrm.client.deliveries(
+            webhook_id=self.webhook_id,
+            event_code=self.event_code,
+            status=None if status is None else status.value,
+            until=until,
+            limit=limit or PAGE,
+            offset=offset,
+        )
+
+    def cells(self, delivery: Delivery) -> Cells:
+        if self._tones is None:
+            self._tones = Tones(self.app.get_css_variables())
+        text = self._tones.text
+        return (
+            text(clock_time(delivery.created_at), "muted"),
+            text(delivery.webhook_name),
+            text(delivery.event_code),
+            text(str(delivery.resource_id)),
+            text(attempt_label(delivery, self.qrm.max_attempts)),
+            text(*answer_label(delivery.last_response_status, delivery.last_error)),
+            text(latency_label(delivery.last_duration_ms)),
+            text(*state_label(delivery, self.qrm.server_now())),
+        )
+
+    def _row_cells(self, key: int) -> Cells:
+        return self.cells(self.window.items[key])
+
+    def _draw(self, change: Change[Delivery]) -> None:
+        if change:
+            self.table.update(change.upserted, change.removed)
+        self._show_foot()
+
+    def redraw(self) -> None:
+        """Every row afresh (a new theme)."""
+        self._tones = None
+        self.table.redraw()
+
+    def flush(self) -> None:
+        """Draw what the feed brought since the last flush, in one update."""
+        inbox = self._inbox
+        if inbox is None or self._busy or not self._loaded:
+            return
+        if inbox.overflowed:
+            self.load_newest()
+            return
+        changes = inbox.take()
+        if changes:
+            self._draw(self.window.apply(changes, following=self.table.follow))
+            self._counts_stale = True
+
+    def tick(self) -> None:
+        """Once a second: countdowns, the sparkline, and counts if anything changed."""
+        self.table.refresh_rows(
+            key
+            for key, delivery in self.window.items.items()
+            if delivery.status is DeliveryStatus.RETRY_SCHEDULED
+        )
+        series = self.qrm.store.attempts.series()
+        self.query_one("#throughput", Sparkline).data = series
+        self.query_one("#rate", Label).update(f"{series[-1]:g} attempts/s")
+        if self._counts_stale and not self._counting and self._loaded:
+            self.count()
+
+    def _reload(self) -> None:
+        if self.qrm.feed_generation:
+            self.load_newest()
+
+    @work(group="deliveries-page", exclusive=True, exit_on_error=False)
+    async def load_newest(self) -> None:
+        """The newest page over REST: at start, after a resync, a filter, or following again."""
+        if self._inbox is None:
+            return
+        self._busy = True
+        try:
+            self._inbox.discard()  # the page is newer than anything waiting
+            page = await self._page(self.status)
+            self._loaded = True
+            self._draw(self.window.replace(page.data, has_older=page.total > len(page.data)))
+            self.table.follow = True
+        finally:
+            self._busy = False
+        self._counts_stale = True
+        self.count()
+
+    @work(group="deliveries-page", exclusive=True, exit_on_error=False)
+    async def load_older(self) -> None:
+        oldest = self.window.oldest
+        if oldest is None:
+            return
+        self._busy = True
+        try:
+            found: list[Delivery] = []
+            offset = 0
+            full = True
+            # `until` is inclusive and by time: rows of the same millisecond come back again.
+            while full and len(found) < PAGE:
+                page = await self._page(self.status, offset=offset, until=iso_z(oldest.created_at))
+                found.extend(d for d in page.data if d.id < oldest.id)
+                full = len(page.data) == PAGE
+                offset += PAGE
+            self.table.follow = False
+            change = self.window.extend_older(found, has_older=full)
+            self._draw(change)
+        finally:
+            self._busy = False
+        if change.upserted:
+            self.table.move_cursor(max(change.upserted))
+        else:
+            self.notify("No older deliveries match.", markup=False)
+
+    @work(group="deliveries-count", exit_on_error=False)
+    async def count(self) -> None:
+        """Journal totals for the webhook and event filters (the state filter aside)."""
+        self._counting = True
+        self._counts_stale = False
+        try:
+            for _, status, _, _ in COUNTED:
+                self.counts[status] = (await self._page(status, limit=1)).total
+        finally:
+            self._counting = False
+        self._show_counts()
+
+    # --- what the screen says -------------------------------------------------------
+
+    def _show_counts(self) -> None:
+        if self._tones is None:
+            self._tones = Tones(self.app.get_css_variables())
+        parts = [
+            self._tones.text(f"{mark} {self.counts.get(status, 0):,} {name}", tone)
+            for name, status, mark, tone in COUNTED
+        ]
+        self.query_one("#counts", Label).update(Text(" ").join(parts))
+
+    def _show_follow(self, follow: bool) -> None:
+        label = self.query_one("#follow-state", Label)
+        if follow:
+            label.update("● following newest")
+        else:
+            label.update("⏸ paused — f / Home follows")
+        label.set_class(not follow, "-paused")
+
+    def _show_foot(self) -> None:
+        foot = self.query_one("#table-foot", Label)
+        window = self.window
+        if not self._loaded:
+            message = "Loading deliveries…"
+        elif not len(window):
+            message = (
+                "No delivery matches the filters. Press esc to clear them."
+                if self.filtered
+                else "No deliveries yet: add a webhook (1, n) and upload a report (3, u)."
+            )
+        elif window.has_older:
+            message = (
+                f"{len(window):,} shown · ▼ older deliveries in the journal: o loads {PAGE} more"
+            )
+        else:
+            message = f"{len(window):,} shown · the start of the journal"
+        if window.behind:
+            message = "▲ newer deliveries not shown: f goes back to the newest · " + message
+        foot.update(message)
+
+    def _webhook_options(self) -> None:
+        select = self.query_one("#webhook-filter", Select)
+        options = sorted(
+            ((w.name, w.id) for w in self.qrm.webhooks.values()), key=lambda o: o[0].casefold()
+        )
+        if self.webhook_id is not None and self.webhook_id not in {i for _, i in options}:
+            options.append((f"webhook {self.webhook_id} (removed)", self.webhook_id))
+        if options != self._webhook_choices:
+            self._webhook_choices = options
+            with select.prevent(Select.Changed):
+                select.set_options(options)
+                if self.webhook_id is not None:
+                    select.value = self.webhook_id
+        codes = [(e.event_code, e.event_code) for c in self.qrm.components for e in c.events]
+        if codes != self._event_choices:
+            self._event_choices = codes
+            events = self.query_one("#event-filter", Select)
+            with events.prevent(Select.Changed):
+                events.set_options(codes)
+                if self.event_code is not None:
+                    events.value = self.event_code
+
+    # --- events ----------------------------------------------------------------------------
+
+    @on(LiveTable.Highlighted)
+    def _highlighted(self, event: LiveTable.Highlighted) -> None:
+        has_cursor = event.key is not None
+        if has_cursor != self._had_cursor:  # `c` just became possible, or impossible
+            self._had_cursor = has_cursor
+            self.refresh_bindings()
+
+    @on(LiveTable.FollowChanged)
+    def _follow_changed(self, event: LiveTable.FollowChanged) -> None:
+        self._show_follow(event.follow)
+
+    @on(LiveTable.Selected)
+    def _open(self, event: LiveTable.Selected) -> None:
+        self.app.push_screen(DeliveryInspector(event.key))
+
+    @on(Select.Changed, "#delivery-filters Select")
+    def _filter_changed(self, event: Select.Changed) -> None:
+        value = event.value
+        chosen = None if value is Select.NULL else value
+        if event.select.id == "webhook-filter":
+            self.webhook_id = cast("int | None", chosen)
+        elif event.select.id == "event-filter":
+            self.event_code = cast("str | None", chosen)
+        else:
+            self.status = None if chosen is None else DeliveryStatus(cast("str", chosen))
+        self._loaded = False
+        self.window.replace([], has_older=False)
+        self.table.clear()
+        self._show_foot()
+        self.load_newest()
+
+    # --- actions -------------------------------------------------------------------------
+
+    def action_follow(self) -> None:
+        if self.window.behind:
+            self.load_newest()
+        else:
+            self.table.follow = True
+
+    def action_older(self) -> None:
+        if not self.window.has_older:
+            self.notify("This is the start of the journal: nothing older.", markup=False)
+            return
+        if self.qrm.require_online():
+            self.load_older()
+
+    def action_filter(self) -> None:
+        self.query_one("#webhook-filter", Select).focus()
+
+    def action_clear_filters(self) -> None:
+        for select in self.query("#delivery-filters Select").results(Select):
+            if not select.is_blank():
+                select.clear()
+        self.table.focus()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "clear_filters":
+            return self.filtered
+        if action == "copy_message_id":
+            return True if self.table.cursor_key is not None else None
+        return True
+
+    def action_copy_message_id(self) -> None:
+        key = self.table.cursor_key
+        delivery = None if key is None else self.window.items.get(key)
+        if delivery is not None:
+            self.app.copy_to_clipboard(delivery.message_id)
+            self.notify(f"Copied {delivery.message_id}", title="messageId", markup=False)
+
+    def action_redeliver_failed(self) -> None:
+        if self.qrm.require_online():
+            self.redeliver_failed()
+
+    @work(group="deliveries-redeliver", exclusive=True, exit_on_error=False)
+    async def redeliver_failed(self) -> None:
+        if self.status not in (None, DeliveryStatus.FAILED):
+            self.notify(
+                f"The state filter shows {self.status.value} deliveries: none of them failed.",
                 markup=False,
             )
-        yield Footer()
+            return
+        total = (await self._page(DeliveryStatus.FAILED, limit=1)).total
+        if not total:
+            self.notify("No failed delivery matches the filters.", markup=False)
+            return
+        plural = "delivery" if total == 1 else "deliveries"
+        confirmed = await self.app.push_screen_wait(
+            ConfirmDialog(
+                f"Redeliver {total:,} failed {plural}?",
+                "Each gets one manual attempt now, with the same messageId.\n"
+                "A success marks it delivered; a failure leaves it failed (no automatic retries).",
+                f"Redeliver {total:,}",
+            )
+        )
+        if not confirmed:
+            return
+        count = await self.qrm.client.redeliver_matching(
+            webhook_id=self.webhook_id, event_code=self.event_code, status="failed"
+        )
+        plural = "delivery" if count == 1 else "deliveries"
+        self.notify(f"Redelivering {count:,} failed {plural}.", title="Redeliver", markup=False)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        report_worker_failure(self, event)

@@ -9,9 +9,10 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Center, Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import Button, Footer, Label, Static
+from textual.widgets import Button, Label, Static
 
 from qrm_tui.client import StartupProblem
+from qrm_tui.widgets.footer import KeyFooter
 from qrm_tui.widgets.header import AppHeader
 
 if TYPE_CHECKING:
@@ -39,7 +40,7 @@ class StartupErrorScreen(Screen[None]):
             with Horizontal(classes="buttons"):
                 yield Button("Retry", id="retry", variant="primary")
                 yield Button("Quit", id="quit")
-        yield Footer()
+        yield KeyFooter()
 
     @property
     def text(self) -> str:

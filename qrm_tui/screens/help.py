@@ -9,7 +9,9 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen, Screen
-from textual.widgets import DataTable, Footer, Label
+from textual.widgets import DataTable, Label
+
+from qrm_tui.widgets.footer import KeyFooter
 
 
 class HelpRow(NamedTuple):
@@ -52,7 +54,7 @@ class HelpScreen(ModalScreen[None]):
             yield Label("Keys", classes="dialog-title")
             yield DataTable(id="help-table", cursor_type="row", zebra_stripes=True)
             yield Label("Every action is also in the command palette (ctrl+p).", classes="hint")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         table = self.query_one("#help-table", DataTable)

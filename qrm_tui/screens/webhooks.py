@@ -13,12 +13,13 @@ from textual.containers import Horizontal
 from textual.reactive import reactive
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import Button, DataTable, Footer, Input, Label, Static
+from textual.widgets import Button, DataTable, Input, Label, Static
 from textual.worker import Worker
 
 from mock_qrm.domain.models import DeliveryStatus, LastDelivery, Webhook
 from qrm_tui.failures import report_worker_failure
 from qrm_tui.widgets.confirm import ConfirmDialog
+from qrm_tui.widgets.footer import KeyFooter
 from qrm_tui.widgets.header import AppHeader
 from qrm_tui.widgets.webhook_form import WebhookForm
 
@@ -108,6 +109,7 @@ class WebhooksScreen(Screen[None]):
         self._shown: dict[str, tuple[Text, ...]] = {}
         self._styles: dict[str, str] = {}
         self._flush: Timer | None = None
+        self._selection: tuple[int, bool] | None = None
 
     @property
     def qrm(self) -> QrmTuiApp:
@@ -130,7 +132,7 @@ class WebhooksScreen(Screen[None]):
             yield Button("Deactivate", id="toggle_active", compact=True)
             yield Button("Remove", id="remove", variant="error", compact=True)
             yield Label("✓ delivered  ✗ failed  ⟳ retrying", id="legend")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         for button in self.query(Button):
@@ -225,6 +227,10 @@ class WebhooksScreen(Screen[None]):
 
     def _show_selection(self) -> None:
         webhook = self.selected
+        state = None if webhook is None else (webhook.id, webhook.active)
+        if state == self._selection and state is not None:
+            return  # a feed update of the same row: the footer need not be rebuilt
+        self._selection = state
         toggle = self.query_one("#toggle_active", Button)
         toggle.label = "Activate" if webhook is not None and not webhook.active else "Deactivate"
         for action in ROW_ACTIONS:

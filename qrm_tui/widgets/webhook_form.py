@@ -17,12 +17,13 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widget import Widget
-from textual.widgets import Button, Checkbox, Footer, Input, Label, Switch
+from textual.widgets import Button, Checkbox, Input, Label, Switch
 from textual.worker import Worker
 
 from mock_qrm.domain.models import EventComponent, Webhook, WebhookCreate, WebhookPatch
 from qrm_tui.client import QrmApiError, QrmClient
 from qrm_tui.failures import report_worker_failure
+from qrm_tui.widgets.footer import KeyFooter
 
 FIELDS = ("name", "url", "events", "username", "password")
 """The form's fields, in screen order; each has an input and an error label."""
@@ -162,7 +163,7 @@ class WebhookForm(ModalScreen[Webhook | None]):
                     variant="primary",
                 )
                 yield Button("Cancel", id="cancel")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         for index in range(len(self.components)):

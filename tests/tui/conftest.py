@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import io
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from aiohttp.test_utils import TestServer
+from rich.console import Console
 from textual.pilot import Pilot
-from textual.widgets import DataTable, Input, Label
+from textual.widgets import DataTable, Input, Label, Static
 
 from mock_qrm.api.context import SERVICE
 from mock_qrm.app import create_app
 from mock_qrm.service import QrmService
 from qrm_tui.app import QrmTuiApp, Target
+from qrm_tui.widgets.live_table import LiveTable
 from tests.conftest import make_settings
 
 LABEL = "mock-qrm (test)"
@@ -24,6 +27,7 @@ FAST_BACKOFF = (0.05, 0.1, 0.2)
 SIZE = (120, 36)
 
 ServerFactory = Callable[..., Awaitable[TestServer]]
+T = TypeVar("T")
 
 
 @pytest.fixture
@@ -47,10 +51,15 @@ def service(server: TestServer) -> QrmService:
     return server.app[SERVICE]  # type: ignore[index]
 
 
-def tui(server: TestServer | str, api_key: str | None = None) -> QrmTuiApp:
+def tui(
+    server: TestServer | str, api_key: str | None = None, start_mode: str | None = None
+) -> QrmTuiApp:
     url = server if isinstance(server, str) else url_of(server)
     app = QrmTuiApp(
-        Target(server=url, api_key=api_key), server_label=LABEL, feed_backoff=FAST_BACKOFF
+        Target(server=url, api_key=api_key),
+        server_label=LABEL,
+        feed_backoff=FAST_BACKOFF,
+        start_mode=start_mode,
     )
     app.animation_level = "none"
     return app
@@ -68,6 +77,23 @@ async def until(
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"timed out waiting for {what or check}")
         await pilot.pause(0.02)
+
+
+async def until_async(
+    fetch: Callable[[], Awaitable[T]],
+    check: Callable[[T], Any],
+    what: str = "",
+    within: float = 5.0,
+) -> T:
+    """Ask the server until its answer passes `check` (the journal, not the screen)."""
+    deadline = asyncio.get_running_loop().time() + within
+    while True:
+        result = await fetch()
+        if check(result):
+            return result
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"timed out waiting for {what or check}: last {result!r}")
+        await asyncio.sleep(0.02)
 
 
 async def ready(pilot: Pilot[Any]) -> QrmTuiApp:
@@ -100,6 +126,24 @@ async def fill(pilot: Pilot[Any], selector: str, text: str) -> None:
     field.focus()
     field.value = text
     await pilot.pause()
+
+
+def live_rows(app: QrmTuiApp, table: str) -> list[dict[str, str]]:
+    """A live table (`#delivery-table`, `#report-table`, …) as text, newest first, by column."""
+    widget = app.screen.query_one(table, LiveTable)
+    keys = [column.key for column in widget.columns]
+    return [dict(zip(keys, widget.row_text(key), strict=True)) for key in widget.keys]
+
+
+def delivery_rows(app: QrmTuiApp) -> list[dict[str, str]]:
+    return live_rows(app, "#delivery-table")
+
+
+def text_of(widget: Static) -> str:
+    """What a Static shows, as plain text (Rich renderables included)."""
+    console = Console(width=200, record=True, file=io.StringIO(), color_system=None)
+    console.print(widget.content)
+    return console.export_text()
 
 
 def notifications(app: QrmTuiApp) -> list[str]:

@@ -30,7 +30,7 @@ async def test_1_2_3_switch_screens_and_the_header_follows(server: TestServer) -
         await ready(pilot)
         await pilot.press("2")
         assert isinstance(app.screen, DeliveriesScreen)
-        assert "coming in part 2" in str(app.screen.query_one(".placeholder Static").render())
+        assert app.screen.query_one("#delivery-table").has_focus
         assert str(app.screen.query_one("#connection").render()) == "● connected"
         await pilot.press("3")
         assert isinstance(app.screen, ReportsScreen)
@@ -87,6 +87,11 @@ async def test_the_palette_offers_every_action(server: TestServer) -> None:
             "Show reports",
             "List every key",
             "Quit qrm-tui",
+            "Follow the newest deliveries again",
+            "Load the next page of older deliveries",
+            "Redeliver every failed delivery matching the filters (asks first)",
+            "Filter deliveries by webhook, event and state",
+            "Simulate an inspector uploading a report",
         } <= set(titles)
         palette.query_one(Input).value = "remove the selected"
         await until(pilot, lambda: palette.query_one(CommandList).option_count, "a hit", 2)
@@ -101,6 +106,19 @@ async def test_the_palette_offers_every_action(server: TestServer) -> None:
         await until(pilot, lambda: palette.query_one(CommandList).option_count, "a hit", 2)
         await pilot.press("enter")
         await until(pilot, lambda: isinstance(app.screen, WebhookForm), "the form")
+        await pilot.press("escape")
+
+        await pilot.press("ctrl+p")  # a screen's action from anywhere: its screen first
+        palette = await until(pilot, lambda: isinstance(app.screen, CommandPalette) and app.screen)
+        palette.query_one(Input).value = "simulate an inspector"
+        await until(pilot, lambda: palette.query_one(CommandList).option_count, "a hit", 2)
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, ReportsScreen), "the reports")
+        await until(pilot, lambda: any(n.startswith("Report 12306 uploaded") for n in _notes(app)))
+
+
+def _notes(app: QrmTuiApp) -> list[str]:
+    return [notification.message for notification in app._notifications]
 
 
 def _qrm_commands(app: QrmTuiApp) -> list[tuple[str, str, object]]:

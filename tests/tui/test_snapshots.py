@@ -6,12 +6,19 @@ label (no port), no animation and no cursor blink.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from textual.pilot import Pilot
 from textual.widgets import Input, Switch
 
+from mock_qrm.domain.models import Delivery, DeliveryStatus
 from qrm_tui.app import QrmTuiApp, Target
+from qrm_tui.live import RateMeter
+from qrm_tui.screens.deliveries import DeliveriesScreen
 from qrm_tui.screens.webhooks import WebhooksScreen
 from qrm_tui.widgets.confirm import ConfirmDialog
 from qrm_tui.widgets.webhook_form import WebhookForm
@@ -19,9 +26,9 @@ from tests.conftest import make_settings
 from tests.tui.conftest import LABEL, SIZE, column, ready, until
 
 
-def _app() -> QrmTuiApp:
+def _app(start_mode: str | None = None) -> QrmTuiApp:
     settings = make_settings(host="127.0.0.1", port=0, time_scale=60)
-    app = QrmTuiApp(Target(embedded=settings), server_label=LABEL)
+    app = QrmTuiApp(Target(embedded=settings), server_label=LABEL, start_mode=start_mode)
     app.animation_level = "none"
     return app
 
@@ -91,3 +98,97 @@ def test_remove_dialog(snap_compare: Any) -> None:
         await until(pilot, lambda: isinstance(app.screen, ConfirmDialog))
 
     assert snap_compare(_app(), terminal_size=SIZE, run_before=run_before)
+
+
+@pytest.fixture
+def utc() -> Iterator[None]:
+    """Times on screen are local: pin the zone so the snapshot is the same everywhere."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TZ", "UTC")
+        time.tzset()
+        yield
+    time.tzset()
+
+
+CREATED = datetime(2026, 11, 28, 15, 4, 5, 123000, tzinfo=UTC)
+WEBHOOKS = {
+    1: "Healthy receiver",
+    2: "Flaky receiver: fails twice",
+    3: "Slow receiver: times out",
+    4: "Broken receiver: always 500",
+}
+
+
+def _fixed_deliveries(now: datetime) -> list[Delivery]:
+    """Every state a row can show, with fixed ids, times and latencies."""
+    rows: list[dict[str, Any]] = [
+        {"webhook_id": 1, "status": "delivered", "attempt_count": 1, "status_code": 200, "ms": 4},
+        {"webhook_id": 2, "status": "delivered", "attempt_count": 3, "status_code": 200, "ms": 6},
+        {"webhook_id": 3, "status": "failed", "attempt_count": 4, "error": "timeout", "ms": 3001},
+        {"webhook_id": 4, "status": "failed", "attempt_count": 4, "status_code": 500, "ms": 2},
+        {"webhook_id": 1, "status": "delivered", "attempt_count": 1, "status_code": 200, "ms": 3},
+        {"webhook_id": 2, "status": "retry_scheduled", "attempt_count": 2, "status_code": 500,
+         "ms": 5, "retry_in": 42},
+        {"webhook_id": 3, "status": "in_flight", "attempt_count": 1, "error": "timeout", "ms": 3000},
+        {"webhook_id": 4, "status": "retry_scheduled", "attempt_count": 1, "status_code": 500,
+         "ms": 2, "retry_in": 58},
+        {"webhook_id": 1, "status": "cancelled", "attempt_count": 0},
+        {"webhook_id": 2, "status": "pending", "attempt_count": 0},
+        {"webhook_id": 3, "status": "in_flight", "attempt_count": 0},
+        {"webhook_id": 4, "status": "failed", "attempt_count": 4, "error": "connection_refused",
+         "ms": 1},
+    ]  # fmt: skip
+    deliveries = []
+    for number, row in enumerate(rows, start=1):
+        retry_in = row.get("retry_in")
+        deliveries.append(
+            Delivery(
+                id=number,
+                message_id=f"wh-00000000-0000-11f1-0000-{number:012d}",
+                webhook_id=row["webhook_id"],
+                webhook_name=WEBHOOKS[row["webhook_id"]],
+                event_code="report.created" if number % 2 else "report.file_ready",
+                resource_id=12306 + (number - 1) // 4,
+                status=DeliveryStatus(row["status"]),
+                attempt_count=row["attempt_count"],
+                next_attempt_at=None if retry_in is None else now + timedelta(seconds=retry_in),
+                created_at=CREATED + timedelta(seconds=4 * ((number - 1) // 4)),
+                last_response_status=row.get("status_code"),
+                last_error=row.get("error"),
+                last_duration_ms=row.get("ms"),
+            )
+        )
+    return deliveries
+
+
+def test_deliveries_screen(snap_compare: Any, utc: None) -> None:
+    """The live table with fixed rows fed through the app's store, as the feed would."""
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        app = await ready(pilot)
+        screen = await until(
+            pilot,
+            lambda: isinstance(app.screen, DeliveriesScreen) and app.screen._loaded and app.screen,
+        )
+        clock = [0.0]
+        app.store.attempts = RateMeter(clock=lambda: clock[0])
+        for second, count in enumerate([0, 0, 2, 4, 8, 3, 1, 0, 6, 9, 4, 2] * 5):
+            clock[0] = float(second)
+            app.store.attempts.add(count)
+        clock[0] = 60.0
+        # A manual clock stands still: the countdowns are measured from this moment.
+        now = datetime.fromtimestamp(app.server_now(), tz=UTC)
+        for delivery in _fixed_deliveries(now):
+            app.store.delivery_changed(delivery)
+        await until(pilot, lambda: screen.table.row_count == 12, "the rows")
+        screen.counts = {
+            DeliveryStatus.DELIVERED: 3,
+            DeliveryStatus.RETRY_SCHEDULED: 2,
+            DeliveryStatus.FAILED: 3,
+        }
+        screen._counts_stale = False  # these rows are not in the server's journal
+        screen._show_counts()
+        screen.tick()
+        await pilot.pause()
+
+    assert snap_compare(_app("deliveries"), terminal_size=SIZE, run_before=run_before)

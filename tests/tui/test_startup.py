@@ -121,7 +121,7 @@ def test_flags_and_environment_choose_the_server() -> None:
     [
         (["--bogus"], "unrecognized arguments: --bogus"),
         (["--server", "127.0.0.1:8765"], "URL must start with http:// or https://"),
-        (["--demo"], "unrecognized arguments: --demo"),
+        (["--demo", "--server", "http://127.0.0.1:1"], "cannot be combined with --server"),
     ],
 )
 def test_bad_flags_are_one_line_errors(

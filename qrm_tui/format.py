@@ -1,0 +1,132 @@
+"""How deliveries, attempts and reports read on screen: labels and their tones. No Textual.
+
+A tone is a theme variable's name (`text-success`, `text-error`, `text-warning`)
+or `muted`; `Tones` turns it into a Rich style from the running theme.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from rich.text import Text
+
+from mock_qrm.domain.models import Delivery, DeliveryStatus
+
+Tone = str
+
+SHORT_ERRORS = {
+    "connection_refused": "refused",
+    "connection_reset": "reset",
+    "connection_error": "conn. error",
+    "invalid_url": "bad URL",
+}
+"""Error classes shortened to fit a table cell (the inspector shows them whole)."""
+
+STATE_NAMES = {
+    DeliveryStatus.PENDING: "· pending",
+    DeliveryStatus.IN_FLIGHT: "⌛ in flight",
+    DeliveryStatus.DELIVERED: "✓ delivered",
+    DeliveryStatus.RETRY_SCHEDULED: "⟳ retrying",
+    DeliveryStatus.FAILED: "✗ failed",
+    DeliveryStatus.CANCELLED: "⊘ cancelled",
+}
+
+STATE_TONES: dict[DeliveryStatus, Tone] = {
+    DeliveryStatus.PENDING: "muted",
+    DeliveryStatus.IN_FLIGHT: "text-accent",
+    DeliveryStatus.DELIVERED: "text-success",
+    DeliveryStatus.RETRY_SCHEDULED: "text-warning",
+    DeliveryStatus.FAILED: "text-error",
+    DeliveryStatus.CANCELLED: "muted",
+}
+
+
+class Tones:
+    """Rich text in the theme's colours; built again when the theme changes."""
+
+    def __init__(self, variables: Mapping[str, str]) -> None:
+        self._styles: dict[str, str] = {"muted": "dim", "": "", **variables}
+
+    def text(self, text: str, tone: Tone = "") -> Text:
+        return Text(text, style=self._styles.get(tone, ""), no_wrap=True, overflow="ellipsis")
+
+
+def clock_time(moment: datetime) -> str:
+    """`15:04:05` in local time, as `mock-qrm deliveries` shows it."""
+    return moment.astimezone().strftime("%H:%M:%S")
+
+
+def full_time(moment: datetime) -> str:
+    """`2026-11-28 15:04:05.123` in local time."""
+    local = moment.astimezone()
+    return local.strftime("%Y-%m-%d %H:%M:%S.") + f"{local.microsecond // 1000:03d}"
+
+
+def countdown(seconds: float) -> str:
+    """`42 s`, `3 min 20 s`, `2 h 5 min`: how long until a retry."""
+    whole = max(0, round(seconds))
+    if whole < 100:
+        return f"{whole} s"
+    minutes, secs = divmod(whole, 60)
+    if minutes < 60:
+        return f"{minutes} min {secs} s" if secs else f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min"
+
+
+def state_label(delivery: Delivery, now: float) -> tuple[str, Tone]:
+    """`✓ delivered`, `⟳ retry in 42 s`, `✗ failed`, … (`now`: the server's clock, epoch s)."""
+    status = delivery.status
+    if status is DeliveryStatus.RETRY_SCHEDULED and delivery.next_attempt_at is not None:
+        left = delivery.next_attempt_at.timestamp() - now
+        text = f"⟳ retry in {countdown(left)}" if left > 0.5 else "⟳ retry due"
+        return text, STATE_TONES[status]
+    return STATE_NAMES[status], STATE_TONES[status]
+
+
+def attempt_number(delivery: Delivery) -> int:
+    """The attempt under way or the last one made (the server counts finished attempts)."""
+    return delivery.attempt_count + (1 if delivery.status is DeliveryStatus.IN_FLIGHT else 0)
+
+
+def attempt_label(delivery: Delivery, max_attempts: int) -> str:
+    number = attempt_number(delivery)
+    return f"{number}/{max_attempts}" if number else "—"
+
+
+def answer_label(status: int | None, error: str | None) -> tuple[str, Tone]:
+    """A response status (`200`, `500`) or the error class of a failure that got none."""
+    if status is not None:
+        return str(status), "text-success" if status == 200 else "text-error"
+    if error:
+        return SHORT_ERRORS.get(error, error), "text-error"
+    return "—", "muted"
+
+
+def latency_label(duration_ms: int | None) -> str:
+    if duration_ms is None:
+        return "—"
+    if duration_ms < 1000:
+        return f"{duration_ms} ms"
+    return f"{duration_ms / 1000:.1f} s"
+
+
+def size_label(size: int) -> str:
+    return "1 byte" if size == 1 else f"{size:,} bytes"
+
+
+def pretty_json(body: str | None) -> str:
+    """A JSON body indented for reading; anything else as it is."""
+    if body is None:
+        return ""
+    try:
+        return json.dumps(json.loads(body), indent=2, ensure_ascii=False)
+    except ValueError:
+        return body
+
+
+def dump_json(value: Any) -> str:
+    return json.dumps(value, indent=2, ensure_ascii=False)

@@ -1,0 +1,274 @@
+"""One delivery down to the bytes: the message as sent, and every attempt's request and response.
+
+It follows the delivery while open: a feed change to it reloads it over REST
+(the feed says that it changed; the attempts come from the journal).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, cast
+
+from rich.console import Group, RenderableType
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Label, Static
+from textual.worker import Worker
+
+from mock_qrm.domain.models import Attempt, DeliveryDetail, Outcome, Trigger
+from qrm_tui.failures import report_worker_failure
+from qrm_tui.format import (
+    Tones,
+    answer_label,
+    attempt_number,
+    full_time,
+    latency_label,
+    pretty_json,
+    size_label,
+    state_label,
+)
+from qrm_tui.live import Inbox
+from qrm_tui.widgets.footer import KeyFooter
+from qrm_tui.widgets.header import AppHeader
+
+if TYPE_CHECKING:
+    from mock_qrm.domain.models import Delivery
+    from qrm_tui.app import QrmTuiApp
+
+FLUSH_INTERVAL = 0.15
+
+OUTCOMES = {
+    Outcome.SUCCESS: ("✓ success", "text-success"),
+    Outcome.FAILURE: ("✗ failure", "text-error"),
+    Outcome.INTERRUPTED: ("⚡ interrupted (the server stopped mid-attempt)", "text-warning"),
+}
+
+
+class DeliveryInspector(Screen[None]):
+    HELP_GROUP = "Delivery"
+    AUTO_FOCUS = "#inspector-body"
+    BINDINGS = [
+        Binding("escape", "app.pop_screen", "Back", tooltip="Back to the deliveries"),
+        Binding("r", "redeliver", "Redeliver", tooltip="Send this delivery again now"),
+        Binding("c", "copy_message_id", "Copy id", tooltip="Copy the messageId"),
+        Binding("p", "copy_payload", "Copy payload", tooltip="Copy the message body as sent"),
+    ]
+
+    def __init__(self, delivery_id: int) -> None:
+        super().__init__()
+        self.delivery_id = delivery_id
+        self.detail: DeliveryDetail | None = None
+        self.current: Delivery | None = None
+        """The latest state the feed told of (fresher than `detail` between reloads)."""
+        self._inbox: Inbox[Delivery] | None = None
+        self._tones: Tones | None = None
+        self._reveal = False
+
+    @property
+    def qrm(self) -> QrmTuiApp:
+        return cast("QrmTuiApp", self.app)
+
+    @property
+    def tones(self) -> Tones:
+        if self._tones is None:
+            self._tones = Tones(self.app.get_css_variables())
+        return self._tones
+
+    def compose(self) -> ComposeResult:
+        yield AppHeader("deliveries")
+        yield Label(f"Delivery #{self.delivery_id}", id="inspector-title", markup=False)
+        yield Label(id="inspector-state")
+        with VerticalScroll(id="inspector-body"):
+            yield Label("Message as sent", classes="section-title")
+            yield Static("Loading…", id="message", markup=False)
+            yield Vertical(id="attempts")
+        yield KeyFooter()
+
+    def on_mount(self) -> None:
+        self._inbox = self.qrm.store.deliveries.open()
+        self.set_interval(FLUSH_INTERVAL, self.flush)
+        self.set_interval(1.0, self._show_state)
+        self.watch(self.qrm, "feed_generation", self._reload, init=False)
+        self.watch(self.qrm, "theme", self._restyle, init=False)
+        self.load()
+
+    def on_unmount(self) -> None:
+        if self._inbox is not None:
+            self.qrm.store.deliveries.close(self._inbox)
+
+    def flush(self) -> None:
+        if self._inbox is None:
+            return
+        mine = [d for d in self._inbox.take() if d.id == self.delivery_id]
+        if mine or self._inbox.overflowed:
+            self._inbox.discard()
+            if mine:
+                self.current = mine[-1]
+                self._show_state()
+            self.load()
+
+    def _reload(self) -> None:
+        self.load()
+
+    @work(group="inspector", exclusive=True, exit_on_error=False)
+    async def load(self) -> None:
+        detail = await self.qrm.client.delivery(self.delivery_id)
+        self.detail = detail
+        self.current = detail
+        self.show(detail)
+
+    # --- drawing ----------------------------------------------------------------------
+
+    def _restyle(self) -> None:
+        self._tones = None
+        if self.detail is not None:
+            self.show(self.detail)
+
+    def show(self, detail: DeliveryDetail) -> None:
+        self.query_one("#inspector-title", Label).update(
+            f"Delivery #{detail.id} · {detail.webhook_name} · {detail.event_code} "
+            f"· report {detail.resource_id}"
+        )
+        self._show_state()
+        message = detail.message.model_dump_json(by_alias=True)
+        self.query_one("#message", Static).update(
+            Group(
+                self.tones.text(f"messageId {detail.message_id}", "muted"),
+                Text(pretty_json(message)),
+            )
+        )
+        attempts = self.query_one("#attempts", Vertical)
+        body = self.query_one("#inspector-body", VerticalScroll)
+        reveal = self._reveal or (body.max_scroll_y > 0 and body.is_vertical_scroll_end)
+        shown = {int(w.id.removeprefix("attempt-")): w for w in attempts.query(Static) if w.id}
+        newest: Static | None = None
+        for attempt in detail.attempts:
+            title = self._attempt_title(attempt)
+            widget = shown.get(attempt.number)
+            if widget is None:
+                widget = Static(self._attempt_body(attempt), id=f"attempt-{attempt.number}")
+                widget.add_class("attempt")
+                widget.border_title = title
+                attempts.mount(widget)
+                newest = widget
+            else:
+                widget.update(self._attempt_body(attempt))
+                widget.border_title = title
+            widget.set_class(attempt.outcome is Outcome.SUCCESS, "-success")
+            widget.set_class(attempt.outcome is Outcome.FAILURE, "-failure")
+        if newest is not None and reveal:
+            # Reading the newest attempt, or just asked for one: show the one that came.
+            self._reveal = False
+            self.call_after_refresh(body.scroll_to_widget, newest, top=True, animate=False)
+
+    def _show_state(self) -> None:
+        delivery = self.current
+        if delivery is None:
+            return
+        tones = self.tones
+        state, tone = state_label(delivery, self.qrm.server_now())
+        line = Text()
+        line.append_text(tones.text(state, tone))
+        number = attempt_number(delivery)
+        line.append(
+            f" · attempt {number} of {self.qrm.max_attempts}" if number else " · no attempt yet"
+        )
+        line.append(f" · created {full_time(delivery.created_at)}")
+        if delivery.completed_at is not None:
+            line.append(f" · completed {full_time(delivery.completed_at)}")
+        self.query_one("#inspector-state", Label).update(line)
+
+    def _attempt_title(self, attempt: Attempt) -> str:
+        if attempt.trigger is Trigger.MANUAL:
+            which = f"Attempt {attempt.number} · manual redelivery"
+        else:
+            which = f"Attempt {attempt.number} of {self.qrm.max_attempts} · automatic"
+        return f"{which} · {full_time(attempt.started_at)} · {latency_label(attempt.duration_ms)}"
+
+    def _attempt_body(self, attempt: Attempt) -> RenderableType:
+        tones = self.tones
+        muted = "muted"
+        if attempt.outcome is None:
+            outcome, tone = "⌛ in flight…", "text-accent"
+        else:
+            outcome, tone = OUTCOMES[attempt.outcome]
+        answer, answer_tone = answer_label(attempt.response_status, attempt.error)
+        head = Text()
+        head.append_text(tones.text(outcome, tone))
+        if attempt.response_status is not None:
+            head.append(" · status ")
+            head.append_text(tones.text(answer, answer_tone))
+        elif attempt.error is not None:
+            head.append(" · error ")
+            head.append_text(tones.text(attempt.error, "text-error"))
+            head.append(" (no response status)")
+        parts: list[RenderableType] = [head, Text(f"POST {attempt.url}", style="bold")]
+        parts.append(tones.text("Request headers", muted))
+        parts.extend(Text(f"  {name}: {value}") for name, value in attempt.request_headers.items())
+        body = attempt.request_body or ""
+        parts.append(tones.text(f"Request body ({size_label(len(body.encode()))}, as sent)", muted))
+        parts.append(Text("  " + body))
+        if attempt.response_status is None and attempt.outcome is not None:
+            parts.append(tones.text("No response", muted))
+            return Group(*parts)
+        if attempt.response_status is None:
+            return Group(*parts)
+        parts.append(tones.text(f"Response headers (status {attempt.response_status})", muted))
+        parts.extend(
+            Text(f"  {name}: {value}") for name, value in (attempt.response_headers or {}).items()
+        )
+        response = attempt.response_body or ""
+        truncated = (
+            "truncated: first 16 KiB kept" if attempt.response_truncated else "not truncated"
+        )
+        parts.append(
+            tones.text(f"Response body ({size_label(len(response.encode()))}, {truncated})", muted)
+        )
+        parts.append(Text(pretty_json(response) if response else "  (empty)"))
+        return Group(*parts)
+
+    # --- actions ------------------------------------------------------------------------
+
+    def action_redeliver(self) -> None:
+        if self.qrm.require_online():
+            self.redeliver()
+
+    @work(group="inspector-redeliver", exclusive=True, exit_on_error=False)
+    async def redeliver(self) -> None:
+        self.notify(f"Redelivering delivery #{self.delivery_id}…", markup=False, timeout=2)
+        self._reveal = True
+        attempt = await self.qrm.client.redeliver(self.delivery_id)
+        answer, _ = answer_label(attempt.response_status, attempt.error)
+        outcome = "delivered" if attempt.outcome is Outcome.SUCCESS else "failed"
+        self.notify(
+            f"Attempt {attempt.number} {outcome}: {answer} in {latency_label(attempt.duration_ms)}.",
+            title="Redelivered",
+            severity="information" if attempt.outcome is Outcome.SUCCESS else "warning",
+            markup=False,
+        )
+        self.load()
+
+    def action_copy_message_id(self) -> None:
+        delivery = self.current
+        if delivery is not None:
+            self.app.copy_to_clipboard(delivery.message_id)
+            self.notify(f"Copied {delivery.message_id}", title="messageId", markup=False)
+
+    def action_copy_payload(self) -> None:
+        detail = self.detail
+        if detail is None:
+            return
+        sent = next((a.request_body for a in detail.attempts if a.request_body), None)
+        body = sent or detail.message.model_dump_json(by_alias=True)
+        self.app.copy_to_clipboard(body)
+        self.notify(
+            f"Copied the message body ({size_label(len(body.encode()))}).",
+            title="Payload",
+            markup=False,
+        )
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        report_worker_failure(self, event)
