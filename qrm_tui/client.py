@@ -9,11 +9,9 @@ backoff). No Textual here: the app turns what this yields into messages.
 from __future__ import annotations
 
 import asyncio
-import errno
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
-import aiohttp
 from pydantic import ValidationError
 
 from mock_qrm.client import DEFAULT_SERVER, QrmApiError, QrmClient, QrmUnavailable
@@ -191,13 +189,7 @@ def describe_error(error: BaseException) -> str:
         )
         return error.error.message + (f" ({details})" if details else "")
     if isinstance(error, QrmUnavailable):
-        cause = error.__context__
-        where = str(error).partition(": ")[0].removeprefix("cannot reach ")
-        if isinstance(cause, aiohttp.ClientConnectorDNSError):
-            return f"cannot reach {where}: host name not found"
-        if isinstance(cause, aiohttp.ClientConnectorError):
-            return f"cannot reach {where}: {_os_reason(cause.os_error)}"
-        return str(error)
+        return str(error)  # "cannot reach URL: connection refused", "URL did not answer in time"
     return str(error) or type(error).__name__
 
 
@@ -216,17 +208,6 @@ def with_delivery(webhook: Webhook, delivery: Delivery) -> Webhook:
     if current == last:
         return webhook
     return webhook.model_copy(update={"last_delivery": last})
-
-
-def _os_reason(error: OSError) -> str:
-    reasons = {
-        errno.ECONNREFUSED: "connection refused",
-        errno.ETIMEDOUT: "connection timed out",
-        errno.EHOSTUNREACH: "host unreachable",
-        errno.ENETUNREACH: "network unreachable",
-        errno.ECONNRESET: "connection reset",
-    }
-    return reasons.get(error.errno or 0, error.strerror or str(error))
 
 
 def _capital(text: str) -> str:

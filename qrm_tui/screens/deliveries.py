@@ -4,7 +4,7 @@ Rows are a `Window` over the journal (newest first, at most `CAP`), loaded over
 REST and kept current from the app's `LiveStore`: this screen empties its inbox
 every `FLUSH_INTERVAL` and draws the whole batch at once, so a flood of updates
 costs a few table updates a second. Follow mode keeps the newest row under the
-cursor; moving down pauses it, `f` or `home` resumes it.
+cursor; moving down pauses it, `f`, `home` or going back to the top resumes it.
 """
 
 from __future__ import annotations
@@ -76,7 +76,6 @@ class DeliveriesScreen(Screen[None]):
     AUTO_FOCUS = "#delivery-table"
     BINDINGS = [
         Binding("f", "follow", "Follow", tooltip="Follow the newest deliveries again"),
-        Binding("home", "follow", "Follow", show=False, tooltip="Follow the newest deliveries"),
         Binding("o", "older", "Older", tooltip="Load the next page of older deliveries"),
         Binding(
             "R",
@@ -217,6 +216,7 @@ class DeliveriesScreen(Screen[None]):
         """Every row afresh (a new theme)."""
         self._tones = None
         self.table.redraw()
+        self._show_counts()
 
     def flush(self) -> None:
         """Draw what the feed brought since the last flush, in one update."""
@@ -377,6 +377,8 @@ class DeliveriesScreen(Screen[None]):
     @on(LiveTable.FollowChanged)
     def _follow_changed(self, event: LiveTable.FollowChanged) -> None:
         self._show_follow(event.follow)
+        if event.follow and self.window.behind:
+            self.load_newest()  # the newest rows were let go while paused: fetch them again
 
     @on(LiveTable.Selected)
     def _open(self, event: LiveTable.Selected) -> None:
@@ -401,10 +403,7 @@ class DeliveriesScreen(Screen[None]):
     # --- actions -------------------------------------------------------------------------
 
     def action_follow(self) -> None:
-        if self.window.behind:
-            self.load_newest()
-        else:
-            self.table.follow = True
+        self.table.follow = True
 
     def action_older(self) -> None:
         if not self.window.has_older:

@@ -207,10 +207,12 @@ class ReportsScreen(Screen[None]):
             self.load_older()
 
     def action_follow(self) -> None:
-        if self.window.behind:
+        self.table.follow = True
+
+    @on(LiveTable.FollowChanged, "#report-table")
+    def _follow_changed(self, event: LiveTable.FollowChanged) -> None:
+        if event.follow and self.window.behind:
             self.load_newest()
-        else:
-            self.table.follow = True
 
     @work(group="reports-upload", exit_on_error=False)
     async def upload(self) -> None:

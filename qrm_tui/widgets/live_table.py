@@ -47,6 +47,8 @@ class LiveTable(ScrollView, can_focus=True):
         Binding("down", "cursor_down", "Down", show=False),
         Binding("pageup", "page_up", "Page up", show=False),
         Binding("pagedown", "page_down", "Page down", show=False),
+        Binding("home", "first", "Newest", show=False),
+        Binding("end", "last", "Oldest", show=False),
         Binding("enter", "select", "Open", tooltip="Open the selected row"),
     ]
     DEFAULT_CSS = """
@@ -287,6 +289,12 @@ class LiveTable(ScrollView, can_focus=True):
 
     def action_page_down(self) -> None:
         self._move_by(self._page)
+
+    def action_first(self) -> None:
+        self._move_by(-len(self._ascending))
+
+    def action_last(self) -> None:
+        self._move_by(len(self._ascending))
 
     def action_select(self) -> None:
         if self._cursor_key is not None:

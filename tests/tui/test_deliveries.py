@@ -7,12 +7,13 @@ from collections.abc import AsyncIterator
 
 import pytest
 from aiohttp.test_utils import TestServer
-from textual.widgets import Label, Select
+from textual.widgets import DataTable, Label, Select
 
 from mock_qrm.client import QrmClient
 from mock_qrm.receiver import RunningReceiver
 from qrm_tui.screens import deliveries
 from qrm_tui.screens.deliveries import DeliveriesScreen
+from qrm_tui.screens.help import HelpScreen
 from qrm_tui.widgets.confirm import ConfirmDialog
 from qrm_tui.widgets.live_table import LiveTable
 from tests.tui.conftest import (
@@ -143,6 +144,13 @@ async def test_follow_mode_pauses_when_the_cursor_leaves_the_newest_row(
 
         await pilot.press("down", "up")  # back on the newest row: following again
         assert label(app, "#follow-state") == "● following newest"
+        await pilot.press("down", "down", "home")  # so does home
+        assert label(app, "#follow-state") == "● following newest"
+        assert table.cursor_row == 0
+
+        assert table.cursor_key is not None
+        await pilot.press("c")  # copies the messageId under the cursor
+        assert app.clipboard == (await other.delivery(table.cursor_key)).message_id
 
 
 async def test_filters_narrow_the_rows_and_the_api_pages(
@@ -255,10 +263,18 @@ async def test_bulk_redelivery_asks_first_then_redelivers_the_failed_ones_matchi
         assert [a.trigger for a in second_detail.attempts] == ["automatic"] * 4
 
 
-async def test_R_with_nothing_failed_says_so(server: TestServer, other: QrmClient) -> None:
+async def test_R_with_nothing_failed_says_so_and_help_lists_the_keys(
+    server: TestServer, other: QrmClient
+) -> None:
     app = tui(server, start_mode="deliveries")
     async with app.run_test(size=SIZE) as pilot:
         await ready(pilot)
+        await pilot.press("question_mark")
+        help_screen = await until(pilot, lambda: isinstance(app.screen, HelpScreen) and app.screen)
+        table = help_screen.query_one(DataTable)
+        listed = {str(table.get_row_at(i)[1]) for i in range(table.row_count)}
+        assert {"f", "o", "R", "c", "/", "⏎"} <= listed
+        await pilot.press("escape")
         await pilot.press("R")
         await until(pilot, lambda: "No failed delivery matches the filters." in notifications(app))
         assert isinstance(app.screen, DeliveriesScreen)
