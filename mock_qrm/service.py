@@ -422,6 +422,7 @@ class QrmService:
             in_flight=self.dispatcher.in_flight,
             oldest_overdue_ms=None if overdue is None else round(overdue * 1000),
             manual_clock=self.clock.manual,
+            now=from_ms(self._now_ms()),
             time_scale=self.settings.time_scale,
             max_attempts=self.settings.retry_policy.max_attempts,
             timeout_seconds=self.settings.retry_policy.timeout,

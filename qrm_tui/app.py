@@ -269,7 +269,8 @@ class QrmTuiApp(App[None]):
         if not health.manual_clock:
             self._manual_now = None
         elif self._manual_now is None:
-            self._manual_now = time.time()
+            # The server's frozen time, from the same answer: never the local clock.
+            self._manual_now = health.now.timestamp() if health.now else time.time()
             self._read_manual_clock()
 
     @on(WebhookChanged)

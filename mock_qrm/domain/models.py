@@ -411,6 +411,8 @@ class Health(CamelModel):
     oldest_overdue_ms: int | None = None
     """How late the most overdue scheduled attempt is, in milliseconds."""
     manual_clock: bool
+    now: Timestamp | None = None
+    """The server's clock (a manual one does not move by itself)."""
     time_scale: float
     max_attempts: int
     """1 + retries: what "attempt n of N" counts to."""
