@@ -219,10 +219,6 @@ class Writer:
             raise
         return values
 
-    @property
-    def queued(self) -> int:
-        return len(self._jobs)
-
     def close(self) -> None:
         with self._cond:
             self._closed = True

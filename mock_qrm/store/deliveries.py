@@ -422,8 +422,3 @@ async def delivery_detail(db: Database, delivery_id: int) -> DeliveryDetail | No
         message=WebhookMessage.model_validate_json(row["message"]),
         attempts=[_attempt(a) for a in attempts],
     )
-
-
-async def count_by_status(db: Database) -> dict[str, int]:
-    rows = await db.fetchall("SELECT status, COUNT(*) FROM deliveries GROUP BY status")
-    return {row[0]: row[1] for row in rows}
