@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
 import pytest
@@ -15,6 +15,7 @@ from textual.widgets import DataTable, Input, Label, Static
 
 from mock_qrm.api.context import SERVICE
 from mock_qrm.app import create_app
+from mock_qrm.client import QrmClient
 from mock_qrm.service import QrmService
 from qrm_tui.app import QrmTuiApp, Target
 from qrm_tui.widgets.live_table import LiveTable
@@ -41,6 +42,19 @@ def qrm_server(aiohttp_server: Any) -> ServerFactory:
         return server
 
     return start
+
+
+@pytest.fixture
+async def server(qrm_server: ServerFactory) -> TestServer:
+    """A fresh mock QRM (manual clock) for one TUI test."""
+    return await qrm_server()
+
+
+@pytest.fixture
+async def other(server: TestServer) -> AsyncIterator[QrmClient]:
+    """Another client of the same server: curl, a script, a colleague."""
+    async with QrmClient(url_of(server)) as client:
+        yield client
 
 
 def url_of(server: TestServer) -> str:

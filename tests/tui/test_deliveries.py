@@ -3,8 +3,6 @@ mode, filters, the row cap with paging, and bulk redelivery."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 from aiohttp.test_utils import TestServer
 from textual.widgets import DataTable, Label, Select
@@ -18,27 +16,13 @@ from qrm_tui.widgets.confirm import ConfirmDialog
 from qrm_tui.widgets.live_table import LiveTable
 from tests.tui.conftest import (
     SIZE,
-    ServerFactory,
     delivery_rows,
     notifications,
     ready,
     tui,
     until,
     until_async,
-    url_of,
 )
-
-
-@pytest.fixture
-async def server(qrm_server: ServerFactory) -> TestServer:
-    return await qrm_server()
-
-
-@pytest.fixture
-async def other(server: TestServer) -> AsyncIterator[QrmClient]:
-    """Another client of the same server: what uploads reports and moves the clock."""
-    async with QrmClient(url_of(server)) as client:
-        yield client
 
 
 async def fail_for_good(client: QrmClient, count: int) -> None:

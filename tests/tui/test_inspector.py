@@ -3,9 +3,6 @@ live while open; `r` redelivers, `c` and `p` copy."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-import pytest
 from aiohttp.test_utils import TestServer
 from textual.widgets import Static
 
@@ -26,17 +23,6 @@ from tests.tui.conftest import (
     until_async,
     url_of,
 )
-
-
-@pytest.fixture
-async def server(qrm_server: ServerFactory) -> TestServer:
-    return await qrm_server()
-
-
-@pytest.fixture
-async def other(server: TestServer) -> AsyncIterator[QrmClient]:
-    async with QrmClient(url_of(server)) as client:
-        yield client
 
 
 def attempts(app: QrmTuiApp) -> list[tuple[str, str]]:

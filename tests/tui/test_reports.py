@@ -3,8 +3,6 @@ shows the report as the API returns it and the deliveries its events caused."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 from aiohttp.test_utils import TestServer
 from textual.widgets import Static
@@ -16,26 +14,13 @@ from qrm_tui.screens.inspector import DeliveryInspector
 from qrm_tui.screens.reports import ReportScreen, ReportsScreen
 from tests.tui.conftest import (
     SIZE,
-    ServerFactory,
     live_rows,
     notifications,
     ready,
     text_of,
     tui,
     until,
-    url_of,
 )
-
-
-@pytest.fixture
-async def server(qrm_server: ServerFactory) -> TestServer:
-    return await qrm_server()
-
-
-@pytest.fixture
-async def other(server: TestServer) -> AsyncIterator[QrmClient]:
-    async with QrmClient(url_of(server)) as client:
-        yield client
 
 
 def ids(app: object) -> list[str]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
 from aiohttp.test_utils import TestServer
 from textual.command import CommandList, CommandPalette
 from textual.widgets import DataTable, Input
@@ -16,12 +15,7 @@ from qrm_tui.screens.reports import ReportsScreen
 from qrm_tui.screens.webhooks import WebhooksScreen
 from qrm_tui.widgets.confirm import ConfirmDialog
 from qrm_tui.widgets.webhook_form import WebhookForm
-from tests.tui.conftest import SIZE, ServerFactory, ready, tui, until, url_of
-
-
-@pytest.fixture
-async def server(qrm_server: ServerFactory) -> TestServer:
-    return await qrm_server()
+from tests.tui.conftest import SIZE, ready, tui, until, url_of
 
 
 async def test_1_2_3_switch_screens_and_the_header_follows(server: TestServer) -> None:

@@ -3,9 +3,6 @@ and changes made elsewhere showing up by themselves."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-import pytest
 from aiohttp.test_utils import TestServer
 from textual.widgets import Button, Checkbox, Input, Switch
 
@@ -16,7 +13,6 @@ from qrm_tui.widgets.confirm import ConfirmDialog
 from qrm_tui.widgets.webhook_form import WebhookForm
 from tests.tui.conftest import (
     SIZE,
-    ServerFactory,
     column,
     error_under,
     fill,
@@ -25,20 +21,7 @@ from tests.tui.conftest import (
     service,
     tui,
     until,
-    url_of,
 )
-
-
-@pytest.fixture
-async def server(qrm_server: ServerFactory) -> TestServer:
-    return await qrm_server()
-
-
-@pytest.fixture
-async def other(server: TestServer) -> AsyncIterator[QrmClient]:
-    """Another client of the same server: curl, a script, a colleague."""
-    async with QrmClient(url_of(server)) as client:
-        yield client
 
 
 async def test_the_table_shows_status_name_url_events_auth_and_last_delivery(
