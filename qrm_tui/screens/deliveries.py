@@ -16,7 +16,6 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
-from textual.screen import Screen
 from textual.widgets import Label, Select, Sparkline
 from textual.worker import Worker
 
@@ -32,8 +31,8 @@ from qrm_tui.format import (
     latency_label,
     state_label,
 )
-from qrm_tui.live import Inbox
 from qrm_tui.screens.inspector import DeliveryInspector
+from qrm_tui.screens.live import LiveListScreen
 from qrm_tui.widgets.confirm import ConfirmDialog
 from qrm_tui.widgets.footer import KeyFooter
 from qrm_tui.widgets.header import AppHeader
@@ -41,7 +40,7 @@ from qrm_tui.widgets.live_table import Cells, Column, LiveTable
 from qrm_tui.window import Change, Window
 
 if TYPE_CHECKING:
-    from qrm_tui.app import QrmTuiApp
+    pass
 
 COLUMNS = (
     Column("time", "Time", 8),
@@ -71,7 +70,7 @@ COUNTED = (
 )
 
 
-class DeliveriesScreen(Screen[None]):
+class DeliveriesScreen(LiveListScreen[Delivery]):
     HELP_GROUP = "Deliveries"
     AUTO_FOCUS = "#delivery-table"
     BINDINGS = [
@@ -98,13 +97,9 @@ class DeliveriesScreen(Screen[None]):
     def __init__(self) -> None:
         super().__init__()
         self.window: Window[Delivery] = Window(lambda delivery: delivery.id, CAP, self._matches)
-        self._inbox: Inbox[Delivery] | None = None
         self._tones: Tones | None = None
-        self._busy = False
-        """A REST page is on its way: changes wait in the inbox until it is drawn."""
         self._counts_stale = True
         self._counting = False
-        self._loaded = False
         self.webhook_id: int | None = None
         self.event_code: str | None = None
         self.status: DeliveryStatus | None = None
@@ -112,10 +107,6 @@ class DeliveriesScreen(Screen[None]):
         self._had_cursor = False
         self._webhook_choices: list[tuple[str, int]] = []
         self._event_choices: list[tuple[str, str]] = []
-
-    @property
-    def qrm(self) -> QrmTuiApp:
-        return cast("QrmTuiApp", self.app)
 
     @property
     def table(self) -> LiveTable:
@@ -218,18 +209,8 @@ class DeliveriesScreen(Screen[None]):
         self.table.redraw()
         self._show_counts()
 
-    def flush(self) -> None:
-        """Draw what the feed brought since the last flush, in one update."""
-        inbox = self._inbox
-        if inbox is None or self._busy or not self._loaded:
-            return
-        if inbox.overflowed:
-            self.load_newest()
-            return
-        changes = inbox.take()
-        if changes:
-            self._draw(self.window.apply(changes, following=self.table.follow))
-            self._counts_stale = True
+    def _flushed(self) -> None:
+        self._counts_stale = True
 
     def tick(self) -> None:
         """Once a second: countdowns, the sparkline, and counts if anything changed."""
@@ -243,10 +224,6 @@ class DeliveriesScreen(Screen[None]):
         self.query_one("#rate", Label).update(f"{series[-1]:g} attempts/s")
         if self._counts_stale and not self._counting and self._loaded:
             self.count()
-
-    def _reload(self) -> None:
-        if self.qrm.feed_generation:
-            self.load_newest()
 
     @work(group="deliveries-page", exclusive=True, exit_on_error=False)
     async def load_newest(self) -> None:

@@ -31,6 +31,7 @@ from qrm_tui.format import (
 )
 from qrm_tui.live import Inbox
 from qrm_tui.screens.inspector import DeliveryInspector
+from qrm_tui.screens.live import LiveListScreen
 from qrm_tui.widgets.footer import KeyFooter
 from qrm_tui.widgets.header import AppHeader
 from qrm_tui.widgets.live_table import Cells, Column, LiveTable
@@ -59,7 +60,7 @@ def report_key(report: ReportRow) -> int:
     return to_ms(report.created_at) * 10**9 + report.id % 10**9
 
 
-class ReportsScreen(Screen[None]):
+class ReportsScreen(LiveListScreen[ReportRow]):
     HELP_GROUP = "Reports"
     AUTO_FOCUS = "#report-table"
     BINDINGS = [
@@ -71,15 +72,8 @@ class ReportsScreen(Screen[None]):
     def __init__(self) -> None:
         super().__init__()
         self.window: Window[ReportRow] = Window(report_key, CAP)
-        self._inbox: Inbox[ReportRow] | None = None
         self._tones: Tones | None = None
-        self._busy = False
-        self._loaded = False
         self._select_when_seen: int | None = None
-
-    @property
-    def qrm(self) -> QrmTuiApp:
-        return cast("QrmTuiApp", self.app)
 
     @property
     def table(self) -> LiveTable:
@@ -131,21 +125,6 @@ class ReportsScreen(Screen[None]):
     def redraw(self) -> None:
         self._tones = None
         self.table.redraw()
-
-    def flush(self) -> None:
-        inbox = self._inbox
-        if inbox is None or self._busy or not self._loaded:
-            return
-        if inbox.overflowed:
-            self.load_newest()
-            return
-        changes = inbox.take()
-        if changes:
-            self._draw(self.window.apply(changes, following=self.table.follow))
-
-    def _reload(self) -> None:
-        if self.qrm.feed_generation:
-            self.load_newest()
 
     @work(group="reports-page", exclusive=True, exit_on_error=False)
     async def load_newest(self) -> None:
