@@ -9,7 +9,7 @@ from aiohttp import web
 from mock_qrm.api import deliveries, health, mock, reports, webhooks  # noqa: F401  (register routes)
 from mock_qrm.api.auth import auth_middleware
 from mock_qrm.api.context import SERVICE, api
-from mock_qrm.api.errors import error_middleware
+from mock_qrm.api.errors import error_middleware, loop_guard_middleware
 from mock_qrm.delivery.clock import Clock
 from mock_qrm.service import QrmService
 from mock_qrm.settings import Settings
@@ -19,7 +19,10 @@ MAX_BODY = 1024 * 1024
 
 def create_app(settings: Settings, clock: Clock | None = None) -> web.Application:
     """The mock QRM server; the service opens on start-up and closes on clean-up."""
-    app = web.Application(middlewares=[error_middleware, auth_middleware], client_max_size=MAX_BODY)
+    app = web.Application(
+        middlewares=[error_middleware, loop_guard_middleware, auth_middleware],
+        client_max_size=MAX_BODY,
+    )
     app.add_routes(api.routes)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
@@ -27,10 +30,10 @@ def create_app(settings: Settings, clock: Clock | None = None) -> web.Applicatio
         yield
         await app[SERVICE].close()
 
-    async def hang_up_feeds(app: web.Application) -> None:
-        # Before aiohttp waits for handlers: a WebSocket would otherwise hold shutdown open.
-        app[SERVICE].feed.close()
+    async def shut_down(app: web.Application) -> None:
+        # Before aiohttp waits for handlers: feeds hung up, attempts given `shutdown_grace`.
+        await app[SERVICE].shutdown()
 
     app.cleanup_ctx.append(lifecycle)
-    app.on_shutdown.append(hang_up_feeds)
+    app.on_shutdown.append(shut_down)
     return app

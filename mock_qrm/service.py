@@ -1,12 +1,13 @@
 """The mock QRM as one object: what every HTTP handler calls.
 
-Handlers validate and serialise; this module decides. It owns the in-memory
-webhook registry (shared with the dispatcher), the report simulation, tokens,
-and the feed frames for webhook and report changes.
+Handlers validate and serialise; this module decides. It wires the store,
+the dispatcher (fan-out and delivery) and the webhook registry, and keeps
+what belongs to no one of them: report simulation, tokens, health, reset.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import secrets
@@ -17,9 +18,12 @@ from typing import Any
 
 from mock_qrm import __version__
 from mock_qrm.delivery.clock import Clock, ManualClock, RealClock
-from mock_qrm.delivery.dispatcher import Dispatcher, ScheduledEvent
+from mock_qrm.delivery.dispatcher import Dispatcher
 from mock_qrm.delivery.feed import FeedHub
+from mock_qrm.delivery.loopguard import refuse_own_address
+from mock_qrm.delivery.registry import WebhookRegistry
 from mock_qrm.domain.catalog import EventCatalog
+from mock_qrm.domain.errors import Conflict, FieldErrors, NotFound
 from mock_qrm.domain.models import (
     Attempt,
     ClockState,
@@ -31,6 +35,7 @@ from mock_qrm.domain.models import (
     Health,
     LoginForm,
     LoginResult,
+    OverdueItem,
     ReportQuery,
     ReportRow,
     UploadedReport,
@@ -38,6 +43,7 @@ from mock_qrm.domain.models import (
     WebhookCreate,
     WebhookPatch,
 )
+from mock_qrm.domain.records import FIRST_REPORT_ID, GeneratedReport
 from mock_qrm.domain.timefmt import from_ms
 from mock_qrm.reports import (
     ReportGenerator,
@@ -47,32 +53,16 @@ from mock_qrm.reports import (
     with_pdf_url,
 )
 from mock_qrm.settings import Settings
-from mock_qrm.store import deliveries as journal
+from mock_qrm.store import journal
 from mock_qrm.store import reports as report_store
 from mock_qrm.store.db import Database
-from mock_qrm.store.deliveries import DeliveryRecord
-from mock_qrm.store.webhooks import StoredWebhook, last_delivery, load_webhooks, save_webhook
 
-FIRST_REPORT_ID = 12301
-FILE_READY = "report.file_ready"
 TOKEN_LIFETIME = 24 * 3600.0
 
+__all__ = ["Conflict", "FieldErrors", "NotFound", "QrmService", "ReportPage"]
 
-class NotFound(Exception):
-    def __init__(self, what: str, key: object) -> None:
-        super().__init__(f"{what} {key} was not found")
-
-
-class FieldErrors(Exception):
-    """A request that breaks a rule: 422 with messages keyed by dotted field path."""
-
-    def __init__(self, errors: dict[str, list[str]]) -> None:
-        super().__init__("Validation error")
-        self.errors = errors
-
-
-class Conflict(Exception):
-    """The request is well-formed but cannot apply in the server's current mode."""
+Address = tuple[str, int]
+"""Where this server was reached: a webhook must not point back at it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,22 +79,20 @@ class QrmService:
         self.catalog = EventCatalog.load()
         self.feed = FeedHub(settings.feed_buffer)
         self.generator = ReportGenerator(settings.seed)
-        self.webhooks: dict[int, StoredWebhook] = {}
-        self._tokens: dict[bytes, float] = {}
-        self.dispatcher = self._new_dispatcher()
-
-    def _new_dispatcher(self) -> Dispatcher:
-        return Dispatcher(
-            self.db,
-            self.clock,
-            self.settings.retry_policy,
+        self.dispatcher = Dispatcher(
+            db,
+            clock,
+            settings.retry_policy,
             self.catalog,
             self.feed,
-            self.webhooks,
-            concurrency=self.settings.concurrency,
-            webhook_concurrency=self.settings.webhook_concurrency,
-            on_event_due=self._emit_scheduled,
+            concurrency=settings.concurrency,
+            webhook_concurrency=settings.webhook_concurrency,
+            file_ready_delay=settings.scaled_file_ready_delay,
         )
+        self.registry = WebhookRegistry(db, clock, self.feed, self.dispatcher)
+        self._tokens: dict[bytes, float] = {}
+        self._resetting = asyncio.Lock()
+        self._closed = False
 
     @classmethod
     async def open(cls, settings: Settings, clock: Clock | None = None) -> QrmService:
@@ -114,35 +102,37 @@ class QrmService:
             settings, db, clock or (ManualClock() if settings.manual_clock else RealClock())
         )
         try:
-            await service._start()
+            if await report_store.count_reports(db) == 0:
+                await db.writer.run(service._seed)
+            await service.registry.load()
+            await service.dispatcher.start()
         except BaseException:
+            await service.dispatcher.close(grace=0)
             await db.close()
             raise
         return service
 
-    async def _start(self) -> None:
-        self.db.ensure_next_id("reports", FIRST_REPORT_ID)
-        if await report_store.count_reports(self.db) == 0:
-            await self._seed()
-        self.webhooks.clear()
-        self.webhooks.update({w.id: w for w in await load_webhooks(self.db)})
-        await self.dispatcher.start()
+    def _seed(self, conn: sqlite3.Connection) -> None:
+        now = from_ms(self._now_ms())
+        for report in self.generator.seed_reports(self.settings.seed_reports, now, FIRST_REPORT_ID):
+            report_store.save_report(conn, report, file_ready_at=report.created_at.timestamp())
 
-    async def _seed(self) -> None:
-        now = from_ms(round(self.clock.now() * 1000))
-        reports = self.generator.seed_reports(self.settings.seed_reports, now, FIRST_REPORT_ID)
-
-        def job(conn: sqlite3.Connection) -> None:
-            for report in reports:
-                report_store.save_report(conn, report, file_ready_at=report.created_at.timestamp())
-
-        await self.db.writer.run(job)
-        self.db.ensure_next_id("reports", FIRST_REPORT_ID + len(reports))
+    async def shutdown(self) -> None:
+        """Stop taking part: feeds hung up, attempts in flight given `shutdown_grace` to finish."""
+        self.feed.close()
+        await self.dispatcher.close(self.settings.shutdown_grace)
 
     async def close(self) -> None:
-        await self.dispatcher.stop(self.settings.shutdown_grace)
-        self.feed.close()
+        if self._closed:
+            return
+        self._closed = True
+        await self.shutdown()
         await self.db.close()
+
+    @property
+    def webhooks(self) -> Any:
+        """Every webhook not removed, as committed (a read-only mapping by id)."""
+        return self.registry.webhooks
 
     # --- auth ------------------------------------------------------------------
 
@@ -188,84 +178,27 @@ class QrmService:
         return {"event_codes": self.catalog.codes}
 
     async def list_webhooks(self) -> list[Webhook]:
-        return [await self._public(w) for w in self.webhooks.values()]
+        return [await self.registry.public(w) for w in tuple(self.registry.webhooks.values())]
 
     async def get_webhook(self, webhook_id: int) -> Webhook:
-        return await self._public(self._webhook(webhook_id))
+        return await self.registry.public(self.registry.get(webhook_id))
 
-    async def create_webhook(self, spec: WebhookCreate) -> Webhook:
-        now = self._now_ms()
-        webhook = StoredWebhook(
-            id=self.db.next_id("webhooks"),
-            name=spec.name,
-            url=spec.url,
-            events=spec.events,
-            auth_username=spec.basic_auth.username if spec.basic_auth else None,
-            auth_password=spec.basic_auth.password if spec.basic_auth else None,
-            active=spec.active,
-            created_at=now,
-            updated_at=now,
-        )
-        await self.db.writer.run(lambda c: save_webhook(c, webhook))
-        self.webhooks[webhook.id] = webhook
-        return await self._announce(webhook, "created")
+    async def create_webhook(self, spec: WebhookCreate, reached: Address | None = None) -> Webhook:
+        await refuse_own_address(spec.url, reached)
+        return await self.registry.public(await self.registry.create(spec))
 
-    async def update_webhook(self, webhook_id: int, patch: WebhookPatch) -> Webhook:
-        current = self._webhook(webhook_id)
-        changed = patch.model_fields_set
-        updated = StoredWebhook(**{f: getattr(current, f) for f in StoredWebhook.__slots__})
-        if "name" in changed and patch.name is not None:
-            updated.name = patch.name
-        if "url" in changed and patch.url is not None:
-            updated.url = patch.url
-        if "events" in changed and patch.events is not None:
-            updated.events = patch.events
-        if "active" in changed and patch.active is not None:
-            updated.active = patch.active
-        if "basic_auth" in changed:
-            if patch.basic_auth is None:
-                updated.auth_username = updated.auth_password = None
-            else:
-                password = patch.basic_auth.password or current.auth_password
-                if password is None:
-                    raise FieldErrors({"basicAuth.password": ["Password is required"]})
-                updated.auth_username = patch.basic_auth.username
-                updated.auth_password = password
-        for field in ("name", "url", "events", "active"):
-            if field in changed and getattr(patch, field) is None:
-                raise FieldErrors({field: ["must not be null"]})
-        updated.updated_at = self._now_ms()
-        await self.db.writer.run(lambda c: save_webhook(c, updated))
-        self.webhooks[webhook_id] = updated
-        if current.active and not updated.active:
-            self.dispatcher.cancel_webhook(webhook_id)
-        return await self._announce(updated, "updated")
+    async def update_webhook(
+        self, webhook_id: int, patch: WebhookPatch, reached: Address | None = None
+    ) -> Webhook:
+        if patch.url is not None:
+            await refuse_own_address(patch.url, reached)
+        return await self.registry.public(await self.registry.update(webhook_id, patch))
 
     async def set_active(self, webhook_id: int, active: bool) -> Webhook:
         return await self.update_webhook(webhook_id, WebhookPatch(active=active))
 
     async def delete_webhook(self, webhook_id: int) -> None:
-        webhook = self._webhook(webhook_id)
-        removed = StoredWebhook(**{f: getattr(webhook, f) for f in StoredWebhook.__slots__})
-        removed.deleted_at = removed.updated_at = self._now_ms()
-        await self.db.writer.run(lambda c: save_webhook(c, removed))
-        del self.webhooks[webhook_id]
-        self.dispatcher.cancel_webhook(webhook_id)
-        self.feed.publish("webhook", removed.public(), action="deleted")
-
-    def _webhook(self, webhook_id: int) -> StoredWebhook:
-        webhook = self.webhooks.get(webhook_id)
-        if webhook is None:
-            raise NotFound("Webhook", webhook_id)
-        return webhook
-
-    async def _public(self, webhook: StoredWebhook) -> Webhook:
-        return webhook.public(await last_delivery(self.db, webhook.id))
-
-    async def _announce(self, webhook: StoredWebhook, action: str) -> Webhook:
-        public = await self._public(webhook)
-        self.feed.publish("webhook", public, action=action)
-        return public
+        await self.registry.delete(webhook_id)
 
     # --- reports -----------------------------------------------------------------
 
@@ -294,80 +227,26 @@ class QrmService:
 
     async def upload_report(self, overrides: dict[str, Any]) -> UploadedReport:
         """An inspector uploads a report: `report.created` now, `report.file_ready` later."""
-        now = self.clock.now()
-        report_id = self.db.next_id("reports")
+        created_at = from_ms(self._now_ms())
         try:
-            report = self.generator.generate(report_id, from_ms(round(now * 1000)), overrides)
+            wanted = self.generator.check_overrides(overrides)
         except ReportOverrideError as exc:
             raise FieldErrors({f"overrides.{exc.field}": [exc.message]}) from None
-        created_id = self.db.next_id("events")
-        records = self.dispatcher.fan_out(created_id, "report.created", report_id, now)
-        file_ready = ScheduledEvent(
-            self.db.next_id("events"),
-            FILE_READY,
-            report_id,
-            now + self.settings.scaled_file_ready_delay,
-        )
 
-        def job(conn: sqlite3.Connection) -> None:
-            report_store.save_report(conn, report, file_ready_at=None)
-            journal.insert_event(
-                conn, created_id, "report.created", report_id, now, now, emitted=True
-            )
-            journal.insert_deliveries(conn, records)
-            journal.insert_event(
-                conn, file_ready.id, FILE_READY, report_id, now, file_ready.due_at, emitted=False
-            )
+        def build(report_id: int) -> GeneratedReport:
+            # Run in the transaction that numbers the report: ids never collide.
+            return self.generator.generate(report_id, created_at, wanted)
 
-        await self.db.writer.run(job)
-        self.dispatcher.enqueue(records)
-        self.dispatcher.schedule_event(file_ready)
-        await self._announce_report(report_id, "created")
+        report = await self.dispatcher.upload(build)
         return UploadedReport(
-            resource_id=report_id, inspection_id=report.inspection_id, path=f"/reports/{report_id}"
+            resource_id=report.id, inspection_id=report.inspection_id, path=f"/reports/{report.id}"
         )
 
     async def emit_event(self, code: str, resource_id: int) -> EmittedEvent:
         if self.catalog.get(code) is None:
             raise FieldErrors({"eventCode": [f"Unknown event code: {code}"]})
-        now = self.clock.now()
-        event = ScheduledEvent(self.db.next_id("events"), code, resource_id, now)
-        records = await self._fan_out(event, now, scheduled=False)
-        return EmittedEvent(event_code=code, resource_id=resource_id, deliveries=len(records))
-
-    async def _emit_scheduled(self, event: ScheduledEvent) -> None:
-        await self._fan_out(event, self.clock.now(), scheduled=True)
-
-    async def _fan_out(
-        self, event: ScheduledEvent, now: float, *, scheduled: bool
-    ) -> list[DeliveryRecord]:
-        records = self.dispatcher.fan_out(event.id, event.code, event.resource_id, now)
-        marks_file_ready = event.code == FILE_READY
-
-        def job(conn: sqlite3.Connection) -> None:
-            # Checked in the writer's transaction: no extra round trip, and no race with reset.
-            if not report_store.report_exists(conn, event.resource_id):
-                raise NotFound("Report", event.resource_id)
-            if scheduled:
-                journal.mark_event_emitted(conn, event.id, now)
-            else:
-                journal.insert_event(
-                    conn, event.id, event.code, event.resource_id, now, now, emitted=True
-                )
-            if marks_file_ready:
-                report_store.mark_file_ready(conn, event.resource_id, now)
-            journal.insert_deliveries(conn, records)
-
-        await self.db.writer.run(job)
-        self.dispatcher.enqueue(records)
-        if marks_file_ready:
-            await self._announce_report(event.resource_id, "updated")
-        return records
-
-    async def _announce_report(self, report_id: int, action: str) -> None:
-        row = await report_store.report_row_by_id(self.db, report_id)
-        if row is not None:
-            self.feed.publish("report", row, action=action)
+        deliveries = await self.dispatcher.emit(code, resource_id)
+        return EmittedEvent(event_code=code, resource_id=resource_id, deliveries=len(deliveries))
 
     # --- deliveries --------------------------------------------------------------
 
@@ -383,17 +262,12 @@ class QrmService:
         return detail
 
     async def redeliver(self, delivery_id: int) -> Attempt:
-        record = await journal.load_delivery(self.db, delivery_id)
-        if record is None:
-            raise NotFound("Delivery", delivery_id)
-        return await self.dispatcher.redeliver(record)
+        return await self.dispatcher.redeliver(delivery_id)
 
     async def redeliver_matching(self, flt: DeliveryFilter) -> int:
-        ids = await journal.matching_ids(self.db, flt)
-        for delivery_id in ids:
-            record = await journal.load_delivery(self.db, delivery_id)
-            if record is not None:
-                self.dispatcher.redeliver_later(record)
+        """A manual attempt for each match whose webhook is still there and active."""
+        ids = await journal.redeliverable_ids(self.db, flt)
+        self.dispatcher.redeliver_matching(ids)
         return len(ids)
 
     # --- clock, health, reset ---------------------------------------------------
@@ -412,15 +286,25 @@ class QrmService:
         return self.clock_state()
 
     def health(self) -> Health:
+        """`ok`, or `degraded` with the reason; `unavailable` when the store or dispatcher is down."""
         overdue = self.dispatcher.oldest_overdue()
-        alive = self.dispatcher.alive
+        alive = self.dispatcher.alive or self._resetting.locked()
+        store = self.db.failing
+        reason = store or (None if alive else "the dispatcher is not running")
+        if reason is None and overdue is not None:
+            reason = f"{overdue.kind} {overdue.id} is {overdue.late:.1f} s overdue"
         return Health(
-            status="ok" if alive and overdue is None else "degraded",
+            status="ok" if reason is None else "degraded",
+            reason=reason,
+            unavailable=store is not None or not alive,
             version=__version__,
             dispatcher_alive=alive,
             queue_depth=self.dispatcher.queue_depth,
             in_flight=self.dispatcher.in_flight,
-            oldest_overdue_ms=None if overdue is None else round(overdue * 1000),
+            oldest_overdue_ms=None if overdue is None else round(overdue.late * 1000),
+            oldest_overdue=None
+            if overdue is None
+            else OverdueItem(kind=overdue.kind, id=overdue.id, late_ms=round(overdue.late * 1000)),
             manual_clock=self.clock.manual,
             now=from_ms(self._now_ms()),
             time_scale=self.settings.time_scale,
@@ -430,13 +314,28 @@ class QrmService:
         )
 
     async def reset(self) -> None:
-        """Back to the seeded state: no webhooks, no journal, the seeded reports."""
-        await self.dispatcher.stop(grace=0)
-        await self.db.writer.run(report_store.delete_all)
-        self.db.reset_ids()
-        self.dispatcher = self._new_dispatcher()
-        await self._start()
-        self.feed.publish("resync")
+        """Back to the seeded state: no webhooks, no journal, the seeded reports.
+
+        The dispatcher stops first (nothing left running), the wipe and reseed
+        are one transaction, and memory is dropped when it commits: whatever
+        commits after it starts from the seeded state, with fresh ids.
+        """
+        async with self._resetting:
+            await self.dispatcher.quiesce()
+
+            def wipe(conn: sqlite3.Connection) -> None:
+                journal.wipe(conn)
+                self._seed(conn)
+
+            def forget(_: None) -> None:
+                self.registry.replace([])
+                self.dispatcher.forget()
+
+            try:
+                await self.db.writer.run(wipe, on_commit=forget)
+            finally:
+                await self.dispatcher.start()
+            self.feed.publish("resync")
 
     def _now_ms(self) -> int:
         return round(self.clock.now() * 1000)

@@ -8,8 +8,9 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 from pydantic import ValidationError
 
+from mock_qrm.domain.delivery import DELIVERY_MARKER
+from mock_qrm.domain.errors import Conflict, FieldErrors, NotFound
 from mock_qrm.domain.models import ApiError
-from mock_qrm.service import Conflict, FieldErrors, NotFound
 from mock_qrm.store.db import StoreError
 
 log = logging.getLogger(__name__)
@@ -86,3 +87,15 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except Exception:
         log.exception("unhandled error on %s %s", request.method, request.path)
         return error_response(500, "Internal server error")
+
+
+@web.middleware
+async def loop_guard_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """A webhook delivery that reached the mock's own API (through a proxy, say) is refused."""
+    if DELIVERY_MARKER in request.headers:
+        return error_response(
+            403,
+            f"This request is a mock-qrm webhook delivery ({DELIVERY_MARKER} header): the mock"
+            " does not deliver to itself; point the webhook at your receiver",
+        )
+    return await handler(request)

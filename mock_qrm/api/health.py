@@ -21,9 +21,11 @@ TAG = "Health"
     tag=TAG,
     response=Health,
     secured=False,
+    errors=(503,),
 )
 async def healthz(request: web.Request) -> web.Response:
-    return respond(service(request).health())
+    health = service(request).health()
+    return respond(health, status=503 if health.unavailable else 200)
 
 
 @api.route(

@@ -109,6 +109,14 @@ def path_int(request: web.Request, name: str, what: str) -> int:
     return int(raw)
 
 
+def reached(request: web.Request) -> tuple[str, int] | None:
+    """The address and port this request reached the server on."""
+    sockname = request.transport.get_extra_info("sockname") if request.transport else None
+    if not sockname or len(sockname) < 2:
+        return None
+    return str(sockname[0]), int(sockname[1])
+
+
 def respond(model: BaseModel | Any, status: int = 200) -> web.Response:
     if isinstance(model, BaseModel):
         text = model.model_dump_json(by_alias=True)

@@ -5,7 +5,14 @@ from __future__ import annotations
 from aiohttp import web
 
 from mock_qrm.api.context import api, service
-from mock_qrm.api.routing import parse_body, parse_query, path_int, respond, respond_list
+from mock_qrm.api.routing import (
+    parse_body,
+    parse_query,
+    path_int,
+    reached,
+    respond,
+    respond_list,
+)
 from mock_qrm.domain.models import (
     Envelope,
     EventComponent,
@@ -59,7 +66,7 @@ async def list_webhooks(request: web.Request) -> web.Response:
 async def create_webhook(request: web.Request) -> web.Response:
     qrm = service(request)
     spec = await parse_body(request, WebhookCreate, qrm.validation_context)
-    return respond(Envelope(data=await qrm.create_webhook(spec)), status=201)
+    return respond(Envelope(data=await qrm.create_webhook(spec, reached(request))), status=201)
 
 
 @api.route(
@@ -91,7 +98,7 @@ async def update_webhook(request: web.Request) -> web.Response:
     qrm = service(request)
     webhook_id = path_int(request, "webhook_id", "Webhook")
     patch = await parse_body(request, WebhookPatch, qrm.validation_context)
-    return respond(Envelope(data=await qrm.update_webhook(webhook_id, patch)))
+    return respond(Envelope(data=await qrm.update_webhook(webhook_id, patch, reached(request))))
 
 
 @api.route(

@@ -1,10 +1,16 @@
-"""Where retries happen: the scheduler loop, the attempt, the state transitions.
+"""Where retries happen: fan-out, the scheduler loop, and each attempt.
 
-The journal is the truth. In memory the dispatcher keeps only what is still
-moving: unfinished deliveries and a heap of due times, rebuilt at start-up from
-one query (crash recovery is that query, not a special case). Every attempt is
-journaled as started *before* the request goes out, so an attempt cut short by
-a kill is found and marked `interrupted` on the next start.
+The journal is the truth. Every change is one of its named transactions,
+applied in order by the writer; the dispatcher's memory (what still waits, a
+heap of due times) is updated from what each transaction committed, in commit
+order, never from a copy taken before an await. Recovery at start-up is one
+transaction too. Every attempt is journaled as started *before* the request
+goes out, so an attempt cut short by a kill is found and marked `interrupted`
+on the next start.
+
+A write the store refuses (a full disk, a locked file) strands nothing: the
+attempt, the scheduled event or the attempt's result is tried again with
+backoff until the store takes it, and health says what is overdue meanwhile.
 """
 
 from __future__ import annotations
@@ -14,59 +20,36 @@ import contextlib
 import heapq
 import itertools
 import logging
-import sqlite3
-import uuid
-from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable
+from dataclasses import dataclass, replace
 
 from mock_qrm.delivery.clock import Clock
 from mock_qrm.delivery.feed import FeedHub
-from mock_qrm.delivery.sender import Sender, redact, request_headers
+from mock_qrm.delivery.sender import Sender
 from mock_qrm.domain.catalog import EventCatalog
-from mock_qrm.domain.models import (
-    Attempt,
-    DeliveryStatus,
-    MessagePayload,
-    Outcome,
-    Trigger,
-    WebhookMessage,
-)
+from mock_qrm.domain.delivery import WAITING, message_body, request_headers
+from mock_qrm.domain.errors import Conflict, NotFound
+from mock_qrm.domain.models import Attempt, Delivery, Outcome, Trigger
 from mock_qrm.domain.policy import RetryPolicy, is_success
+from mock_qrm.domain.records import AttemptRecord, GeneratedReport, ScheduledEvent
 from mock_qrm.domain.timefmt import from_ms
-from mock_qrm.store import deliveries as journal
-from mock_qrm.store.db import Database
-from mock_qrm.store.deliveries import AttemptRecord, DeliveryRecord
-from mock_qrm.store.webhooks import StoredWebhook, load_webhook
+from mock_qrm.store import journal
+from mock_qrm.store.db import Database, StoreError
+from mock_qrm.store.journal import Named, Started
 
 log = logging.getLogger(__name__)
 
-RETRYABLE = (DeliveryStatus.PENDING, DeliveryStatus.RETRY_SCHEDULED)
+STORE_BACKOFF = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0)
+"""Real seconds between tries of a write the store refused (not scaled: it is the disk's time)."""
 
 
 @dataclass(frozen=True, slots=True)
-class ScheduledEvent:
-    """An event due later (`report.file_ready`), kept in the `events` table until emitted."""
+class Overdue:
+    """The most overdue piece of work: a delivery, a scheduled event, or a write to retry."""
 
+    kind: str
     id: int
-    code: str
-    resource_id: int
-    due_at: float
-
-
-def message_id() -> str:
-    """`wh-` + a time-based UUID, as QRM's messages carry."""
-    return f"wh-{uuid.uuid1()}"
-
-
-def message_body(catalog: EventCatalog, msg_id: str, code: str, resource_id: int) -> bytes:
-    event = catalog.get(code)
-    message = WebhookMessage(
-        message_id=msg_id,
-        event_code=code,
-        event_name=event.name if event else code,
-        payload=MessagePayload(resource_id=resource_id, path=f"/reports/{resource_id}"),
-    )
-    return message.model_dump_json(by_alias=True).encode()
+    late: float
 
 
 class Dispatcher:
@@ -77,135 +60,188 @@ class Dispatcher:
         policy: RetryPolicy,
         catalog: EventCatalog,
         feed: FeedHub,
-        webhooks: dict[int, StoredWebhook],
         *,
         concurrency: int,
         webhook_concurrency: int,
-        on_event_due: Callable[[ScheduledEvent], Awaitable[None]],
+        file_ready_delay: float,
     ) -> None:
         self.db = db
         self.clock = clock
         self.policy = policy
         self.catalog = catalog
         self.feed = feed
-        self.webhooks = webhooks
+        self.file_ready_delay = file_ready_delay
+        self._concurrency = concurrency
         self.sender = Sender(policy.timeout, pool_size=concurrency)
-        self._on_event_due = on_event_due
         self._global = asyncio.Semaphore(concurrency)
         self._webhook_concurrency = webhook_concurrency
         self._per_webhook: dict[int, asyncio.Semaphore] = {}
-        self._active: dict[int, DeliveryRecord] = {}
+        self._active: dict[int, Named] = {}
+        """Deliveries waiting or in flight, as last committed."""
         self._launched: set[int] = set()
         self._in_flight = 0
         self._heap: list[tuple[float, int, int]] = []
         self._events: list[tuple[float, int, ScheduledEvent]] = []
         self._order = itertools.count()
+        self._stalled: dict[tuple[str, int], tuple[float, int]] = {}
+        """Work whose write the store refused: since when (clock time), and how many tries."""
+        self._stopping = False
         self._wakeup = asyncio.Event()
         self._loop_task: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._settled = asyncio.Condition()
         self._settled_at = float("-inf")
-        self._stopping = False
 
     # --- life cycle ---------------------------------------------------------
 
     async def start(self) -> int:
         """Recover from the journal and start the scheduler; returns attempts found interrupted."""
-        now = self.clock.now()
-        interrupted = await self.db.writer.run(lambda c: journal.interrupt_unfinished(c, now))
-        for record in await journal.unfinished_deliveries(self.db):
-            self._active[record.id] = record
-            self._push(record)
-        for event_id, code, resource_id, due_at in await journal.pending_events(self.db):
-            self.schedule_event(ScheduledEvent(event_id, code, resource_id, due_at))
+        self._stopping = False
+        recovered = await self.db.writer.run(
+            lambda c: journal.recover(c, self.clock.now()), on_commit=self._recovered
+        )
         self._loop_task = asyncio.create_task(self._run(), name="mock-qrm-dispatcher")
-        return interrupted
+        return recovered.interrupted
 
-    async def stop(self, grace: float = 5.0) -> None:
-        """Stop scheduling; let attempts in flight finish for `grace` seconds, then hand them back.
+    def _recovered(self, recovered: journal.Recovered) -> None:
+        self.forget()
+        self.track(recovered.waiting)
+        for event in recovered.events:
+            self._schedule(event)
 
-        A handed-back attempt stays unfinished in the journal and is marked
-        `interrupted` and retried at the next start, exactly as after a kill.
+    def forget(self) -> None:
+        """Drop everything in memory (the journal was wiped, or is about to be re-read)."""
+        self._active.clear()
+        self._heap.clear()
+        self._events.clear()
+        self._stalled.clear()
+
+    async def quiesce(self, grace: float = 0.0) -> None:
+        """Stop scheduling; let attempts in flight finish for `grace` seconds, then cancel them.
+
+        Nothing is left running when this returns. A cancelled attempt stays
+        unfinished in the journal and is marked `interrupted` and retried by
+        the next `start`, exactly as after a kill.
         """
         self._stopping = True
         if self._loop_task is not None:
             self._loop_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._loop_task
-        if self._tasks:
-            _, pending = await asyncio.wait(self._tasks, timeout=grace)
-            for task in pending:
+            self._loop_task = None
+        if grace > 0 and self._tasks:
+            await asyncio.wait(tuple(self._tasks), timeout=grace)
+        # Not asyncio.wait_for: it can swallow a cancel on 3.11. Cancel, then wait, until none.
+        while self._tasks:
+            for task in self._tasks:
                 task.cancel()
-            if pending:
-                await asyncio.wait(pending)
+            await asyncio.wait(tuple(self._tasks))
+        self._launched.clear()
+        async with self._settled:
+            self._settled.notify_all()
+
+    async def close(self, grace: float) -> None:
+        await self.quiesce(grace)
         await self.sender.close()
 
     @property
     def alive(self) -> bool:
         return self._loop_task is not None and not self._loop_task.done()
 
-    # --- what the service calls ------------------------------------------------
+    # --- fan-out --------------------------------------------------------------------
 
-    def fan_out(
-        self, event_id: int, code: str, resource_id: int, now: float
-    ) -> list[DeliveryRecord]:
-        """One new delivery per active webhook subscribed to `code` (not yet saved or queued)."""
-        records = []
-        for webhook in self.webhooks.values():
-            if not webhook.active or code not in webhook.events:
-                continue
-            msg_id = message_id()
-            records.append(
-                DeliveryRecord(
-                    id=self.db.next_id("deliveries"),
-                    message_id=msg_id,
-                    event_id=event_id,
-                    webhook_id=webhook.id,
-                    event_code=code,
-                    resource_id=resource_id,
-                    status=DeliveryStatus.PENDING,
-                    body=message_body(self.catalog, msg_id, code, resource_id),
-                    created_at=now,
-                    next_attempt_at=now,
-                )
-            )
-        return records
+    def _body(self, msg_id: str, code: str, resource_id: int) -> bytes:
+        return message_body(self.catalog, msg_id, code, resource_id)
 
-    def enqueue(self, records: Iterable[DeliveryRecord]) -> None:
-        """Start tracking saved deliveries; due ones go out on the next tick."""
-        for record in records:
-            self._active[record.id] = record
-            self._push(record)
-            self._publish(record)
-        self._wakeup.set()
+    async def emit(self, code: str, resource_id: int) -> list[Delivery]:
+        """An event now: one delivery per webhook active and subscribed when it commits."""
+        now = self.clock.now()
+        emitted = await self.db.writer.run(
+            lambda c: journal.emit_event(c, code, resource_id, now, self._body),
+            on_commit=self._emitted,
+        )
+        return [named.record.public(named.webhook_name) for named in emitted.deliveries]
 
-    def schedule_event(self, event: ScheduledEvent) -> None:
+    async def upload(self, build: Callable[[int], GeneratedReport]) -> GeneratedReport:
+        """A report uploaded now: `report.created` at once, `report.file_ready` after the delay."""
+        now = self.clock.now()
+        due = now + self.file_ready_delay
+        uploaded = await self.db.writer.run(
+            lambda c: journal.upload_report(c, build, now, due, self._body),
+            on_commit=self._uploaded,
+        )
+        return uploaded.report
+
+    def _uploaded(self, uploaded: journal.Uploaded) -> None:
+        self.track(uploaded.deliveries)
+        self._schedule(uploaded.file_ready)
+        self.feed.publish("report", uploaded.row, action="created")
+
+    def _emitted(self, emitted: journal.Emitted) -> None:
+        self.track(emitted.deliveries)
+        if emitted.report is not None:
+            self.feed.publish("report", emitted.report, action="updated")
+
+    def _schedule(self, event: ScheduledEvent) -> None:
         heapq.heappush(self._events, (event.due_at, event.id, event))
         self._wakeup.set()
 
-    def cancel_webhook(self, webhook_id: int) -> None:
-        """Deactivated or removed: pending retries are cancelled; attempts in flight end as they end."""
-        now = self.clock.now()
-        cancelled = []
-        for record in list(self._active.values()):
-            if record.webhook_id == webhook_id and record.id not in self._launched:
-                record.status = DeliveryStatus.CANCELLED
-                record.next_attempt_at = None
-                record.completed_at = now
-                del self._active[record.id]
-                cancelled.append(record)
-        if cancelled:
-            self._save_then_publish(lambda c: journal.update_deliveries(c, cancelled), cancelled)
+    # --- memory follows commits -----------------------------------------------------
 
-    async def redeliver(self, record: DeliveryRecord) -> Attempt:
-        """One manual attempt with the same messageId; it schedules no automatic retry."""
-        tracked = self._active.get(record.id, record)
-        attempt = await self._attempt(tracked, Trigger.MANUAL)
-        return _public_attempt(attempt)
+    def track(self, changes: Iterable[Named]) -> None:
+        """Apply committed delivery changes to memory, and tell the feed."""
+        for named in changes:
+            record = named.record
+            if record.status.is_final:
+                self._active.pop(record.id, None)
+            else:
+                self._active[record.id] = named
+                if record.status in WAITING and record.next_attempt_at is not None:
+                    heapq.heappush(
+                        self._heap, (record.next_attempt_at, next(self._order), record.id)
+                    )
+            self.feed.publish("delivery", record.public(named.webhook_name))
+        self._wakeup.set()
 
-    def redeliver_later(self, record: DeliveryRecord) -> None:
-        """A manual attempt in the background (bulk redelivery)."""
-        self._spawn(self.redeliver(record))
+    def _started(self, started: Started | Named | None) -> None:
+        if isinstance(started, Started):
+            delivery = started.delivery
+            if delivery.status.is_final:  # a manual attempt on a finished delivery
+                self.feed.publish("delivery", delivery.public(started.webhook.name))
+            else:
+                self.track([Named(delivery, started.webhook.name)])
+        elif started is not None:
+            self.track([started])
+
+    def _finished(self, finished: Named | None) -> None:
+        if finished is not None:
+            self.track([finished])
+
+    # --- manual redelivery ----------------------------------------------------------
+
+    async def redeliver(self, delivery_id: int) -> Attempt:
+        """One manual attempt with the same messageId; it schedules no automatic retry.
+
+        Refused for a removed webhook (404) or an inactive one (409).
+        """
+        record = await journal.load_delivery(self.db, delivery_id)
+        if record is None:
+            raise NotFound("Delivery", delivery_id)
+        async with self._slots(record.webhook_id):
+            started = await self._start(delivery_id, Trigger.MANUAL)
+            assert isinstance(started, Started)  # a manual start is refused, never skipped
+            return _public_attempt(await self._send(started))
+
+    def redeliver_matching(self, ids: list[int]) -> None:
+        """A manual attempt for each, in the background (bulk redelivery)."""
+        for delivery_id in ids:
+            self._spawn(self._redeliver_quietly(delivery_id))
+
+    async def _redeliver_quietly(self, delivery_id: int) -> None:
+        with contextlib.suppress(NotFound, Conflict):  # the webhook changed since the query
+            await self.redeliver(delivery_id)
+
+    # --- manual clock ---------------------------------------------------------------
 
     async def advance(self, seconds: float) -> None:
         """With a manual clock: move time and return once everything now due has been started."""
@@ -228,49 +264,54 @@ class Dispatcher:
     def in_flight(self) -> int:
         return self._in_flight
 
-    def oldest_overdue(self, grace: float = 1.0) -> float | None:
-        """Seconds by which the most overdue waiting attempt has missed its time, if over `grace`."""
+    @property
+    def busy(self) -> bool:
+        """Anything still moving: waiting deliveries, attempts, scheduled events."""
+        return bool(self._active or self._tasks or self._events)
+
+    def oldest_overdue(self, grace: float = 1.0) -> Overdue | None:
+        """The work that has most missed its time, if by more than `grace` seconds."""
         now = self.clock.now()
-        dues = [
-            r.next_attempt_at
-            for r in self._active.values()
-            if r.status in RETRYABLE
-            and r.next_attempt_at is not None
-            and r.id not in self._launched
+        candidates = [
+            (named.record.next_attempt_at, "delivery", delivery_id)
+            for delivery_id, named in self._active.items()
+            if named.record.status in WAITING
+            and named.record.next_attempt_at is not None
+            and delivery_id not in self._launched
         ]
         if self._events:
-            dues.append(self._events[0][0])
-        late = now - min(dues) if dues else 0.0
-        return late if late > grace else None
+            due, event_id, _ = self._events[0]
+            candidates.append((due, "event", event_id))
+        candidates.extend(
+            (since, f"{kind} write", key) for (kind, key), (since, _) in self._stalled.items()
+        )
+        if not candidates:
+            return None
+        due, kind, key = min(candidates)
+        late = now - due
+        return Overdue(kind, key, late) if late > grace else None
 
     # --- the scheduler ----------------------------------------------------------
-
-    def _push(self, record: DeliveryRecord) -> None:
-        if record.status in RETRYABLE and record.next_attempt_at is not None:
-            heapq.heappush(self._heap, (record.next_attempt_at, next(self._order), record.id))
 
     async def _run(self) -> None:
         while True:
             now = self.clock.now()
             while self._events and self._events[0][0] <= now:
                 _, _, event = heapq.heappop(self._events)
-                try:
-                    # Inline, so its deliveries are due in this very pass (exact manual clock).
-                    await self._on_event_due(event)
-                except Exception:
-                    log.exception("emitting scheduled event %s failed", event.id)
+                # Inline, so its deliveries are due in this very pass (exact manual clock).
+                await self._emit_scheduled(event)
             while self._heap and self._heap[0][0] <= now:
                 due, _, delivery_id = heapq.heappop(self._heap)
-                record = self._active.get(delivery_id)
+                named = self._active.get(delivery_id)
                 if (
-                    record is None
-                    or record.status not in RETRYABLE
-                    or record.next_attempt_at != due
+                    named is None
+                    or named.record.status not in WAITING
+                    or named.record.next_attempt_at != due
                     or delivery_id in self._launched
                 ):
                     continue  # superseded: cancelled, delivered by hand, or rescheduled
                 self._launched.add(delivery_id)
-                self._spawn(self._automatic(record))
+                self._spawn(self._automatic(delivery_id, named.record.webhook_id))
             async with self._settled:
                 self._settled_at = now
                 self._settled.notify_all()
@@ -280,7 +321,44 @@ class Dispatcher:
             self._wakeup.clear()
             await self.clock.wait(deadline, self._wakeup)
 
+    async def _emit_scheduled(self, event: ScheduledEvent) -> None:
+        now = self.clock.now()
+        try:
+            await self.db.writer.run(
+                lambda c: journal.emit_event(
+                    c, event.code, event.resource_id, now, self._body, scheduled_id=event.id
+                ),
+                on_commit=self._emitted,
+            )
+        except StoreError:
+            self._retry_later(("event", event.id), lambda: self._schedule(event))
+        except NotFound:
+            log.warning("event %s for report %s: the report is gone", event.id, event.resource_id)
+        else:
+            self._stalled.pop(("event", event.id), None)
+
+    def _stall(self, key: tuple[str, int]) -> float:
+        """The store refused this work's write: note it, and how long to back off."""
+        since, tries = self._stalled.get(key, (self.clock.now(), 0))
+        self._stalled[key] = (since, tries + 1)
+        return STORE_BACKOFF[min(tries, len(STORE_BACKOFF) - 1)]
+
+    def _retry_later(self, key: tuple[str, int], again: Callable[[], None]) -> None:
+        """Try the work again after a backoff, in real time (a manual clock may never move)."""
+        delay = self._stall(key)
+
+        async def later() -> None:
+            await asyncio.sleep(delay)
+            again()
+
+        self._spawn(later())
+
     def _spawn(self, coro: Awaitable[object]) -> None:
+        if self._stopping:
+            if isinstance(coro, Coroutine):
+                coro.close()
+            return
+
         async def guarded() -> None:
             try:
                 await coro
@@ -293,162 +371,82 @@ class Dispatcher:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def _semaphore(self, webhook_id: int) -> asyncio.Semaphore:
+    @contextlib.asynccontextmanager
+    async def _slots(self, webhook_id: int) -> AsyncIterator[None]:
+        # Per-webhook slot first: a hanging receiver queues on its own slots, not the global ones.
         semaphore = self._per_webhook.get(webhook_id)
         if semaphore is None:
             semaphore = self._per_webhook[webhook_id] = asyncio.Semaphore(self._webhook_concurrency)
-        return semaphore
+        async with semaphore, self._global:
+            yield
 
-    async def _automatic(self, record: DeliveryRecord) -> None:
+    # --- one attempt ------------------------------------------------------------
+
+    async def _automatic(self, delivery_id: int, webhook_id: int) -> None:
         try:
-            await self._attempt(record, Trigger.AUTOMATIC)
-        except _Skipped:
-            pass
+            async with self._slots(webhook_id):
+                started = await self._start(delivery_id, Trigger.AUTOMATIC)
+                if isinstance(started, Started):
+                    await self._send(started)
+        except StoreError:
+            self._retry_later(("delivery", delivery_id), lambda: self._due_again(delivery_id))
         finally:
-            self._launched.discard(record.id)
+            self._launched.discard(delivery_id)
 
-    async def _attempt(self, record: DeliveryRecord, trigger: Trigger) -> AttemptRecord:
-        # Per-webhook slot first: a hanging receiver queues on its own slots, not the global ones.
-        async with self._semaphore(record.webhook_id), self._global:
-            webhook = self.webhooks.get(record.webhook_id)
-            if trigger is Trigger.AUTOMATIC and (webhook is None or not webhook.active):
-                self._finish_cancelled(record)
-                raise _Skipped
-            if webhook is None:
-                webhook = await self._removed_webhook(record.webhook_id)
-            return await self._send(record, webhook, trigger)
-
-    async def _send(
-        self, record: DeliveryRecord, webhook: StoredWebhook, trigger: Trigger
-    ) -> AttemptRecord:
-        headers = request_headers(webhook.basic_auth)
-        body = record.body
-        record.attempts_total += 1
-        attempt = AttemptRecord(
-            id=self.db.next_id("attempts"),
-            delivery_id=record.id,
-            number=record.attempts_total,
-            trigger=trigger,
-            started_at=self.clock.now(),
-            url=webhook.url,
-            request_headers=redact(headers),
-            request_body=body.decode(),
-        )
-        if trigger is Trigger.AUTOMATIC:
-            record.status = DeliveryStatus.IN_FLIGHT
-            record.next_attempt_at = None
-        started = _snapshot(record)
-        await self.db.writer.run(lambda c: _started(c, attempt, started))
-        self._publish(record)
-
-        self._in_flight += 1
-        try:
-            result = await self.sender.send(webhook.url, body, headers)
-        finally:
-            self._in_flight -= 1
-
-        attempt.duration_ms = result.duration_ms
-        attempt.response_status = result.status
-        attempt.response_headers = result.headers
-        attempt.response_body = result.body
-        attempt.response_truncated = result.truncated
-        attempt.error = result.error
-        success = is_success(result.status)
-        attempt.outcome = Outcome.SUCCESS if success else Outcome.FAILURE
-        record.last_status = result.status
-        record.last_error = result.error
-        record.last_duration_ms = result.duration_ms
-        self._transition(record, attempt, success)
-        finished = _snapshot(record)
-        self._save_then_publish(lambda c: _finished(c, attempt, finished), [finished])
-        return attempt
-
-    def _transition(self, record: DeliveryRecord, attempt: AttemptRecord, success: bool) -> None:
-        now = self.clock.now()
-        if success:
-            record.status = DeliveryStatus.DELIVERED
-            record.next_attempt_at = None
-            record.completed_at = now
-        elif attempt.trigger is Trigger.MANUAL or record.status is DeliveryStatus.DELIVERED:
-            pass  # a manual failure changes nothing; a late failure cannot undo a delivery
-        else:
-            record.attempt_count += 1
-            webhook = self.webhooks.get(record.webhook_id)
-            ended = attempt.started_at + (attempt.duration_ms or 0) / 1000
-            due = self.policy.next_attempt_at(record.attempt_count, ended)
-            if webhook is None or not webhook.active:
-                record.status = DeliveryStatus.CANCELLED
-                record.completed_at = now
-            elif due is None:
-                record.status = DeliveryStatus.FAILED
-                record.completed_at = now
-            else:
-                record.status = DeliveryStatus.RETRY_SCHEDULED
-                record.next_attempt_at = due
-        if attempt.trigger is Trigger.AUTOMATIC and success:
-            record.attempt_count += 1
-        if record.status.is_final:
-            self._active.pop(record.id, None)
-        elif attempt.trigger is Trigger.AUTOMATIC and record.status in RETRYABLE:
-            self._push(record)
+    def _due_again(self, delivery_id: int) -> None:
+        """A start the store refused: the delivery is due again now (it still waits, as committed)."""
+        named = self._active.get(delivery_id)
+        if named is not None and named.record.status in WAITING:
+            now = self.clock.now()
+            due = min(now, named.record.next_attempt_at or now)
+            self._active[delivery_id] = Named(
+                named.record.but(next_attempt_at=due), named.webhook_name
+            )
+            heapq.heappush(self._heap, (due, next(self._order), delivery_id))
             self._wakeup.set()
 
-    def _finish_cancelled(self, record: DeliveryRecord) -> None:
-        record.status = DeliveryStatus.CANCELLED
-        record.next_attempt_at = None
-        record.completed_at = self.clock.now()
-        self._active.pop(record.id, None)
-        snapshot = _snapshot(record)
-        self._save_then_publish(lambda c: journal.update_deliveries(c, [snapshot]), [snapshot])
+    async def _start(self, delivery_id: int, trigger: Trigger) -> Started | Named | None:
+        now = self.clock.now()
+        started = await self.db.writer.run(
+            lambda c: journal.start_attempt(c, delivery_id, trigger, now, request_headers),
+            on_commit=self._started,
+        )
+        self._stalled.pop(("delivery", delivery_id), None)
+        return started
 
-    async def _removed_webhook(self, webhook_id: int) -> StoredWebhook:
-        webhook = await load_webhook(self.db, webhook_id)
-        if webhook is None:
-            raise LookupError(f"webhook {webhook_id} does not exist")
-        return webhook
-
-    def _save_then_publish(
-        self, job: Callable[[sqlite3.Connection], None], records: list[DeliveryRecord]
-    ) -> None:
-        """Journal a change without waiting, and tell the feed once it is committed.
-
-        A client that reads the API after a frame then never sees an older state.
-        `records` must not change any more: pass snapshots of live ones.
-        """
-        future = self.db.writer.submit(job)
-
-        def published(done: asyncio.Future[None]) -> None:
-            if not done.cancelled() and done.exception() is not None:
-                log.error("journal write failed: %s", done.exception())
-                return
-            for record in records:
-                self._publish(record)
-
-        future.add_done_callback(published)
-
-    def _publish(self, record: DeliveryRecord) -> None:
-        webhook = self.webhooks.get(record.webhook_id)
-        name = webhook.name if webhook else ""
-        self.feed.publish("delivery", record.public(name))
-
-
-class _Skipped(Exception):
-    """The delivery was cancelled before its attempt could start."""
-
-
-def _snapshot(record: DeliveryRecord) -> DeliveryRecord:
-    """A copy for the writer: the live record keeps changing after the job is queued."""
-    return DeliveryRecord(**{name: getattr(record, name) for name in DeliveryRecord.__slots__})
-
-
-def _started(conn: sqlite3.Connection, attempt: AttemptRecord, record: DeliveryRecord) -> None:
-    journal.insert_attempt(conn, attempt)
-    journal.update_deliveries(conn, [record])
-
-
-def _finished(conn: sqlite3.Connection, attempt: AttemptRecord, record: DeliveryRecord) -> None:
-    journal.finish_attempt(conn, attempt)
-    journal.update_deliveries(conn, [record])
+    async def _send(self, started: Started) -> AttemptRecord:
+        """The request, then its result journaled: retried until the store takes it."""
+        self._in_flight += 1
+        try:
+            result = await self.sender.send(
+                started.attempt.url, started.delivery.body, started.headers
+            )
+        finally:
+            self._in_flight -= 1
+        ended = replace(
+            started.attempt,
+            duration_ms=result.duration_ms,
+            response_status=result.status,
+            response_headers=result.headers,
+            response_body=result.body,
+            response_truncated=result.truncated,
+            error=result.error,
+            outcome=Outcome.SUCCESS if is_success(result.status) else Outcome.FAILURE,
+        )
+        key = ("attempt", ended.id)
+        while True:
+            try:
+                await self.db.writer.run(
+                    lambda c: journal.finish_attempt(
+                        c, started, ended, self.policy, self.clock.now()
+                    ),
+                    on_commit=self._finished,
+                )
+            except StoreError:
+                await asyncio.sleep(self._stall(key))
+            else:
+                self._stalled.pop(key, None)
+                return ended
 
 
 def _public_attempt(attempt: AttemptRecord) -> Attempt:

@@ -11,16 +11,11 @@ from __future__ import annotations
 import errno
 import ssl
 import time
-from base64 import b64encode
 from dataclasses import dataclass
 
 import aiohttp
 
-from mock_qrm import __version__
-
 RESPONSE_BODY_CAP = 16 * 1024
-USER_AGENT = f"mock-qrm/{__version__} (Inspectorio QRM webhook simulator)"
-REDACTED = "Basic [redacted]"
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,19 +26,6 @@ class SendResult:
     truncated: bool
     error: str | None
     duration_ms: int
-
-
-def request_headers(basic_auth: tuple[str, str] | None) -> dict[str, str]:
-    headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT}
-    if basic_auth is not None:
-        user, password = basic_auth
-        headers["Authorization"] = "Basic " + b64encode(f"{user}:{password}".encode()).decode()
-    return headers
-
-
-def redact(headers: dict[str, str]) -> dict[str, str]:
-    """Headers as the journal keeps them: the credentials never leave the sender."""
-    return {k: (REDACTED if k.lower() == "authorization" else v) for k, v in headers.items()}
 
 
 def classify(exc: BaseException) -> str:

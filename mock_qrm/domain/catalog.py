@@ -8,6 +8,9 @@ from pathlib import Path
 
 from mock_qrm.fixtures import fixture_path
 
+FILE_READY = "report.file_ready"
+"""The event a report's file being ready emits (this project's code: QRM publishes only its name)."""
+
 
 @dataclass(frozen=True, slots=True)
 class EventType:

@@ -402,14 +402,28 @@ class ClockAdvance(RequestModel):
     seconds: Annotated[float, Field(gt=0, le=366 * 86400)]
 
 
+class OverdueItem(CamelModel):
+    """The work that has most missed its time."""
+
+    kind: str
+    """`delivery` (an attempt not started), `event` (a scheduled event), or a `… write` to retry."""
+    id: int
+    late_ms: int
+
+
 class Health(CamelModel):
     status: Literal["ok", "degraded"]
+    reason: str | None = None
+    """Why the server is degraded: a store that refuses writes, a stopped dispatcher, overdue work."""
+    unavailable: bool = False
+    """The store or the dispatcher is down (`/healthz` answers 503), not merely behind."""
     version: str
     dispatcher_alive: bool
     queue_depth: int
     in_flight: int
     oldest_overdue_ms: int | None = None
-    """How late the most overdue scheduled attempt is, in milliseconds."""
+    """How late the most overdue work is, in milliseconds."""
+    oldest_overdue: OverdueItem | None = None
     manual_clock: bool
     now: Timestamp | None = None
     """The server's clock (a manual one does not move by itself)."""

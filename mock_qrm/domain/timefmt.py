@@ -21,7 +21,3 @@ def iso_z(moment: datetime) -> str:
     if moment.tzinfo is not UTC:
         moment = moment.astimezone(UTC)
     return moment.replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
-
-
-def iso_from_ms(ms: int | None) -> str | None:
-    return None if ms is None else iso_z(from_ms(ms))

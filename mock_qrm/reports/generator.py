@@ -20,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import Any
 
+from mock_qrm.domain.records import FIRST_REPORT_ID, GeneratedReport
 from mock_qrm.fixtures import fixture_path
 
 __all__ = [
@@ -34,7 +35,6 @@ __all__ = [
     "with_pdf_url",
 ]
 
-FIRST_REPORT_ID = 12301
 STATUSES = ("completed", "in-progress", "pending")
 RESULTS = ("pass", "fail", "pending")
 CAPA_STATUSES = (
@@ -53,21 +53,8 @@ _PACKINGS = (("SOLID", "Solid"), ("SOLID-ASSORTMENT", "Solid; Assortment"))
 _SIGNATURE_HOST = "https://files.qrm.example"
 
 
-@dataclass(frozen=True, slots=True)
-class GeneratedReport:
-    """A report plus the fields the store indexes; `detail` is the API's `data` object."""
-
-    id: int
-    inspection_id: str
-    status: str
-    created_at: datetime
-    updated_at: datetime
-    system_updated_at: datetime
-    inspection_date: datetime | None
-    case_number: str
-    inspection_type: str
-    result: str
-    detail: dict[str, Any]
+class CheckedOverrides(dict[str, Any]):
+    """Overrides already checked: a report can be generated from them without failing."""
 
 
 class ReportOverrideError(ValueError):
@@ -516,11 +503,20 @@ class ReportGenerator:
         """One report, uploaded at `created_at`; overrides are inspectionGeneral fields."""
         if created_at.tzinfo is None:
             raise ValueError("created_at must be timezone-aware")
-        wanted = _normalise_overrides(overrides or {})
+        wanted = (
+            overrides
+            if isinstance(overrides, CheckedOverrides)
+            else self.check_overrides(overrides or {})
+        )
         detail = _Builder(self._pool, random.Random(f"{self.seed}/{report_id}")).build(
             report_id, _to_millis(created_at.astimezone(UTC)), wanted
         )
         return _summarise(report_id, detail)
+
+    @staticmethod
+    def check_overrides(overrides: Mapping[str, Any]) -> CheckedOverrides:
+        """Overrides checked (`ReportOverrideError`) and in QRM's formats, ready for `generate`."""
+        return CheckedOverrides(_normalise_overrides(overrides))
 
     def seed_reports(
         self, count: int, now: datetime, first_id: int = FIRST_REPORT_ID

@@ -26,7 +26,9 @@ from mock_qrm.store.schema import MIGRATIONS, SCHEMA_VERSION
 
 log = logging.getLogger(__name__)
 
-_Outcome = tuple["asyncio.Future[Any]", Any, BaseException | None]
+OnCommit = Callable[[Any], None]
+_Queued = tuple["Job", "asyncio.Future[Any]", "OnCommit | None"]
+_Outcome = tuple["asyncio.Future[Any]", "OnCommit | None", Any, BaseException | None]
 
 T = TypeVar("T")
 Job = Callable[[sqlite3.Connection], Any]
@@ -35,18 +37,23 @@ MAX_BATCH = 2000
 
 
 def _settle(outcomes: list[_Outcome]) -> None:
-    for future, value, error in outcomes:
+    """Back on the event loop, in commit order: apply each commit to memory, then wake its waiter.
+
+    The `on_commit` callbacks run here, not in the waiters, so memory follows
+    the commits in the order they happened, even if a waiter was cancelled.
+    """
+    for future, on_commit, value, error in outcomes:
+        if error is None and on_commit is not None:
+            try:
+                on_commit(value)
+            except Exception:
+                log.exception("applying a committed change failed")
         if future.done():  # the waiter was cancelled
             continue
         if error is None:
             future.set_result(value)
         else:
             future.set_exception(error)
-
-
-def _log_failure(future: asyncio.Future[Any]) -> None:
-    if not future.cancelled() and future.exception() is not None:
-        log.error("a journal write failed: %s", future.exception())
 
 
 class _JobFailed(Exception):
@@ -59,6 +66,7 @@ class StoreError(Exception):
 
 def _connect(path: str) -> sqlite3.Connection:
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    conn.row_factory = sqlite3.Row
     conn.execute("PRAGMA busy_timeout = 5000")
     conn.execute("PRAGMA journal_mode = WAL")
     # WAL + NORMAL: a commit survives a killed process; only power loss can drop the last few.
@@ -133,37 +141,45 @@ class Writer:
 
     Jobs are queued from the event loop; once a batch commits, its results go
     back to the loop in one call, so a batch of a thousand costs one wake-up.
+    Jobs commit in the order they were queued, and their `on_commit`
+    callbacks run in that order too.
     """
 
     def __init__(self, conn: sqlite3.Connection, loop: asyncio.AbstractEventLoop) -> None:
         self._conn = conn
         self._loop = loop
-        self._jobs: list[tuple[Job, asyncio.Future[Any]]] = []
+        self._jobs: list[_Queued] = []
         self._cond = threading.Condition()
         self._closed = False
         self.batches = 0
         self.jobs_done = 0
+        self.failing: str | None = None
+        """Why the last batch could not be written, until one is."""
         self._thread = threading.Thread(
             target=self._loop_forever, name="mock-qrm-writer", daemon=True
         )
         self._thread.start()
 
-    def submit(self, job: Callable[[sqlite3.Connection], T]) -> asyncio.Future[T]:
-        """Queue a job (from the event loop); the future resolves once its transaction commits."""
+    def submit(
+        self, job: Callable[[sqlite3.Connection], T], on_commit: Callable[[T], None] | None = None
+    ) -> asyncio.Future[T]:
+        """Queue a job (from the event loop); the future resolves once its transaction commits.
+
+        `on_commit(result)` runs on the loop as soon as it has committed, before
+        any later job's, whether or not anyone still awaits the future.
+        """
         future: asyncio.Future[T] = self._loop.create_future()
         with self._cond:
             if self._closed:
                 raise StoreError("the database is closed")
-            self._jobs.append((job, future))
+            self._jobs.append((job, future, on_commit))
             self._cond.notify()
         return future
 
-    async def run(self, job: Callable[[sqlite3.Connection], T]) -> T:
-        return await self.submit(job)
-
-    def queue(self, job: Job) -> None:
-        """Queue a job nobody waits for; a failure is logged, not lost."""
-        self.submit(job).add_done_callback(_log_failure)
+    async def run(
+        self, job: Callable[[sqlite3.Connection], T], on_commit: Callable[[T], None] | None = None
+    ) -> T:
+        return await self.submit(job, on_commit)
 
     def _loop_forever(self) -> None:
         while True:
@@ -177,30 +193,44 @@ class Writer:
             with contextlib.suppress(RuntimeError):  # a closed loop: nobody is waiting any more
                 self._loop.call_soon_threadsafe(_settle, outcomes)
 
-    def _run_batch(self, batch: list[tuple[Job, asyncio.Future[Any]]]) -> list[_Outcome]:
+    def _run_batch(self, batch: list[_Queued]) -> list[_Outcome]:
         """All jobs in one transaction; if one raises, each job gets a transaction of its own."""
         try:
-            values = self._transaction([job for job, _ in batch])
+            values = self._transaction([job for job, _, _ in batch])
         except _JobFailed:
-            return [self._alone(job, future) for job, future in batch]
+            return [self._alone(queued) for queued in batch]
         except sqlite3.Error as exc:
-            log.exception("writer batch failed")
-            failure = StoreError(f"database write failed: {exc}")
-            return [(future, None, failure) for _, future in batch]
-        self.batches += 1
-        self.jobs_done += len(batch)
-        return [(future, value, None) for (_, future), value in zip(batch, values, strict=True)]
+            failure = self._failed(exc)
+            return [(future, on_commit, None, failure) for _, future, on_commit in batch]
+        self._succeeded(len(batch))
+        return [
+            (future, on_commit, value, None)
+            for (_, future, on_commit), value in zip(batch, values, strict=True)
+        ]
 
-    def _alone(self, job: Job, future: asyncio.Future[Any]) -> _Outcome:
+    def _alone(self, queued: _Queued) -> _Outcome:
+        job, future, on_commit = queued
         try:
             [value] = self._transaction([job])
         except _JobFailed as failed:
-            return future, None, failed.__cause__
+            cause = failed.__cause__
+            if isinstance(cause, sqlite3.Error):
+                return future, on_commit, None, self._failed(cause)
+            return future, on_commit, None, cause
         except sqlite3.Error as exc:
-            return future, None, StoreError(f"database write failed: {exc}")
+            return future, on_commit, None, self._failed(exc)
+        self._succeeded(1)
+        return future, on_commit, value, None
+
+    def _failed(self, exc: sqlite3.Error) -> StoreError:
+        self.failing = f"database write failed: {exc}"
+        log.error("%s", self.failing)
+        return StoreError(self.failing)
+
+    def _succeeded(self, jobs: int) -> None:
+        self.failing = None
         self.batches += 1
-        self.jobs_done += 1
-        return future, value, None
+        self.jobs_done += jobs
 
     def _transaction(self, jobs: list[Job]) -> list[Any]:
         conn = self._conn
@@ -228,13 +258,13 @@ class Writer:
 
 
 class Database:
-    """An open store: `reader` for queries, `writer` for changes, ids handed out here."""
+    """An open store: `reader` for queries, `writer` for changes."""
 
     def __init__(self, path: str, reader: aiosqlite.Connection, writer: Writer) -> None:
         self.path = path
         self.reader = reader
         self.writer = writer
-        self._next_ids: dict[str, int] = {}
+        self._read_failing: str | None = None
         self._scratch: Path | None = None
         self._lock: _Lock | None = None
 
@@ -261,35 +291,36 @@ class Database:
         db = cls(str(target), reader, Writer(write_conn, asyncio.get_running_loop()))
         db._scratch = scratch
         db._lock = lock
-        await db._load_id_counters()
         return db
 
-    async def _load_id_counters(self) -> None:
-        for table in ("webhooks", "reports", "events", "deliveries", "attempts"):
-            async with self.reader.execute(f"SELECT COALESCE(MAX(id), 0) FROM {table}") as cur:
-                row = await cur.fetchone()
-            self._next_ids[table] = int(row[0]) + 1 if row else 1
-
-    def reset_ids(self) -> None:
-        """After every table was emptied."""
-        self._next_ids = dict.fromkeys(self._next_ids, 1)
-
-    def next_id(self, table: str) -> int:
-        value = self._next_ids[table]
-        self._next_ids[table] = value + 1
-        return value
-
-    def ensure_next_id(self, table: str, at_least: int) -> None:
-        self._next_ids[table] = max(self._next_ids[table], at_least)
+    @property
+    def failing(self) -> str | None:
+        """Why the store cannot be used right now (a write or a read failed), or `None`."""
+        return self.writer.failing or self._read_failing
 
     async def fetchall(self, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
-        async with self.reader.execute(sql, params) as cur:
-            return list(await cur.fetchall())
+        try:
+            async with self.reader.execute(sql, params) as cur:
+                rows = list(await cur.fetchall())
+        except sqlite3.DatabaseError as exc:
+            raise self._read_failed(exc) from None
+        self._read_failing = None
+        return rows
 
     async def fetchone(self, sql: str, params: tuple[Any, ...] = ()) -> sqlite3.Row | None:
-        async with self.reader.execute(sql, params) as cur:
-            row: sqlite3.Row | None = await cur.fetchone()
-            return row
+        try:
+            async with self.reader.execute(sql, params) as cur:
+                row: sqlite3.Row | None = await cur.fetchone()
+        except sqlite3.DatabaseError as exc:
+            raise self._read_failed(exc) from None
+        self._read_failing = None
+        return row
+
+    def _read_failed(self, exc: sqlite3.DatabaseError) -> StoreError:
+        """A damaged or unreadable database is the server's trouble: 503, and health says so."""
+        self._read_failing = f"database read failed: {exc}"
+        log.error("%s", self._read_failing)
+        return StoreError(self._read_failing)
 
     async def close(self) -> None:
         await asyncio.to_thread(self.writer.close)

@@ -9,8 +9,8 @@ from datetime import datetime
 from typing import Any
 
 from mock_qrm.domain.models import ReportQuery, ReportRow
+from mock_qrm.domain.records import GeneratedReport
 from mock_qrm.domain.timefmt import from_ms, to_ms
-from mock_qrm.reports import GeneratedReport
 from mock_qrm.store.db import Database
 
 
@@ -59,12 +59,6 @@ def mark_file_ready(conn: sqlite3.Connection, report_id: int, at: float) -> None
         "UPDATE reports SET file_ready_at = COALESCE(file_ready_at, ?) WHERE id = ?",
         (round(at * 1000), report_id),
     )
-
-
-def delete_all(conn: sqlite3.Connection) -> None:
-    """Back to an empty journal and registry (for `POST /_mock/reset`)."""
-    for table in ("attempts", "deliveries", "events", "webhooks", "reports"):
-        conn.execute(f"DELETE FROM {table}")
 
 
 _RANGES = (
@@ -158,12 +152,15 @@ def report_row(row: sqlite3.Row) -> ReportRow:
     )
 
 
-async def report_row_by_id(db: Database, report_id: int) -> ReportRow | None:
-    row = await db.fetchone(
-        "SELECT id, inspection_id, case_number, inspection_type, result, status, created_at,"
-        " file_ready_at FROM reports WHERE id = ?",
-        (report_id,),
-    )
+_ROW_BY_ID = (
+    "SELECT id, inspection_id, case_number, inspection_type, result, status, created_at,"
+    " file_ready_at FROM reports WHERE id = ?"
+)
+
+
+def report_row_in(conn: sqlite3.Connection, report_id: int) -> ReportRow | None:
+    """A report's list row, as the writer's transaction sees it."""
+    row = conn.execute(_ROW_BY_ID, (report_id,)).fetchone()
     return None if row is None else report_row(row)
 
 

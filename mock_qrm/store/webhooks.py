@@ -1,52 +1,24 @@
-"""Webhook rows. Removal is a soft delete: the journal keeps pointing at them."""
+"""Webhook rows, and the registry's write transactions.
+
+Removal is a soft delete: the journal keeps pointing at removed webhooks.
+Each change reads the webhook inside its transaction, so two requests racing
+on one webhook leave what one of them, in the order they committed, would
+have left: a PATCH after a DELETE finds nothing to patch.
+"""
 
 from __future__ import annotations
 
 import json
 import sqlite3
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from mock_qrm.domain.models import BasicAuthOut, DeliveryStatus, LastDelivery, Webhook
+from mock_qrm.domain.errors import NotFound
+from mock_qrm.domain.models import DeliveryStatus, LastDelivery, WebhookCreate, WebhookPatch
+from mock_qrm.domain.records import WebhookRecord
 from mock_qrm.domain.timefmt import from_ms
+from mock_qrm.domain.webhooks import new_webhook, patched
+from mock_qrm.store import journal
 from mock_qrm.store.db import Database
-
-
-@dataclass(slots=True)
-class StoredWebhook:
-    """A webhook as the server holds it, password included (never serialised)."""
-
-    id: int
-    name: str
-    url: str
-    events: list[str]
-    auth_username: str | None
-    auth_password: str | None
-    active: bool
-    created_at: int
-    updated_at: int
-    deleted_at: int | None = None
-
-    @property
-    def basic_auth(self) -> tuple[str, str] | None:
-        if self.auth_username is None or self.auth_password is None:
-            return None
-        return self.auth_username, self.auth_password
-
-    def public(self, last_delivery: LastDelivery | None = None) -> Webhook:
-        return Webhook(
-            id=self.id,
-            name=self.name,
-            url=self.url,
-            events=list(self.events),
-            basic_auth=None
-            if self.auth_username is None
-            else BasicAuthOut(username=self.auth_username, password_set=bool(self.auth_password)),
-            active=self.active,
-            created_at=from_ms(self.created_at),
-            updated_at=from_ms(self.updated_at),
-            last_delivery=last_delivery,
-        )
-
 
 _COLUMNS = (
     "id, name, url, events, auth_username, auth_password, active, created_at, updated_at,"
@@ -54,12 +26,12 @@ _COLUMNS = (
 )
 
 
-def _row(webhook: StoredWebhook) -> tuple[object, ...]:
+def _row(webhook: WebhookRecord) -> tuple[object, ...]:
     return (
         webhook.id,
         webhook.name,
         webhook.url,
-        json.dumps(webhook.events),
+        json.dumps(list(webhook.events)),
         webhook.auth_username,
         webhook.auth_password,
         int(webhook.active),
@@ -69,47 +41,101 @@ def _row(webhook: StoredWebhook) -> tuple[object, ...]:
     )
 
 
-def save_webhook(conn: sqlite3.Connection, webhook: StoredWebhook) -> None:
+def _record(row: sqlite3.Row | tuple[object, ...]) -> WebhookRecord:
+    (id_, name, url, events, username, password, active, created, updated, deleted) = tuple(row)
+    return WebhookRecord(
+        id=int(id_),
+        name=str(name),
+        url=str(url),
+        events=tuple(json.loads(str(events))),
+        auth_username=None if username is None else str(username),
+        auth_password=None if password is None else str(password),
+        active=bool(active),
+        created_at=int(created),
+        updated_at=int(updated),
+        deleted_at=None if deleted is None else int(deleted),
+    )
+
+
+# --- write transactions -------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Changed:
+    """A webhook as committed, and the deliveries its change cancelled."""
+
+    webhook: WebhookRecord
+    cancelled: list[journal.Named]
+    last: LastDelivery | None
+
+
+def webhook_row(conn: sqlite3.Connection, webhook_id: int) -> WebhookRecord | None:
+    """One webhook, removed or not, as the writer's transaction sees it."""
+    row = conn.execute(f"SELECT {_COLUMNS} FROM webhooks WHERE id = ?", (webhook_id,)).fetchone()
+    return None if row is None else _record(row)
+
+
+def _live(conn: sqlite3.Connection, webhook_id: int) -> WebhookRecord:
+    webhook = webhook_row(conn, webhook_id)
+    if webhook is None or webhook.deleted_at is not None:
+        raise NotFound("Webhook", webhook_id)
+    return webhook
+
+
+def _save(conn: sqlite3.Connection, webhook: WebhookRecord) -> None:
     conn.execute(
         f"INSERT OR REPLACE INTO webhooks ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)", _row(webhook)
     )
 
 
-def _stored(row: sqlite3.Row) -> StoredWebhook:
-    return StoredWebhook(
-        id=row["id"],
-        name=row["name"],
-        url=row["url"],
-        events=json.loads(row["events"]),
-        auth_username=row["auth_username"],
-        auth_password=row["auth_password"],
-        active=bool(row["active"]),
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-        deleted_at=row["deleted_at"],
-    )
+def create(conn: sqlite3.Connection, spec: WebhookCreate, now_ms: int) -> WebhookRecord:
+    webhook = new_webhook(spec, journal.next_id(conn, "webhooks"), now_ms)
+    _save(conn, webhook)
+    return webhook
 
 
-async def load_webhooks(db: Database) -> list[StoredWebhook]:
+def update(conn: sqlite3.Connection, webhook_id: int, patch: WebhookPatch, now_ms: int) -> Changed:
+    """Apply a patch to the webhook as committed; deactivating cancels its waiting deliveries."""
+    current = _live(conn, webhook_id)
+    updated = patched(current, patch, now_ms)
+    _save(conn, updated)
+    gone = []
+    if current.active and not updated.active:
+        gone = journal.cancel_waiting(conn, webhook_id, updated.name, now_ms / 1000)
+    return Changed(updated, gone, _last(conn.execute(_LAST, (webhook_id,)).fetchone()))
+
+
+def delete(conn: sqlite3.Connection, webhook_id: int, now_ms: int) -> Changed:
+    """Remove a webhook (its history stays) and cancel its waiting deliveries."""
+    removed = replace(_live(conn, webhook_id), deleted_at=now_ms, updated_at=now_ms)
+    _save(conn, removed)
+    gone = journal.cancel_waiting(conn, webhook_id, removed.name, now_ms / 1000)
+    return Changed(removed, gone, _last(conn.execute(_LAST, (webhook_id,)).fetchone()))
+
+
+# --- reads ----------------------------------------------------------------------------
+
+
+async def load_webhooks(db: Database) -> list[WebhookRecord]:
     """Every webhook not removed."""
     rows = await db.fetchall(
         f"SELECT {_COLUMNS} FROM webhooks WHERE deleted_at IS NULL ORDER BY id"
     )
-    return [_stored(row) for row in rows]
+    return [_record(row) for row in rows]
 
 
-async def load_webhook(db: Database, webhook_id: int) -> StoredWebhook | None:
-    """One webhook, removed or not (a manual redelivery may target a removed one)."""
-    row = await db.fetchone(f"SELECT {_COLUMNS} FROM webhooks WHERE id = ?", (webhook_id,))
-    return None if row is None else _stored(row)
+_LAST = (
+    "SELECT id, status, last_status, last_error, COALESCE(completed_at, created_at) AS at"
+    " FROM deliveries WHERE webhook_id = ? ORDER BY id DESC LIMIT 1"
+)
 
 
 async def last_delivery(db: Database, webhook_id: int) -> LastDelivery | None:
-    row = await db.fetchone(
-        "SELECT id, status, last_status, last_error, COALESCE(completed_at, created_at) AS at"
-        " FROM deliveries WHERE webhook_id = ? ORDER BY id DESC LIMIT 1",
-        (webhook_id,),
-    )
+    """The most recent delivery to a webhook, for the Webhooks table."""
+    return _last(await db.fetchone(_LAST, (webhook_id,)))
+
+
+def _last(row: sqlite3.Row | None) -> LastDelivery | None:
     if row is None:
         return None
     return LastDelivery(

@@ -23,7 +23,6 @@ from typing import Any
 from aiohttp import web
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 
-from mock_qrm.api.context import SERVICE
 from mock_qrm.app import create_app
 from mock_qrm.client import QrmClient, QrmUnavailable
 from mock_qrm.domain.models import (
@@ -55,8 +54,6 @@ DeliveryRef = Delivery | int
 DEFAULT_WAIT_TIMEOUT = 5.0
 DEFAULT_EVENTS = ("report.created",)
 _START_TIMEOUT = 10.0
-_CATCH_UP = 2.0
-"""How long a read may lag the feed frame it follows (see `_detail_as_of`)."""
 
 _UNSET: Any = object()
 
@@ -97,6 +94,7 @@ def kit_settings(**overrides: Any) -> Settings:
         "manual_clock": True,
         "seed_reports": 5,
         "api_key": secrets.token_urlsafe(16),
+        "shutdown_grace": 0.0,  # a throw-away server: attempts in flight are of no interest
     }
     values.update(overrides)
     return KitSettings(**values)
@@ -108,15 +106,6 @@ def _webhook_id(webhook: WebhookRef) -> int:
 
 def _delivery_id(delivery: DeliveryRef) -> int:
     return delivery if isinstance(delivery, int) else delivery.id
-
-
-def _same_state(a: Delivery, b: Delivery) -> bool:
-    return (
-        a.status == b.status
-        and a.attempt_count == b.attempt_count
-        and a.last_response_status == b.last_response_status
-        and a.last_error == b.last_error
-    )
 
 
 class MockQrm(Bridged):
@@ -223,7 +212,6 @@ class MockQrm(Bridged):
 
     async def _serve(self, settings: Settings) -> str:
         app = create_app(settings)
-        app.on_shutdown.append(_stop_promptly)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         self._runner = runner
@@ -515,7 +503,8 @@ class MockQrm(Bridged):
             found = await mirror.wait(expected, count, limit)
         except TimeoutError:
             raise await self._timed_out(expected, count, limit) from None
-        return [await self._detail_as_of(seen) for seen in found]
+        # Frames are published once committed: a read after one shows at least its state.
+        return [await self._api.delivery(seen.id) for seen in found]
 
     async def _timed_out(
         self, expected: DeliveryMatch, count: int, waited: float
@@ -533,41 +522,9 @@ class MockQrm(Bridged):
         )
         return DeliveryWaitTimeout(message, expected, journal)
 
-    async def _detail_as_of(self, seen: Delivery) -> DeliveryDetail:
-        """The delivery with its attempts, at least as recent as the frame that matched.
-
-        The server publishes a delivery's frame as it queues the journal write,
-        not once it has committed, so a read right after a frame can, for a few
-        milliseconds, show the state before it. Re-read until the journal has
-        caught up (with the frame, or with a later one).
-        """
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + _CATCH_UP
-        while True:
-            detail = await self._api.delivery(seen.id)
-            latest = self._feed.deliveries.get(seen.id, seen)
-            if _same_state(detail, seen) or _same_state(detail, latest):
-                return detail
-            if loop.time() > deadline:
-                return detail
-            await asyncio.sleep(0.005)
-
 
 MockQrmFactory = Callable[..., MockQrm]
 """The type of the `mock_qrm_factory` fixture: settings in, a started `MockQrm` out."""
-
-
-async def _stop_promptly(app: web.Application) -> None:
-    """Let a test server stop at once instead of after the server's grace periods.
-
-    Without this, `runner.cleanup()` waits for the live-feed handler (until its
-    next heartbeat) and for attempts in flight (5 s): fine for `mock-qrm serve`,
-    too slow for a fixture torn down after every test. Interrupted attempts are
-    of no interest to a throw-away server.
-    """
-    service = app[SERVICE]
-    service.feed.close()
-    await service.dispatcher.stop(grace=0)
 
 
 __all__ = [

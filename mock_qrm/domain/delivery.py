@@ -1,0 +1,121 @@
+"""QRM's delivery state machine as pure functions: no clock, no I/O, no awaits.
+
+The store runs these inside the transaction that records an attempt, on the
+delivery as committed, so two attempts racing on one delivery (an automatic
+retry and a manual redelivery) compose in the order they commit.
+"""
+
+from __future__ import annotations
+
+import uuid
+from base64 import b64encode
+
+from mock_qrm import __version__
+from mock_qrm.domain.catalog import EventCatalog
+from mock_qrm.domain.models import (
+    DeliveryStatus,
+    MessagePayload,
+    Outcome,
+    Trigger,
+    WebhookMessage,
+)
+from mock_qrm.domain.policy import RetryPolicy
+from mock_qrm.domain.records import AttemptRecord, DeliveryRecord, WebhookRecord
+
+USER_AGENT = f"mock-qrm/{__version__} (Inspectorio QRM webhook simulator)"
+REDACTED = "Basic [redacted]"
+DELIVERY_MARKER = "X-Mock-Qrm-Delivery"
+"""Carried by every delivery: the server refuses requests bearing it, so it never feeds itself."""
+
+WAITING = frozenset({DeliveryStatus.PENDING, DeliveryStatus.RETRY_SCHEDULED})
+"""States with an automatic attempt still to come."""
+
+
+def message_id() -> str:
+    """`wh-` + a time-based UUID, as QRM's messages carry."""
+    return f"wh-{uuid.uuid1()}"
+
+
+def message_body(catalog: EventCatalog, msg_id: str, code: str, resource_id: int) -> bytes:
+    event = catalog.get(code)
+    message = WebhookMessage(
+        message_id=msg_id,
+        event_code=code,
+        event_name=event.name if event else code,
+        payload=MessagePayload(resource_id=resource_id, path=f"/reports/{resource_id}"),
+    )
+    return message.model_dump_json(by_alias=True).encode()
+
+
+def request_headers(webhook: WebhookRecord, delivery: DeliveryRecord) -> dict[str, str]:
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": USER_AGENT,
+        DELIVERY_MARKER: delivery.message_id,
+    }
+    if webhook.basic_auth is not None:
+        user, password = webhook.basic_auth
+        headers["Authorization"] = "Basic " + b64encode(f"{user}:{password}".encode()).decode()
+    return headers
+
+
+def redact(headers: dict[str, str]) -> dict[str, str]:
+    """Headers as the journal keeps them: the credentials never leave the sender."""
+    return {k: (REDACTED if k.lower() == "authorization" else v) for k, v in headers.items()}
+
+
+def started(delivery: DeliveryRecord, trigger: Trigger) -> DeliveryRecord:
+    """The delivery once an attempt has started: numbered, and in flight if automatic."""
+    if trigger is Trigger.MANUAL:
+        return delivery.but(attempts_total=delivery.attempts_total + 1)
+    return delivery.but(
+        attempts_total=delivery.attempts_total + 1,
+        status=DeliveryStatus.IN_FLIGHT,
+        next_attempt_at=None,
+    )
+
+
+def cancelled(delivery: DeliveryRecord, now: float) -> DeliveryRecord:
+    return delivery.but(status=DeliveryStatus.CANCELLED, next_attempt_at=None, completed_at=now)
+
+
+def next_state(
+    delivery: DeliveryRecord,
+    attempt: AttemptRecord,
+    policy: RetryPolicy,
+    *,
+    webhook_active: bool,
+    now: float,
+) -> DeliveryRecord:
+    """Where a delivery stands after `attempt` ended.
+
+    - Exactly 200 delivers, whatever the state before (a manual success too).
+    - A manual failure changes nothing but the last result; so does a late
+      automatic failure on a delivery a manual attempt already delivered.
+    - An automatic failure counts; the next attempt is due `retry_interval`
+      after the failed one ended, unless the attempts are used up (`failed`)
+      or the webhook was deactivated or removed meanwhile (`cancelled`).
+    """
+    result = delivery.but(
+        last_status=attempt.response_status,
+        last_error=attempt.error,
+        last_duration_ms=attempt.duration_ms,
+    )
+    automatic = attempt.trigger is Trigger.AUTOMATIC
+    counted = delivery.attempt_count + 1 if automatic else delivery.attempt_count
+    if attempt.outcome is Outcome.SUCCESS:
+        return result.but(
+            status=DeliveryStatus.DELIVERED,
+            next_attempt_at=None,
+            completed_at=now,
+            attempt_count=counted,
+        )
+    if not automatic or delivery.status is not DeliveryStatus.IN_FLIGHT:
+        return result
+    result = result.but(attempt_count=counted)
+    due = policy.next_attempt_at(counted, attempt.ended_at)
+    if not webhook_active:
+        return result.but(status=DeliveryStatus.CANCELLED, completed_at=now)
+    if due is None:
+        return result.but(status=DeliveryStatus.FAILED, completed_at=now)
+    return result.but(status=DeliveryStatus.RETRY_SCHEDULED, next_attempt_at=due)

@@ -1,0 +1,22 @@
+"""What can go wrong with a request, in domain terms; the API maps each to a status."""
+
+from __future__ import annotations
+
+
+class NotFound(LookupError):
+    """404: no such resource (or, for a webhook, one that was removed)."""
+
+    def __init__(self, what: str, key: object, detail: str = "was not found") -> None:
+        super().__init__(f"{what} {key} {detail}")
+
+
+class FieldErrors(Exception):
+    """A request that breaks a rule: 422 with messages keyed by dotted field path."""
+
+    def __init__(self, errors: dict[str, list[str]]) -> None:
+        super().__init__("Validation error")
+        self.errors = errors
+
+
+class Conflict(Exception):
+    """409: the request is well-formed but cannot apply to the resource as it stands."""

@@ -1,0 +1,61 @@
+"""The webhook registry's rules as pure functions: a new webhook, a patch applied."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from mock_qrm.domain.errors import FieldErrors
+from mock_qrm.domain.models import WebhookCreate, WebhookPatch
+from mock_qrm.domain.records import WebhookRecord
+
+
+def new_webhook(spec: WebhookCreate, webhook_id: int, now_ms: int) -> WebhookRecord:
+    return WebhookRecord(
+        id=webhook_id,
+        name=spec.name,
+        url=spec.url,
+        events=tuple(spec.events),
+        auth_username=spec.basic_auth.username if spec.basic_auth else None,
+        auth_password=spec.basic_auth.password if spec.basic_auth else None,
+        active=spec.active,
+        created_at=now_ms,
+        updated_at=now_ms,
+    )
+
+
+def check_patch(patch: WebhookPatch) -> None:
+    """Rules a patch breaks whatever the webhook: a mandatory field set to null."""
+    changed = patch.model_fields_set
+    for field in ("name", "url", "events", "active"):
+        if field in changed and getattr(patch, field) is None:
+            raise FieldErrors({field: ["must not be null"]})
+
+
+def patched(current: WebhookRecord, patch: WebhookPatch, now_ms: int) -> WebhookRecord:
+    """`current` with the fields the patch names; an omitted password keeps the stored one.
+
+    Only fields named in the request change: a PATCH that does not name
+    `active` never activates or deactivates.
+    """
+    check_patch(patch)
+    changed = patch.model_fields_set
+    updated = replace(current, updated_at=now_ms)
+    if "name" in changed and patch.name is not None:
+        updated = replace(updated, name=patch.name)
+    if "url" in changed and patch.url is not None:
+        updated = replace(updated, url=patch.url)
+    if "events" in changed and patch.events is not None:
+        updated = replace(updated, events=tuple(patch.events))
+    if "active" in changed and patch.active is not None:
+        updated = replace(updated, active=patch.active)
+    if "basic_auth" in changed:
+        if patch.basic_auth is None:
+            updated = replace(updated, auth_username=None, auth_password=None)
+        else:
+            password = patch.basic_auth.password or current.auth_password
+            if password is None:
+                raise FieldErrors({"basicAuth.password": ["Password is required"]})
+            updated = replace(
+                updated, auth_username=patch.basic_auth.username, auth_password=password
+            )
+    return updated

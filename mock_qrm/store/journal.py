@@ -1,0 +1,630 @@
+"""Events, deliveries and the attempt journal: named write transactions, and every query.
+
+The journal is the truth: a delivery's state is what its last committed
+transaction left, and the dispatcher's memory follows from what committed.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+from mock_qrm.domain.catalog import FILE_READY
+from mock_qrm.domain.delivery import (
+    WAITING,
+    cancelled,
+    message_id,
+    next_state,
+    redact,
+    started,
+)
+from mock_qrm.domain.errors import Conflict, NotFound
+from mock_qrm.domain.models import (
+    Attempt,
+    Delivery,
+    DeliveryDetail,
+    DeliveryFilter,
+    DeliveryStatus,
+    Outcome,
+    ReportRow,
+    Trigger,
+    WebhookMessage,
+)
+from mock_qrm.domain.policy import RetryPolicy
+from mock_qrm.domain.records import (
+    FIRST_REPORT_ID,
+    AttemptRecord,
+    DeliveryRecord,
+    GeneratedReport,
+    ScheduledEvent,
+    WebhookRecord,
+)
+from mock_qrm.domain.timefmt import from_ms, to_ms
+from mock_qrm.store import reports, webhooks
+from mock_qrm.store.db import Database
+
+
+def _ms(seconds: float | None) -> int | None:
+    return None if seconds is None else round(seconds * 1000)
+
+
+_DELIVERY_COLUMNS = (
+    "id, message_id, event_id, webhook_id, event_code, resource_id, status, attempt_count,"
+    " attempts_total, next_attempt_at, created_at, completed_at, message, last_status,"
+    " last_error, last_duration_ms"
+)
+_DELIVERY_COLUMNS_D = ", ".join("d." + c.strip() for c in _DELIVERY_COLUMNS.split(","))
+_ATTEMPT_COLUMNS = (
+    "id, delivery_id, number, trigger, started_at, duration_ms, url, request_headers,"
+    " request_body, response_status, response_headers, response_body, response_truncated,"
+    " error, outcome"
+)
+
+
+def _delivery_row(d: DeliveryRecord) -> tuple[Any, ...]:
+    return (
+        d.id,
+        d.message_id,
+        d.event_id,
+        d.webhook_id,
+        d.event_code,
+        d.resource_id,
+        d.status.value,
+        d.attempt_count,
+        d.attempts_total,
+        _ms(d.next_attempt_at),
+        _ms(d.created_at),
+        _ms(d.completed_at),
+        d.body.decode(),
+        d.last_status,
+        d.last_error,
+        d.last_duration_ms,
+    )
+
+
+def _attempt_row(a: AttemptRecord) -> tuple[Any, ...]:
+    return (
+        a.id,
+        a.delivery_id,
+        a.number,
+        a.trigger.value,
+        _ms(a.started_at),
+        a.duration_ms,
+        a.url,
+        json.dumps(a.request_headers),
+        a.request_body,
+        a.response_status,
+        None if a.response_headers is None else json.dumps(a.response_headers),
+        a.response_body,
+        int(a.response_truncated),
+        a.error,
+        None if a.outcome is None else a.outcome.value,
+    )
+
+
+# --- named write transactions (each runs whole in the writer's transaction) -----
+#
+# Every change to deliveries and attempts is one of these. Each reads what it
+# needs inside its transaction, so it acts on what is committed, never on a
+# copy taken before an await; ids and attempt numbers are assigned here too.
+
+
+class Named(NamedTuple):
+    """A delivery as committed, with its webhook's name for the feed."""
+
+    record: DeliveryRecord
+    webhook_name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Started:
+    """An attempt journaled as started: the request may now go out."""
+
+    attempt: AttemptRecord
+    delivery: DeliveryRecord
+    webhook: WebhookRecord
+    headers: dict[str, str]
+    """As sent, credentials included (the journal keeps them redacted)."""
+
+
+Headers = Callable[[WebhookRecord, DeliveryRecord], dict[str, str]]
+"""The request headers for an attempt, built from the webhook as committed."""
+
+
+def next_id(conn: sqlite3.Connection, table: str, floor: int = 1) -> int:
+    """The next free id, read in the writer's transaction (it is the only writer)."""
+    (highest,) = conn.execute(f"SELECT COALESCE(MAX(id), 0) FROM {table}").fetchone()
+    return max(int(highest) + 1, floor)
+
+
+def insert_event(
+    conn: sqlite3.Connection, code: str, resource_id: int, created_at: float, due_at: float
+) -> int:
+    """An event row; one due now is emitted in the same transaction, a later one stays pending."""
+    event_id = next_id(conn, "events")
+    conn.execute(
+        "INSERT INTO events (id, event_code, resource_id, created_at, due_at, emitted_at)"
+        " VALUES (?,?,?,?,?,?)",
+        (
+            event_id,
+            code,
+            resource_id,
+            _ms(created_at),
+            _ms(due_at),
+            _ms(created_at) if due_at <= created_at else None,
+        ),
+    )
+    return event_id
+
+
+def fan_out(
+    conn: sqlite3.Connection,
+    event_id: int,
+    code: str,
+    resource_id: int,
+    now: float,
+    body: Callable[[str, str, int], bytes],
+) -> list[Named]:
+    """One new delivery per webhook active and subscribed to `code` as committed now."""
+    rows = conn.execute(
+        "SELECT id, name, events FROM webhooks WHERE deleted_at IS NULL AND active = 1 ORDER BY id"
+    ).fetchall()
+    subscribers = [(row[0], row[1]) for row in rows if code in json.loads(row[2])]
+    first = next_id(conn, "deliveries")
+    made = []
+    for offset, (webhook_id, name) in enumerate(subscribers):
+        msg_id = message_id()
+        record = DeliveryRecord(
+            id=first + offset,
+            message_id=msg_id,
+            event_id=event_id,
+            webhook_id=webhook_id,
+            event_code=code,
+            resource_id=resource_id,
+            status=DeliveryStatus.PENDING,
+            body=body(msg_id, code, resource_id),
+            created_at=now,
+            next_attempt_at=now,
+        )
+        made.append(Named(record, name))
+    conn.executemany(
+        f"INSERT INTO deliveries ({_DELIVERY_COLUMNS}) VALUES ({','.join('?' * 16)})",
+        [_delivery_row(named.record) for named in made],
+    )
+    return made
+
+
+@dataclass(frozen=True, slots=True)
+class Emitted:
+    """An event's deliveries, and its report's row if the event changed the report."""
+
+    deliveries: list[Named]
+    report: ReportRow | None = None
+
+
+def emit_event(
+    conn: sqlite3.Connection,
+    code: str,
+    resource_id: int,
+    now: float,
+    body: Callable[[str, str, int], bytes],
+    *,
+    scheduled_id: int | None = None,
+) -> Emitted:
+    """An event happens now: journaled, fanned out, and the report marked if its file is ready.
+
+    A scheduled event already emitted (or wiped by a reset) emits nothing.
+    """
+    if not reports.report_exists(conn, resource_id):
+        raise NotFound("Report", resource_id)
+    if scheduled_id is None:
+        event_id = insert_event(conn, code, resource_id, now, now)
+    else:
+        event_id = scheduled_id
+        marked = conn.execute(
+            "UPDATE events SET emitted_at = ? WHERE id = ? AND emitted_at IS NULL",
+            (_ms(now), event_id),
+        )
+        if marked.rowcount == 0:
+            return Emitted([])
+    deliveries = fan_out(conn, event_id, code, resource_id, now, body)
+    if code != FILE_READY:
+        return Emitted(deliveries)
+    reports.mark_file_ready(conn, resource_id, now)
+    return Emitted(deliveries, reports.report_row_in(conn, resource_id))
+
+
+@dataclass(frozen=True, slots=True)
+class Uploaded:
+    report: GeneratedReport
+    row: ReportRow
+    deliveries: list[Named]
+    file_ready: ScheduledEvent
+
+
+def upload_report(
+    conn: sqlite3.Connection,
+    build: Callable[[int], GeneratedReport],
+    now: float,
+    file_ready_due: float,
+    body: Callable[[str, str, int], bytes],
+) -> Uploaded:
+    """An inspector uploads a report: the report, `report.created` now, `file_ready` later."""
+    report = build(next_id(conn, "reports", FIRST_REPORT_ID))
+    reports.save_report(conn, report, file_ready_at=None)
+    created = emit_event(conn, "report.created", report.id, now, body)
+    ready_id = insert_event(conn, FILE_READY, report.id, now, file_ready_due)
+    row = reports.report_row_in(conn, report.id)
+    assert row is not None  # saved above, in this transaction
+    return Uploaded(
+        report,
+        row,
+        created.deliveries,
+        ScheduledEvent(ready_id, FILE_READY, report.id, file_ready_due),
+    )
+
+
+def _delivery(conn: sqlite3.Connection, delivery_id: int) -> DeliveryRecord | None:
+    row = conn.execute(
+        f"SELECT {_DELIVERY_COLUMNS} FROM deliveries WHERE id = ?", (delivery_id,)
+    ).fetchone()
+    return None if row is None else _record(row)
+
+
+def _update(conn: sqlite3.Connection, deliveries: list[DeliveryRecord]) -> None:
+    """Where deliveries stand now: an UPDATE touches only the indexes of changed columns."""
+    conn.executemany(
+        "UPDATE deliveries SET status = ?, attempt_count = ?, attempts_total = ?,"
+        " next_attempt_at = ?, completed_at = ?, last_status = ?, last_error = ?,"
+        " last_duration_ms = ? WHERE id = ?",
+        [
+            (
+                d.status.value,
+                d.attempt_count,
+                d.attempts_total,
+                _ms(d.next_attempt_at),
+                _ms(d.completed_at),
+                d.last_status,
+                d.last_error,
+                d.last_duration_ms,
+                d.id,
+            )
+            for d in deliveries
+        ],
+    )
+
+
+def start_attempt(
+    conn: sqlite3.Connection,
+    delivery_id: int,
+    trigger: Trigger,
+    now: float,
+    headers: Headers,
+) -> Started | Named | None:
+    """Journal an attempt as started, numbered after every attempt committed before it.
+
+    Automatic: `None` if the delivery no longer waits (delivered by hand,
+    cancelled); its cancellation (`Named`) if its webhook was deactivated or
+    removed meanwhile. Manual: refused for an unknown delivery or a removed
+    webhook (`NotFound`) and an inactive one (`Conflict`).
+    """
+    delivery = _delivery(conn, delivery_id)
+    if delivery is None:
+        if trigger is Trigger.MANUAL:
+            raise NotFound("Delivery", delivery_id)
+        return None
+    webhook = webhooks.webhook_row(conn, delivery.webhook_id)
+    live = webhook is not None and webhook.deleted_at is None
+    if trigger is Trigger.AUTOMATIC:
+        if delivery.status not in WAITING:
+            return None
+        if webhook is None or not live or not webhook.active:
+            gone = cancelled(delivery, now)
+            _update(conn, [gone])
+            return Named(gone, webhook.name if webhook else "")
+    elif webhook is None or not live:
+        raise NotFound(
+            "Webhook",
+            delivery.webhook_id,
+            "was removed: a removed webhook receives nothing, redeliveries included",
+        )
+    elif not webhook.active:
+        raise Conflict(f"Webhook {webhook.id} is inactive: activate it before redelivering to it")
+    delivery = started(delivery, trigger)
+    sent = headers(webhook, delivery)
+    attempt = AttemptRecord(
+        id=next_id(conn, "attempts"),
+        delivery_id=delivery.id,
+        number=delivery.attempts_total,
+        trigger=trigger,
+        started_at=now,
+        url=webhook.url,
+        request_headers=redact(sent),
+        request_body=delivery.body.decode(),
+    )
+    conn.execute(
+        f"INSERT INTO attempts ({_ATTEMPT_COLUMNS}) VALUES ({','.join('?' * 15)})",
+        _attempt_row(attempt),
+    )
+    _update(conn, [delivery])
+    return Started(attempt, delivery, webhook, sent)
+
+
+def finish_attempt(
+    conn: sqlite3.Connection,
+    started: Started,
+    ended: AttemptRecord,
+    policy: RetryPolicy,
+    now: float,
+) -> Named | None:
+    """Journal how an attempt ended and move its delivery on (`next_state`).
+
+    `None` if the attempt is no longer in the journal (a reset wiped it): the
+    delivery is matched by its messageId, which no other delivery ever has.
+    """
+    delivery = _delivery(conn, ended.delivery_id)
+    if delivery is None or delivery.message_id != started.delivery.message_id:
+        return None
+    finished = conn.execute(
+        "UPDATE attempts SET duration_ms = ?, response_status = ?, response_headers = ?,"
+        " response_body = ?, response_truncated = ?, error = ?, outcome = ?"
+        " WHERE id = ? AND delivery_id = ? AND outcome IS NULL",
+        (
+            ended.duration_ms,
+            ended.response_status,
+            None if ended.response_headers is None else json.dumps(ended.response_headers),
+            ended.response_body,
+            int(ended.response_truncated),
+            ended.error,
+            None if ended.outcome is None else ended.outcome.value,
+            ended.id,
+            ended.delivery_id,
+        ),
+    )
+    if finished.rowcount == 0:
+        return None
+    webhook = webhooks.webhook_row(conn, delivery.webhook_id)
+    active = webhook is not None and webhook.deleted_at is None and webhook.active
+    after = next_state(delivery, ended, policy, webhook_active=active, now=now)
+    _update(conn, [after])
+    return Named(after, webhook.name if webhook else "")
+
+
+def cancel_waiting(
+    conn: sqlite3.Connection, webhook_id: int, webhook_name: str, now: float
+) -> list[Named]:
+    """A webhook deactivated or removed: its waiting deliveries are cancelled.
+
+    Attempts in flight end as they end (`finish_attempt` cancels a failure).
+    """
+    rows = conn.execute(
+        f"SELECT {_DELIVERY_COLUMNS} FROM deliveries"
+        " WHERE webhook_id = ? AND status IN ('pending', 'retry_scheduled')",
+        (webhook_id,),
+    ).fetchall()
+    gone = [cancelled(_record(row), now) for row in rows]
+    _update(conn, gone)
+    return [Named(record, webhook_name) for record in gone]
+
+
+def interrupt_unfinished(conn: sqlite3.Connection, now: float) -> int:
+    """After a crash: journal attempts that never ended as `interrupted`, retry their deliveries now.
+
+    An interrupted attempt does not count toward the retries.
+    """
+    cursor = conn.execute(
+        "UPDATE attempts SET outcome = 'interrupted', error = 'interrupted' WHERE outcome IS NULL"
+    )
+    conn.execute(
+        "UPDATE deliveries SET status = 'pending', next_attempt_at = ? WHERE status = 'in_flight'",
+        (_ms(now),),
+    )
+    return cursor.rowcount
+
+
+@dataclass(frozen=True, slots=True)
+class Recovered:
+    """What is still moving, as committed: the dispatcher's memory is rebuilt from this."""
+
+    interrupted: int
+    waiting: list[Named]
+    events: list[ScheduledEvent]
+
+
+def recover(conn: sqlite3.Connection, now: float) -> Recovered:
+    """At start (and after a reset): attempts cut short are `interrupted`, and what still waits.
+
+    Crash recovery is this one transaction, not a special case.
+    """
+    interrupted = interrupt_unfinished(conn, now)
+    rows = conn.execute(
+        f"SELECT {_DELIVERY_COLUMNS_D}, w.name AS webhook_name FROM deliveries d"
+        " JOIN webhooks w ON w.id = d.webhook_id"
+        " WHERE d.status IN ('pending', 'retry_scheduled')"
+    ).fetchall()
+    events = conn.execute(
+        "SELECT id, event_code, resource_id, due_at FROM events WHERE emitted_at IS NULL"
+    ).fetchall()
+    return Recovered(
+        interrupted,
+        [Named(_record(row), row["webhook_name"]) for row in rows],
+        [
+            ScheduledEvent(e["id"], e["event_code"], e["resource_id"], e["due_at"] / 1000)
+            for e in events
+        ],
+    )
+
+
+def wipe(conn: sqlite3.Connection) -> None:
+    """Every webhook, report, event, delivery and attempt gone (for `POST /_mock/reset`)."""
+    for table in ("attempts", "deliveries", "events", "webhooks", "reports"):
+        conn.execute(f"DELETE FROM {table}")
+
+
+# --- reads --------------------------------------------------------------------
+
+
+def _record(row: sqlite3.Row) -> DeliveryRecord:
+    def seconds(ms: int | None) -> float | None:
+        return None if ms is None else ms / 1000
+
+    return DeliveryRecord(
+        id=row["id"],
+        message_id=row["message_id"],
+        event_id=row["event_id"],
+        webhook_id=row["webhook_id"],
+        event_code=row["event_code"],
+        resource_id=row["resource_id"],
+        status=DeliveryStatus(row["status"]),
+        body=row["message"].encode(),
+        created_at=row["created_at"] / 1000,
+        attempt_count=row["attempt_count"],
+        attempts_total=row["attempts_total"],
+        next_attempt_at=seconds(row["next_attempt_at"]),
+        completed_at=seconds(row["completed_at"]),
+        last_status=row["last_status"],
+        last_error=row["last_error"],
+        last_duration_ms=row["last_duration_ms"],
+    )
+
+
+async def load_delivery(db: Database, delivery_id: int) -> DeliveryRecord | None:
+    row = await db.fetchone(
+        f"SELECT {_DELIVERY_COLUMNS} FROM deliveries WHERE id = ?", (delivery_id,)
+    )
+    return None if row is None else _record(row)
+
+
+def _where(flt: DeliveryFilter, counting: bool = False) -> tuple[str, list[Any]]:
+    """SQL conditions for a filter.
+
+    A time range is turned into an id range, so every other index stays usable
+    in id order (see the schema). Counting a time range alone is cheaper on the
+    narrow `by_created` index than on the table, so a count keeps the times.
+    """
+    if counting and not flt.model_dump(exclude={"since", "until"}, exclude_none=True):
+        return _time_where(flt)
+    clauses: list[str] = []
+    params: list[Any] = []
+    if flt.webhook_id is not None:
+        clauses.append("d.webhook_id = ?")
+        params.append(flt.webhook_id)
+    if flt.status is not None:
+        clauses.append("d.status = ?")
+        params.append(flt.status.value)
+    if flt.event_code is not None:
+        clauses.append("d.event_code = ?")
+        params.append(flt.event_code)
+    if flt.resource_id is not None:
+        clauses.append("d.resource_id = ?")
+        params.append(flt.resource_id)
+    if flt.message_id is not None:
+        clauses.append("d.message_id = ?")
+        params.append(flt.message_id)
+    if flt.since is not None:
+        clauses.append(
+            "d.id >= COALESCE((SELECT id FROM deliveries WHERE created_at >= ?"
+            " ORDER BY created_at, id LIMIT 1), 1 << 62)"
+        )
+        params.append(to_ms(flt.since))
+    if flt.until is not None:
+        clauses.append(
+            "d.id <= COALESCE((SELECT id FROM deliveries WHERE created_at <= ?"
+            " ORDER BY created_at DESC, id DESC LIMIT 1), 0)"
+        )
+        params.append(to_ms(flt.until))
+    return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+
+def _time_where(flt: DeliveryFilter) -> tuple[str, list[Any]]:
+    clauses: list[str] = []
+    params: list[Any] = []
+    if flt.since is not None:
+        clauses.append("d.created_at >= ?")
+        params.append(to_ms(flt.since))
+    if flt.until is not None:
+        clauses.append("d.created_at <= ?")
+        params.append(to_ms(flt.until))
+    return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+
+def _public(row: sqlite3.Row) -> Delivery:
+    return _record(row).public(row["webhook_name"])
+
+
+def _select_public(message: str = "'' AS message") -> str:
+    """Deliveries with their webhook's name; the message body only where it is shown."""
+    return (
+        "SELECT d.id, d.message_id, d.event_id, d.webhook_id, d.event_code, d.resource_id,"
+        " d.status, d.attempt_count, d.attempts_total, d.next_attempt_at, d.created_at,"
+        f" d.completed_at, {message}, d.last_status, d.last_error, d.last_duration_ms,"
+        " w.name AS webhook_name FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id"
+    )
+
+
+async def list_deliveries(
+    db: Database, flt: DeliveryFilter, limit: int, offset: int
+) -> tuple[list[Delivery], int]:
+    """Newest first, with the total matching the filter."""
+    where, params = _where(flt)
+    rows = await db.fetchall(
+        f"{_select_public()}{where} ORDER BY d.id DESC LIMIT ? OFFSET ?", (*params, limit, offset)
+    )
+    count_where, count_params = _where(flt, counting=True)
+    count = await db.fetchone(
+        f"SELECT COUNT(*) FROM deliveries d{count_where}", tuple(count_params)
+    )
+    return [_public(row) for row in rows], int(count[0]) if count else 0
+
+
+async def redeliverable_ids(db: Database, flt: DeliveryFilter) -> list[int]:
+    """Deliveries matching the filter whose webhook is still there and active."""
+    where, params = _where(flt)
+    rows = await db.fetchall(
+        "SELECT d.id FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id"
+        f" AND w.deleted_at IS NULL AND w.active = 1{where} ORDER BY d.id",
+        tuple(params),
+    )
+    return [row[0] for row in rows]
+
+
+def _attempt(row: sqlite3.Row) -> Attempt:
+    return Attempt(
+        number=row["number"],
+        trigger=Trigger(row["trigger"]),
+        started_at=from_ms(row["started_at"]),
+        duration_ms=row["duration_ms"],
+        url=row["url"],
+        request_headers=json.loads(row["request_headers"]),
+        request_body=row["request_body"],
+        response_status=row["response_status"],
+        response_headers=None
+        if row["response_headers"] is None
+        else json.loads(row["response_headers"]),
+        response_body=row["response_body"],
+        response_truncated=bool(row["response_truncated"]),
+        error=row["error"],
+        outcome=None if row["outcome"] is None else Outcome(row["outcome"]),
+    )
+
+
+async def delivery_detail(db: Database, delivery_id: int) -> DeliveryDetail | None:
+    row = await db.fetchone(
+        f"{_select_public('d.message')} WHERE d.id = ?",
+        (delivery_id,),
+    )
+    if row is None:
+        return None
+    attempts = await db.fetchall(
+        f"SELECT {_ATTEMPT_COLUMNS} FROM attempts WHERE delivery_id = ? ORDER BY number",
+        (delivery_id,),
+    )
+    summary = _public(row)
+    return DeliveryDetail(
+        **summary.model_dump(),
+        message=WebhookMessage.model_validate_json(row["message"]),
+        attempts=[_attempt(a) for a in attempts],
+    )
