@@ -20,6 +20,7 @@ import contextlib
 import heapq
 import itertools
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass, replace
 
@@ -84,7 +85,7 @@ class Dispatcher:
         self._events: list[tuple[float, int, ScheduledEvent]] = []
         self._order = itertools.count()
         self._stalled: dict[tuple[str, int], tuple[float, int]] = {}
-        """Work whose write the store refused: since when (clock time), and how many tries."""
+        """Work whose write the store refused: since when (monotonic seconds), and how many tries."""
         self._stopping = False
         self._wakeup = asyncio.Event()
         self._loop_task: asyncio.Task[None] | None = None
@@ -270,7 +271,16 @@ class Dispatcher:
         return bool(self._active or self._tasks or self._events)
 
     def oldest_overdue(self, grace: float = 1.0) -> Overdue | None:
-        """The work that has most missed its time, if by more than `grace` seconds."""
+        """The work that has most missed its time, if by more than `grace` seconds.
+
+        Work whose write the store refused comes first, however briefly: it is
+        stuck until the store takes writes again.
+        """
+        if self._stalled:
+            since, kind, key = min(
+                (since, kind, key) for (kind, key), (since, _) in self._stalled.items()
+            )
+            return Overdue(f"{kind} write", key, time.monotonic() - since)
         now = self.clock.now()
         candidates = [
             (named.record.next_attempt_at, "delivery", delivery_id)
@@ -282,9 +292,6 @@ class Dispatcher:
         if self._events:
             due, event_id, _ = self._events[0]
             candidates.append((due, "event", event_id))
-        candidates.extend(
-            (since, f"{kind} write", key) for (kind, key), (since, _) in self._stalled.items()
-        )
         if not candidates:
             return None
         due, kind, key = min(candidates)
@@ -339,7 +346,7 @@ class Dispatcher:
 
     def _stall(self, key: tuple[str, int]) -> float:
         """The store refused this work's write: note it, and how long to back off."""
-        since, tries = self._stalled.get(key, (self.clock.now(), 0))
+        since, tries = self._stalled.get(key, (time.monotonic(), 0))
         self._stalled[key] = (since, tries + 1)
         return STORE_BACKOFF[min(tries, len(STORE_BACKOFF) - 1)]
 
