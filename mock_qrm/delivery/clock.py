@@ -26,8 +26,11 @@ class RealClock(Clock):
 
     async def wait(self, deadline: float | None, wakeup: asyncio.Event) -> None:
         timeout = None if deadline is None else max(0.0, deadline - self.now())
+        # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancel that
+        # arrives as the wait ends, leaving the dispatcher running after a reset.
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(wakeup.wait(), timeout)
+            async with asyncio.timeout(timeout):
+                await wakeup.wait()
 
 
 class ManualClock(Clock):

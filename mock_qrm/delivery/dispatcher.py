@@ -79,7 +79,8 @@ class Dispatcher:
         self._per_webhook: dict[int, asyncio.Semaphore] = {}
         self._active: dict[int, Named] = {}
         """Deliveries waiting or in flight, as last committed."""
-        self._launched: set[int] = set()
+        self._launched: dict[int, object] = {}
+        """Deliveries an automatic attempt was launched for, each with its launch's token."""
         self._in_flight = 0
         self._heap: list[tuple[float, int, int]] = []
         self._events: list[tuple[float, int, ScheduledEvent]] = []
@@ -214,7 +215,9 @@ class Dispatcher:
         elif started is not None:
             self.track([started])
 
-    def _finished(self, finished: Named | None) -> None:
+    def _finished(self, finished: Named | None, released: Callable[[], None] | None) -> None:
+        if released is not None:
+            released()
         if finished is not None:
             self.track([finished])
 
@@ -259,7 +262,7 @@ class Dispatcher:
 
     @property
     def queue_depth(self) -> int:
-        return len(self._active) - len(self._launched & self._active.keys())
+        return len(self._active) - len(self._launched.keys() & self._active.keys())
 
     @property
     def in_flight(self) -> int:
@@ -317,8 +320,8 @@ class Dispatcher:
                     or delivery_id in self._launched
                 ):
                     continue  # superseded: cancelled, delivered by hand, or rescheduled
-                self._launched.add(delivery_id)
-                self._spawn(self._automatic(delivery_id, named.record.webhook_id))
+                token = self._launched[delivery_id] = object()
+                self._spawn(self._automatic(delivery_id, named.record.webhook_id, token))
             async with self._settled:
                 self._settled_at = now
                 self._settled.notify_all()
@@ -389,16 +392,22 @@ class Dispatcher:
 
     # --- one attempt ------------------------------------------------------------
 
-    async def _automatic(self, delivery_id: int, webhook_id: int) -> None:
+    async def _automatic(self, delivery_id: int, webhook_id: int, token: object) -> None:
+        def release() -> None:
+            # When the result commits, not when this task resumes: its retry may be due
+            # (and popped by the scheduler) before then.
+            if self._launched.get(delivery_id) is token:
+                del self._launched[delivery_id]
+
         try:
             async with self._slots(webhook_id):
                 started = await self._start(delivery_id, Trigger.AUTOMATIC)
                 if isinstance(started, Started):
-                    await self._send(started)
+                    await self._send(started, release)
         except StoreError:
             self._retry_later(("delivery", delivery_id), lambda: self._due_again(delivery_id))
         finally:
-            self._launched.discard(delivery_id)
+            release()
 
     def _due_again(self, delivery_id: int) -> None:
         """A start the store refused: the delivery is due again now (it still waits, as committed)."""
@@ -421,7 +430,9 @@ class Dispatcher:
         self._stalled.pop(("delivery", delivery_id), None)
         return started
 
-    async def _send(self, started: Started) -> AttemptRecord:
+    async def _send(
+        self, started: Started, released: Callable[[], None] | None = None
+    ) -> AttemptRecord:
         """The request, then its result journaled: retried until the store takes it."""
         self._in_flight += 1
         try:
@@ -447,7 +458,7 @@ class Dispatcher:
                     lambda c: journal.finish_attempt(
                         c, started, ended, self.policy, self.clock.now()
                     ),
-                    on_commit=self._finished,
+                    on_commit=lambda finished: self._finished(finished, released),
                 )
             except StoreError:
                 await asyncio.sleep(self._stall(key))

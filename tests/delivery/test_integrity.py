@@ -287,3 +287,15 @@ async def test_a_database_error_on_read_is_503_and_health_degraded(api: Client) 
         reader.execute = original
     assert (await api.get("/api/v1/webhook-deliveries")).status == 200
     assert (await api.get("/healthz")).status == 200
+
+
+# --- a retry due the moment its failure commits is not lost ----------------------------
+
+
+async def test_a_retry_due_at_once_is_not_lost(server: Any, receiver: RunningReceiver) -> None:
+    """With no interval, the retry is due when the failure commits, before its task resumes."""
+    api = await server(retry_interval=0, manual_clock=False)
+    await add_webhook(api, receiver.url + "/status/500")
+    await upload(api)
+    row = await only_delivery(api, "failed")
+    assert [a["responseStatus"] for a in (await delivery(api, row["id"]))["attempts"]] == [500] * 4
