@@ -22,6 +22,8 @@ def create_app(settings: Settings, clock: Clock | None = None) -> web.Applicatio
     app = web.Application(
         middlewares=[error_middleware, loop_guard_middleware, auth_middleware],
         client_max_size=MAX_BODY,
+        # Bodies stay as sent: routing decodes them, and refuses other codings in QRM's shape.
+        handler_args={"auto_decompress": False},
     )
     app.add_routes(api.routes)
 

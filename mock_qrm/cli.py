@@ -99,28 +99,42 @@ async def _serve(settings: Settings) -> None:
         await runner.setup()
     except StoreError as exc:
         raise CliError(str(exc)) from None
-    site = web.TCPSite(runner, settings.host, settings.port)
-    try:
-        await site.start()
-    except OSError as exc:
-        await runner.cleanup()
-        raise _bind_error(settings.host, settings.port, exc) from None
-    port = _bound_port(site) or settings.port
-    extras = []
-    if settings.time_scale != 1:
-        extras.append(f"time scale {settings.time_scale:g}")
-    if settings.manual_clock:
-        extras.append("manual clock")
-    if settings.api_key is not None:
-        extras.append("API key required")
-    suffix = f" ({', '.join(extras)})" if extras else ""
-    print(f"mock-qrm {__version__} listening on http://{settings.host}:{port}{suffix}", flush=True)
-    print(f"database: {settings.db}", flush=True)
-    try:
-        await _until_signalled()
+    try:  # whatever happens from here, the service closes and the database lock is released
+        stop = _stop_on_signals()  # before the banner: a signal sent on reading it stops cleanly
+        site = web.TCPSite(runner, settings.host, settings.port)
+        try:
+            await site.start()
+        except OSError as exc:
+            raise _bind_error(settings.host, settings.port, exc) from None
+        port = _bound_port(site) or settings.port
+        extras = []
+        if settings.time_scale != 1:
+            extras.append(f"time scale {settings.time_scale:g}")
+        if settings.manual_clock:
+            extras.append("manual clock")
+        if settings.api_key is not None:
+            extras.append("API key required")
+        suffix = f" ({', '.join(extras)})" if extras else ""
+        _say(f"mock-qrm {__version__} listening on http://{settings.host}:{port}{suffix}")
+        _say(f"database: {settings.db}")
+        try:
+            await stop.wait()
+        finally:
+            _say("mock-qrm stopping: finishing attempts in flight")
     finally:
-        print("mock-qrm stopping: finishing attempts in flight", flush=True)
         await runner.cleanup()
+
+
+def _say(line: str) -> None:
+    """A line on stdout; a reader that has gone (`| head -1`) must not stop the server."""
+    try:
+        print(line, flush=True)
+    except OSError:  # BrokenPipeError, or a terminal that has closed
+        # What is still buffered, and every later line, goes nowhere instead of failing again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        with contextlib.suppress(OSError, ValueError):  # ValueError: stdout is not a file
+            os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
 
 
 def _bound_port(site: Any) -> int | None:
@@ -129,13 +143,14 @@ def _bound_port(site: Any) -> int | None:
     return int(sockets[0].getsockname()[1]) if sockets else None
 
 
-async def _until_signalled() -> None:
+def _stop_on_signals() -> asyncio.Event:
+    """An event that SIGINT or SIGTERM sets."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
+    return stop
 
 
 def cmd_serve(args: argparse.Namespace) -> None:

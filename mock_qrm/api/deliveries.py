@@ -91,10 +91,13 @@ async def redeliver_matching(request: web.Request) -> web.Response:
 )
 async def feed(request: web.Request) -> web.StreamResponse:
     qrm = service(request)
+    # Checked before the upgrade: once it is a WebSocket, a refusal can no longer be a 422.
     after = request.query.get("after_seq")
-    if after is not None and not after.isdigit():
+    if after is not None and not (after.isascii() and after.isdigit() and len(after) <= 18):
         raise FieldErrors({"after_seq": ["after_seq must be a non-negative integer"]})
     boot = request.query.get("boot_id")
+    if boot is not None and not (boot.isascii() and boot.isalnum() and len(boot) <= 64):
+        raise FieldErrors({"boot_id": ["boot_id must be 1 to 64 letters and digits"]})
     ws = web.WebSocketResponse(heartbeat=HEARTBEAT, max_msg_size=64 * 1024)
     await ws.prepare(request)
     subscription, missed = qrm.feed.subscribe(None if after is None else int(after))

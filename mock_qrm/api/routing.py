@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import json
 import re
+import zlib
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -14,13 +16,21 @@ from aiohttp import web
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from pydantic.json_schema import models_json_schema
 
-from mock_qrm.api.errors import BadRequest, field_errors
+from mock_qrm.api.errors import BadRequest, error_response, field_errors
 from mock_qrm.service import FieldErrors, NotFound
 
 M = TypeVar("M", bound=BaseModel)
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 """Methods whose requests may carry a body, so may be refused one over the size limit."""
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+MAX_DEPTH = 64
+"""Arrays and objects nested deeper are refused (400): no QRM body comes close, and the
+parsers would otherwise give up at depths of their own (json by RecursionError, pydantic at 200)."""
+CODINGS = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
+"""The Content-Encodings a body may arrive in besides identity, with their zlib `wbits`."""
+_TOO_DEEP = f"Request body is nested too deeply: at most {MAX_DEPTH} levels of arrays and objects"
+_BODY: ContextVar[bytes | None] = ContextVar("body", default=None)
+"""The body of the request being handled, read and decoded once by `_body_checked`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,38 +60,106 @@ class Api:
     def route(self, method: str, path: str, **doc: Any) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
             self.docs.append(RouteDoc(method=method, path=path, **doc))
-            self.routes.route(method, path)(_size_limited(handler))
+            self.routes.route(method, path)(_body_checked(handler))
             return handler
 
         return register
 
 
-def _size_limited(handler: Handler) -> Handler:
-    """Bodies over the limit are refused on every route, not only where a handler reads one.
+def _body_checked(handler: Handler) -> Handler:
+    """Every route refuses a body over the limit or in a coding it cannot read, used or not.
 
     aiohttp enforces `client_max_size` only when the body is read; a route that
     ignores its body (activate, redeliver) would otherwise act on a 100 MiB POST.
+    Bodies are decoded here, not by aiohttp (the app sets `auto_decompress=False`),
+    which answers a coding it cannot decode (`br`) in plain text, before any middleware.
     """
 
-    async def limited(request: web.Request) -> web.StreamResponse:
+    async def checked(request: web.Request) -> web.StreamResponse:
+        coding = _content_coding(request)
+        if coding is not None and coding not in CODINGS:
+            return error_response(
+                415,
+                f"Content-Encoding {coding!r} is not supported: send the body as identity,"
+                " gzip or deflate",
+            )
         size = request.content_length
         if size is not None and size > request.client_max_size:
             raise web.HTTPRequestEntityTooLarge(max_size=request.client_max_size, actual_size=size)
-        if request.body_exists:
-            await request.read()  # a chunked body has no length to check: reading enforces it
-        return await handler(request)
+        if not request.body_exists:
+            return await handler(request)
+        raw = await request.read()  # a chunked body has no length to check: reading enforces it
+        token = _BODY.set(_decoded(raw, coding, request.client_max_size) if coding else raw)
+        try:
+            return await handler(request)
+        finally:
+            _BODY.reset(token)
 
-    return limited
+    return checked
+
+
+def _content_coding(request: web.Request) -> str | None:
+    """The body's Content-Encoding, lowercased, less `identity`; `None` when nothing is left.
+
+    Several codings come back as one string (`gzip, br`), which is not one of `CODINGS`.
+    """
+    named = ",".join(request.headers.getall("Content-Encoding", ())).lower()
+    codings = [c for c in (part.strip() for part in named.split(",")) if c not in ("", "identity")]
+    return ", ".join(codings) or None
+
+
+def _decoded(raw: bytes, coding: str, limit: int) -> bytes:
+    """`raw` inflated, but never past `limit` (413): a small body must not expand to gigabytes."""
+    if not raw:
+        return raw
+    wbits = CODINGS[coding]
+    if coding == "deflate" and raw[0] & 0x0F != 8:
+        wbits = -zlib.MAX_WBITS  # raw deflate without the zlib header, as some clients send it
+    inflater = zlib.decompressobj(wbits)
+    try:
+        body = inflater.decompress(raw, limit + 1)
+    except zlib.error as exc:
+        raise BadRequest(f"Request body could not be decoded as {coding}: {exc}") from None
+    if len(body) > limit:
+        raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=len(body))
+    if not inflater.eof or inflater.unused_data:
+        raise BadRequest(
+            f"Request body could not be decoded as {coding}: it is cut short or has data after"
+            " its end"
+        )
+    return body
+
+
+async def _body(request: web.Request) -> bytes:
+    body = _BODY.get()
+    return body if body is not None else await request.read()
 
 
 async def read_json(request: web.Request) -> Any:
-    raw = await request.read()
+    raw = await _body(request)
     if not raw:
         raise BadRequest("Request body is empty; send a JSON object")
     try:
-        return json.loads(raw)
+        data = json.loads(raw)
+    except RecursionError:
+        raise BadRequest(_TOO_DEEP) from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise BadRequest(f"Request body is not valid JSON: {exc}") from None
+    if _deeper_than(data, MAX_DEPTH):
+        raise BadRequest(_TOO_DEEP)
+    return data
+
+
+def _deeper_than(value: Any, limit: int) -> bool:
+    """Whether arrays and objects nest more than `limit` deep in a parsed JSON value."""
+    pending = [(value, 1)] if isinstance(value, dict | list) else []
+    while pending:
+        item, depth = pending.pop()
+        children = item.values() if isinstance(item, dict) else item
+        if depth > limit:
+            return True
+        pending.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return False
 
 
 async def parse_body(
@@ -91,7 +169,7 @@ async def parse_body(
     if not isinstance(data, dict):
         raise FieldErrors({"body": ["Request body must be a JSON object"]})
     # Strict JSON semantics: "5" is not a number and 1 is not a boolean.
-    return model.model_validate_json(await request.read(), strict=True, context=context)
+    return model.model_validate_json(await _body(request), strict=True, context=context)
 
 
 def parse_query(request: web.Request, model: type[M]) -> M:
@@ -202,7 +280,7 @@ def openapi_document(
         if doc.body is not None:
             statuses |= {400, 422}
         if doc.method in BODY_METHODS:
-            statuses.add(413)
+            statuses |= {413, 415}
         if doc.query is not None:
             statuses.add(422)
         if doc.secured:
@@ -252,6 +330,7 @@ _DESCRIPTIONS = {
     404: "Not found",
     409: "Not possible in the server's current mode",
     413: "Body larger than 1 MiB",
+    415: "Content-Encoding other than identity, gzip or deflate",
     422: "Validation error, with `errors` keyed by field path",
 }
 

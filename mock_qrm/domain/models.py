@@ -97,6 +97,9 @@ def check_url(value: str) -> str:
     value = value.strip()
     if not value:
         raise ValueError("URL is required")
+    # C0, DEL and C1; checked before urlsplit, which would silently drop tabs and newlines.
+    if any(ch < " " or "\x7f" <= ch <= "\x9f" for ch in value):
+        raise ValueError("URL must not contain control characters")
     if len(value) > MAX_URL_LENGTH:
         raise ValueError(f"URL must be at most {MAX_URL_LENGTH} characters")
     try:

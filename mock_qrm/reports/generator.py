@@ -94,7 +94,10 @@ def _to_millis(moment: datetime) -> datetime:
 
 
 def _parse_time(value: str) -> datetime | None:
-    """An ISO 8601 string with a timezone (or a bare date, taken as UTC), in UTC."""
+    """An ISO 8601 string with a timezone (or a bare date, taken as UTC), in its own offset.
+
+    Not yet in UTC: `9999-12-31T23:59:59-23:59` is valid, but in the year 10000 there.
+    """
     try:
         moment = datetime.fromisoformat(value)
     except ValueError:
@@ -103,7 +106,7 @@ def _parse_time(value: str) -> datetime | None:
         if len(value) != len("2021-06-03"):
             return None
         moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
+    return moment
 
 
 # ---------------------------------------------------------------------------
@@ -269,6 +272,9 @@ _JSON_TYPE_NAMES = {
 }
 _TIME_KINDS = ("time", "day", "rfc3339")
 _TIME_HINT = "an ISO 8601 date-time with a timezone, e.g. 2021-06-03T07:18:05Z"
+_EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
+_AFTER = datetime(9999, 1, 1, tzinfo=UTC)
+"""Override times fall from `_EARLIEST` until `_AFTER`: other fields are dated days either side."""
 _TYPE_CHECKS: dict[str, Callable[[Any], bool]] = {
     "string": lambda v: isinstance(v, str),
     "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
@@ -293,8 +299,13 @@ def _check(shape: _Shape, value: Any, path: str) -> None:
             raise ReportOverrideError(path, "must be one of: " + ", ".join(shape.choices))
         if len(value) < shape.min_length:
             raise ReportOverrideError(path, "must not be empty")
-        if shape.kind in _TIME_KINDS and _parse_time(value) is None:
-            raise ReportOverrideError(path, f"must be {_TIME_HINT}")
+        if shape.kind in _TIME_KINDS:
+            moment = _parse_time(value)
+            if moment is None:
+                raise ReportOverrideError(path, f"must be {_TIME_HINT}")
+            if not _EARLIEST <= moment < _AFTER:
+                years = f"{_EARLIEST.year} to {_AFTER.year - 1}"
+                raise ReportOverrideError(path, f"must be in the years {years} (UTC)")
     elif kind == "integer" and shape.minimum is not None and value < shape.minimum:
         raise ReportOverrideError(path, f"must be at least {shape.minimum}")
     elif kind == "array":

@@ -136,6 +136,48 @@ def _migrate(conn: sqlite3.Connection) -> None:
         conn.executescript(f"BEGIN;\n{script}\nPRAGMA user_version = {number};\nCOMMIT;")
 
 
+def _check_usable(target: Path) -> None:
+    """Refuse, at start-up and in one line, a database that is damaged or cannot be written.
+
+    Either would otherwise start fine, then fail request after request. A plain
+    connection: the checks come before anything else reads the schema.
+    """
+    with contextlib.closing(sqlite3.connect(target, isolation_level=None)) as conn:
+        _check_intact(conn, target)
+        version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute(f"PRAGMA user_version = {version}")  # a write, rolled back
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode & 0xFF != sqlite3.SQLITE_READONLY:
+                raise
+            raise StoreError(
+                f"database {target} is read-only ({exc}): make it writable or pass another --db"
+            ) from None
+        finally:
+            conn.execute("ROLLBACK")
+
+
+def _check_intact(conn: sqlite3.Connection, target: Path) -> None:
+    try:
+        problems = [
+            line
+            for (row,) in conn.execute("PRAGMA quick_check")
+            for line in str(row).splitlines()
+            if line.strip() and not line.startswith("*** ")
+        ]
+    except sqlite3.DatabaseError as exc:  # too damaged even to list what is wrong
+        if exc.sqlite_errorcode & 0xFF != sqlite3.SQLITE_CORRUPT:
+            raise
+        problems = [str(exc)]
+    if problems != ["ok"]:
+        more = f"; {len(problems) - 1} more" if len(problems) > 1 else ""
+        raise StoreError(
+            f"database {target} is damaged (quick_check: {problems[0]}{more}):"
+            " restore it or pass another --db"
+        )
+
+
 class Writer:
     """One thread, one connection, one transaction per batch of queued jobs.
 
@@ -277,6 +319,7 @@ class Database:
         except OSError as exc:
             raise StoreError(f"cannot open database {target}: {exc.strerror}") from None
         try:
+            await asyncio.to_thread(_check_usable, target)
             write_conn = await asyncio.to_thread(_connect, str(target))
             await asyncio.to_thread(_migrate, write_conn)
             reader = await aiosqlite.connect(str(target), isolation_level=None)
