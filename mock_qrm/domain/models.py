@@ -310,6 +310,9 @@ class Delivery(CamelModel):
     resource_id: int
     status: DeliveryStatus
     attempt_count: int
+    """Automatic attempts that ended: the n of n/4."""
+    attempts_total: int = 0
+    """Every attempt started, manual ones included."""
     next_attempt_at: Timestamp | None = None
     created_at: Timestamp
     completed_at: Timestamp | None = None

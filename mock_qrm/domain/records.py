@@ -96,6 +96,7 @@ class DeliveryRecord:
             resource_id=self.resource_id,
             status=self.status,
             attempt_count=self.attempt_count,
+            attempts_total=self.attempts_total,
             next_attempt_at=_moment(self.next_attempt_at),
             created_at=from_ms(round(self.created_at * 1000)),
             completed_at=_moment(self.completed_at),

@@ -299,3 +299,18 @@ async def test_a_retry_due_at_once_is_not_lost(server: Any, receiver: RunningRec
     await upload(api)
     row = await only_delivery(api, "failed")
     assert [a["responseStatus"] for a in (await delivery(api, row["id"]))["attempts"]] == [500] * 4
+
+
+async def test_attempts_total_counts_manual_attempts_and_attempt_count_does_not(
+    api: Client, receiver: RunningReceiver
+) -> None:
+    """SPEC 8.1: `attemptCount` is the n of n/4; `attemptsTotal` counts manual attempts too."""
+    await add_webhook(api, receiver.url + "/ok")
+    await upload(api)
+    row = await only_delivery(api, "delivered")
+    assert (row["attemptCount"], row["attemptsTotal"]) == (1, 1)
+    assert (await api.post(f"/api/v1/webhook-deliveries/{row['id']}/redeliver")).status == 200
+    [after] = await deliveries(api)
+    assert (after["attemptCount"], after["attemptsTotal"]) == (1, 2)
+    detail = await delivery(api, row["id"])
+    assert detail["attemptsTotal"] == len(detail["attempts"]) == 2
