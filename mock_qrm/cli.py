@@ -206,7 +206,22 @@ def build_parser() -> argparse.ArgumentParser:
     receiver.set_defaults(run=cmd_receiver)
 
     add_client_commands(commands)
+
+    completion = commands.add_parser(
+        "completion",
+        help="print shell completion for bash or zsh",
+        description='Shell completion: eval "$(mock-qrm completion bash)" in ~/.bashrc'
+        " (or zsh in ~/.zshrc).",
+    )
+    completion.add_argument("shell", choices=["bash", "zsh"])
+    completion.set_defaults(run=lambda a: print(_completion(parser, a.shell), end=""))
     return parser
+
+
+def _completion(parser: argparse.ArgumentParser, shell: str) -> str:
+    from mock_qrm.completion import script
+
+    return script(parser, shell)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

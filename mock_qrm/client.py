@@ -40,10 +40,12 @@ M = TypeVar("M")
 class QrmApiError(Exception):
     """The server answered with an error in QRM's shape."""
 
-    def __init__(self, status: int, error: ApiError) -> None:
+    def __init__(self, status: int, error: ApiError, health: Health | None = None) -> None:
         super().__init__(f"{status} {error.error_code}: {error.message}")
         self.status = status
         self.error = error
+        self.health = health
+        """The body of a 503 from `/healthz`: the server is up but degraded."""
 
     @property
     def field_errors(self) -> dict[str, list[str]]:
@@ -130,7 +132,7 @@ class QrmClient:
             ) as response:
                 text = await response.text()
                 if response.status >= 400:
-                    raise QrmApiError(response.status, _api_error(response.status, text))
+                    raise _api_failure(response.status, text)
                 if response.status == 204 or not text:
                     return None
                 return json.loads(text)
@@ -147,7 +149,13 @@ class QrmClient:
     # --- server ----------------------------------------------------------------
 
     async def health(self) -> Health:
-        result: Health = await self._get(Health, "/healthz")
+        """The server's health, degraded or not (a 503 from `/healthz` still carries it)."""
+        try:
+            result: Health = await self._get(Health, "/healthz")
+        except QrmApiError as exc:
+            if exc.status != 503 or exc.health is None:
+                raise
+            return exc.health
         return result
 
     async def clock(self) -> ClockState:
@@ -305,6 +313,18 @@ class QrmClient:
 def _camel(name: str) -> str:
     head, *rest = name.split("_")
     return head + "".join(part.title() for part in rest)
+
+
+def _api_failure(status: int, text: str) -> QrmApiError:
+    if status == 503:
+        try:
+            health = Health.model_validate_json(text)
+        except ValueError:
+            pass
+        else:
+            reason = health.reason or "degraded"
+            return QrmApiError(status, ApiError(error_code="Unavailable", message=reason), health)
+    return QrmApiError(status, _api_error(status, text))
 
 
 def _api_error(status: int, text: str) -> ApiError:
