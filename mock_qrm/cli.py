@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from pydantic_settings import BaseSettings
 
 from mock_qrm import __version__
+from mock_qrm.domain.errors import validation_messages
 from mock_qrm.settings import Settings
 
 PROG = "mock-qrm"
@@ -67,9 +68,8 @@ def _one_line(exc: ValidationError, model: type[BaseSettings], given: dict[str, 
     """Each error named by where its value came from: the flag, or the environment variable."""
     prefix = str(model.model_config.get("env_prefix", ""))
     parts = []
-    for error in exc.errors(include_url=False):
-        field = ".".join(str(p) for p in error["loc"])
-        message = error["msg"].removeprefix("Value error, ")
+    for loc, message in validation_messages(exc):
+        field = ".".join(str(p) for p in loc)
         if not field:
             parts.append(message)
         elif field in given:

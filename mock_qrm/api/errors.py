@@ -9,7 +9,7 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from mock_qrm.domain.delivery import DELIVERY_MARKER
-from mock_qrm.domain.errors import Conflict, FieldErrors, NotFound
+from mock_qrm.domain.errors import Conflict, FieldErrors, NotFound, validation_messages
 from mock_qrm.domain.models import ApiError
 from mock_qrm.store.db import StoreError
 
@@ -48,9 +48,8 @@ def error_response(
 def field_errors(exc: ValidationError, prefix: str = "") -> dict[str, list[str]]:
     """Pydantic's errors keyed by dotted field path (`basicAuth.username`)."""
     errors: dict[str, list[str]] = {}
-    for error in exc.errors(include_url=False):
-        path = ".".join(str(part) for part in error["loc"]) or "body"
-        message = error["msg"].removeprefix("Value error, ")
+    for loc, message in validation_messages(exc):
+        path = ".".join(str(part) for part in loc) or "body"
         errors.setdefault(prefix + path, []).append(message)
     return errors
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pydantic import ValidationError
+
 
 class NotFound(LookupError):
     """404: no such resource (or, for a webhook, one that was removed)."""
@@ -20,3 +22,15 @@ class FieldErrors(Exception):
 
 class Conflict(Exception):
     """409: the request is well-formed but cannot apply to the resource as it stands."""
+
+
+def validation_messages(exc: ValidationError) -> list[tuple[tuple[int | str, ...], str]]:
+    """Each of pydantic's errors as (location, message), worded for a person.
+
+    Pydantic prefixes the messages of our own validators with "Value error, ";
+    every place that shows a validation error shows it without.
+    """
+    return [
+        (tuple(error["loc"]), error["msg"].removeprefix("Value error, "))
+        for error in exc.errors(include_url=False)
+    ]
