@@ -79,34 +79,20 @@ def _one_line(exc: ValidationError, model: type[BaseSettings], given: dict[str, 
     return "; ".join(parts)
 
 
-def _bind_error(host: str, port: int, exc: OSError) -> CliError:
-    reason = os.strerror(exc.errno) if exc.errno else str(exc)
-    return CliError(f"cannot listen on {host}:{port}: {reason.lower()}")
-
-
 # --- serve -----------------------------------------------------------------------
 
 
 async def _serve(settings: Settings) -> None:
-    from aiohttp import web
-
     from mock_qrm.app import create_app
+    from mock_qrm.serving import ServeError, serve
     from mock_qrm.store.db import StoreError
 
-    app = create_app(settings)
-    runner = web.AppRunner(app, handle_signals=False, access_log=None)
     try:
-        await runner.setup()
-    except StoreError as exc:
+        running = await serve(create_app(settings), settings.host, settings.port)
+    except (StoreError, ServeError) as exc:
         raise CliError(str(exc)) from None
     try:  # whatever happens from here, the service closes and the database lock is released
         stop = _stop_on_signals()  # before the banner: a signal sent on reading it stops cleanly
-        site = web.TCPSite(runner, settings.host, settings.port)
-        try:
-            await site.start()
-        except OSError as exc:
-            raise _bind_error(settings.host, settings.port, exc) from None
-        port = _bound_port(site) or settings.port
         extras = []
         if settings.time_scale != 1:
             extras.append(f"time scale {settings.time_scale:g}")
@@ -115,14 +101,14 @@ async def _serve(settings: Settings) -> None:
         if settings.api_key is not None:
             extras.append("API key required")
         suffix = f" ({', '.join(extras)})" if extras else ""
-        _say(f"mock-qrm {__version__} listening on http://{settings.host}:{port}{suffix}")
+        _say(f"mock-qrm {__version__} listening on {running.url}{suffix}")
         _say(f"database: {settings.db}")
         try:
             await stop.wait()
         finally:
             _say("mock-qrm stopping: finishing attempts in flight")
     finally:
-        await runner.cleanup()
+        await running.close()
 
 
 def _say(line: str) -> None:
@@ -135,12 +121,6 @@ def _say(line: str) -> None:
         with contextlib.suppress(OSError, ValueError):  # ValueError: stdout is not a file
             os.dup2(devnull, sys.stdout.fileno())
         os.close(devnull)
-
-
-def _bound_port(site: Any) -> int | None:
-    server = getattr(site, "_server", None)
-    sockets = getattr(server, "sockets", None) or []
-    return int(sockets[0].getsockname()[1]) if sockets else None
 
 
 def _stop_on_signals() -> asyncio.Event:
@@ -162,10 +142,7 @@ def cmd_receiver(args: argparse.Namespace) -> None:
     from mock_qrm.receiver import ReceiverSettings, run_receiver
 
     settings: ReceiverSettings = settings_from(args, ReceiverSettings)
-    try:
-        run_receiver(settings)
-    except OSError as exc:
-        raise _bind_error(settings.host, settings.port, exc) from None
+    run_receiver(settings)
 
 
 # --- the parser ---------------------------------------------------------------------

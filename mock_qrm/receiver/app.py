@@ -13,7 +13,6 @@ import contextlib
 import hashlib
 import ipaddress
 import json
-import os
 import signal
 import socket
 import struct
@@ -27,6 +26,7 @@ from aiohttp import hdrs, web
 
 from mock_qrm.domain.timefmt import iso_z
 from mock_qrm.receiver.settings import ReceiverSettings
+from mock_qrm.serving import Running, ServeError, serve
 
 MAX_RECEIVED = 10_000
 MAX_SECONDS = 3600.0
@@ -447,23 +447,12 @@ def create_receiver_app() -> web.Application:
     return app
 
 
-@dataclass(frozen=True, slots=True)
-class RunningReceiver:
+class RunningReceiver(Running):
     """A receiver serving on a real socket; `url` has the bound port, even when 0 was asked."""
-
-    runner: web.AppRunner
-    url: str
 
     @property
     def received(self) -> ReceivedLog:
         return self.runner.app[RECEIVER_STATE].received
-
-    async def close(self) -> None:
-        await self.runner.cleanup()
-
-
-def _url_host(host: str) -> str:
-    return f"[{host}]" if ":" in host else host
 
 
 def _is_loopback(host: str) -> bool:
@@ -477,19 +466,14 @@ def _is_loopback(host: str) -> bool:
 
 async def start_receiver(settings: ReceiverSettings) -> RunningReceiver:
     """Serve the receiver on the settings' host and port; with port 0, `url` tells the real one."""
-    runner = web.AppRunner(
+    running = await serve(
         create_receiver_app(),
+        settings.host,
+        settings.port,
         handler_cancellation=True,
         shutdown_timeout=_SHUTDOWN_GRACE_SECONDS,
     )
-    await runner.setup()
-    try:
-        await web.TCPSite(runner, settings.host, settings.port).start()
-    except BaseException:
-        await runner.cleanup()
-        raise
-    port = runner.addresses[0][1]
-    return RunningReceiver(runner, f"http://{_url_host(settings.host)}:{port}")
+    return RunningReceiver(running.runner, running.host, running.port)
 
 
 async def _serve_until_signalled(settings: ReceiverSettings) -> None:
@@ -501,12 +485,8 @@ async def _serve_until_signalled(settings: ReceiverSettings) -> None:
         )
     try:
         receiver = await start_receiver(settings)
-    except OSError as exc:
-        # asyncio's bind error repeats the address in strerror; getaddrinfo's errno is negative.
-        reason = os.strerror(exc.errno) if exc.errno and exc.errno > 0 else exc.strerror or exc
-        raise SystemExit(
-            f"mock-qrm receiver: cannot listen on {settings.host}:{settings.port}: {reason}"
-        ) from None
+    except ServeError as exc:
+        raise SystemExit(f"mock-qrm receiver: {exc}") from None
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     signals = (signal.SIGINT, signal.SIGTERM)

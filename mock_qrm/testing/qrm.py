@@ -34,6 +34,7 @@ from mock_qrm.domain.models import (
     UploadedReport,
     Webhook,
 )
+from mock_qrm.serving import serve
 from mock_qrm.settings import MEMORY, Settings
 from mock_qrm.testing._bridge import Bridged, blocking, on_loop
 from mock_qrm.testing.journal import (
@@ -211,13 +212,9 @@ class MockQrm(Bridged):
             raise self._mirror.error
 
     async def _serve(self, settings: Settings) -> str:
-        app = create_app(settings)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        self._runner = runner
-        await web.TCPSite(runner, settings.host, settings.port).start()
-        host, port = runner.addresses[0][:2]
-        return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+        running = await serve(create_app(settings), settings.host, settings.port)
+        self._runner = running.runner
+        return running.url
 
     async def _shut(self) -> None:
         if self._follower is not None:

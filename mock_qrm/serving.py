@@ -1,0 +1,57 @@
+"""One way to start an aiohttp app on a socket: `serve(app, host, port) -> Running`.
+
+The server, the receiver, the testing kit and the TUI's embedded server all
+start this way, so each reports a bind failure in the same words and knows
+the port it got when it asked for 0.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+
+class ServeError(Exception):
+    """The app could not listen: one line, `cannot listen on HOST:PORT: reason`."""
+
+
+@dataclass(frozen=True, slots=True)
+class Running:
+    """An app serving on a real socket; `port` is the bound one, even when 0 was asked."""
+
+    runner: web.AppRunner
+    host: str
+    port: int
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    @property
+    def app(self) -> web.Application:
+        return self.runner.app
+
+    async def close(self) -> None:
+        await self.runner.cleanup()
+
+
+async def serve(app: web.Application, host: str, port: int, **runner_args: Any) -> Running:
+    """Set the app up (its start-up errors propagate as they are) and listen on host:port."""
+    runner = web.AppRunner(app, handle_signals=False, access_log=None, **runner_args)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, host, port).start()
+    except OSError as exc:
+        await runner.cleanup()
+        # asyncio's bind error repeats the address in strerror; getaddrinfo's errno is negative.
+        reason = os.strerror(exc.errno) if exc.errno and exc.errno > 0 else exc.strerror or exc
+        raise ServeError(f"cannot listen on {host}:{port}: {str(reason).lower()}") from None
+    except BaseException:
+        await runner.cleanup()
+        raise
+    bound = runner.addresses[0]
+    return Running(runner, host, int(bound[1]))
