@@ -6,9 +6,11 @@ pydantic models the server serialises, so there is one definition of a webhook.
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import json
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
@@ -343,3 +345,83 @@ def _parse(model: Any, body: Any) -> Any:
 def _data(model: type[M] | Any, body: Any) -> M:
     result: M = _parse(model, body["data"])
     return result
+
+
+# --- the live feed, followed for good ------------------------------------------------
+
+BACKOFF: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0, 5.0)
+"""Seconds between reconnection attempts; the last one repeats."""
+
+
+@dataclass(frozen=True, slots=True)
+class FeedConnected:
+    """The feed is open. `resumed`: frames missed since `after_seq` follow (else reload)."""
+
+    server: str
+    boot_id: str
+    resumed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class FeedLost:
+    """The feed broke (`error`); the next attempt is in `retry_in` seconds."""
+
+    reason: str
+    retry_in: float
+    error: QrmUnavailable | None = None
+
+
+FeedEvent = FeedFrame | FeedConnected | FeedLost
+
+
+class FeedFollower:
+    """`GET /api/v1/webhook-feed` as one endless stream of `FeedEvent`s.
+
+    Each connection asks for what came after the last frame seen (`after_seq`,
+    `boot_id`); the server replays it or sends `resync`. A connection that breaks
+    yields `FeedLost` and is retried after the backoff, forever. The TUI, the
+    kit's journal mirror and `mock-qrm deliveries --follow` / `wait` all follow
+    the feed through this one loop.
+    """
+
+    def __init__(
+        self,
+        client: QrmClient,
+        backoff: Sequence[float] = BACKOFF,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self.client = client
+        self.backoff = tuple(backoff) or BACKOFF
+        self._sleep = sleep
+        self.after_seq: int | None = None
+        self.boot_id: str | None = None
+
+    def forget(self) -> None:
+        """Start the next connection afresh: the caller could not reload what it missed."""
+        self.after_seq = None
+        self.boot_id = None
+
+    async def events(self) -> AsyncIterator[FeedEvent]:
+        failures = 0
+        while True:
+            reason = f"{self.client.base_url} closed the feed"
+            error: QrmUnavailable | None = None
+            try:
+                async for frame in self.client.feed(self.after_seq, self.boot_id):
+                    if frame.type == "hello":
+                        resumed = self.after_seq is not None
+                        if not resumed:
+                            self.after_seq = frame.seq
+                        self.boot_id = frame.boot_id
+                        failures = 0
+                        yield FeedConnected(self.client.base_url, frame.boot_id or "", resumed)
+                        continue
+                    if frame.seq is not None and frame.type != "heartbeat":
+                        self.after_seq = frame.seq
+                    yield frame
+            except QrmUnavailable as exc:
+                reason, error = str(exc), exc
+            delay = self.backoff[min(failures, len(self.backoff) - 1)]
+            failures += 1
+            yield FeedLost(reason, delay, error)
+            await self._sleep(delay)

@@ -24,7 +24,15 @@ from rich.console import Console
 from rich.table import Table
 
 from mock_qrm.cli import CliError
-from mock_qrm.client import DEFAULT_SERVER, QrmApiError, QrmClient, QrmUnavailable
+from mock_qrm.client import (
+    DEFAULT_SERVER,
+    FeedConnected,
+    FeedFollower,
+    FeedLost,
+    QrmApiError,
+    QrmClient,
+    QrmUnavailable,
+)
 from mock_qrm.domain.models import Delivery, DeliveryDetail, DeliveryStatus, Webhook
 
 STATE = {
@@ -547,36 +555,26 @@ async def _follow(client: QrmClient, args: argparse.Namespace) -> None:
     """
     from mock_qrm.testing.journal import DeliveryMatch, parse_statuses
 
-    after: int | None = None
-    boot: str | None = None
     max_attempts = (await client.health()).max_attempts
     wanted = DeliveryMatch(
         status=parse_statuses(args.status), webhook_id=args.webhook, event_code=args.event
     )
     lines = _AttemptLines(max_attempts)
-    while True:
-        try:
-            async for frame in client.feed(after_seq=after, boot_id=boot):
-                if frame.type == "hello":
-                    if not args.json:
-                        verb = "following" if boot is None else "reconnected to"
-                        print(
-                            f"{verb} deliveries on {client.base_url} (ctrl+c to stop)", flush=True
-                        )
-                    boot = frame.boot_id
-                if frame.seq is not None and frame.type != "heartbeat":
-                    after = frame.seq
-                if frame.type != "delivery" or frame.delivery is None:
-                    continue
-                if not wanted.matches(frame.delivery):
-                    continue
-                if args.json:
-                    print(frame.model_dump_json(by_alias=True, exclude_none=True), flush=True)
-                elif line := lines.line(frame.delivery):
-                    print(line, flush=True)
-        except QrmUnavailable as exc:
-            print(f"feed lost ({exc}); reconnecting", file=sys.stderr, flush=True)
-        await asyncio.sleep(1.0)
+    async for event in FeedFollower(client, backoff=(0.5, 1.0)).events():
+        if isinstance(event, FeedConnected):
+            if not args.json:
+                verb = "reconnected to" if event.resumed else "following"
+                print(f"{verb} deliveries on {client.base_url} (ctrl+c to stop)", flush=True)
+        elif isinstance(event, FeedLost):
+            print(f"feed lost ({event.reason}); reconnecting", file=sys.stderr, flush=True)
+        elif (
+            event.type != "delivery" or event.delivery is None or not wanted.matches(event.delivery)
+        ):
+            continue
+        elif args.json:
+            print(event.model_dump_json(by_alias=True, exclude_none=True), flush=True)
+        elif line := lines.line(event.delivery):
+            print(line, flush=True)
 
 
 class _AttemptLines:

@@ -1,24 +1,32 @@
 """The TUI's client of the mock QRM: `mock_qrm.client.QrmClient` plus what a live UI needs.
 
 There is one client for the CLI, the TUI and the tests; this module only adds a
-start-up probe that explains what is wrong in words a person can act on, and a
-live feed that never gives up (reconnecting with `after_seq`, `boot_id` and
-backoff). No Textual here: the app turns what this yields into messages.
+start-up probe that explains what is wrong in words a person can act on; the
+live feed that never gives up is `mock_qrm.client.FeedFollower`, shared with
+the CLI and the kit. No Textual here: the app turns what this yields into messages.
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from pydantic import ValidationError
 
-from mock_qrm.client import DEFAULT_SERVER, QrmApiError, QrmClient, QrmUnavailable
+from mock_qrm.client import (
+    BACKOFF,
+    DEFAULT_SERVER,
+    FeedConnected,
+    FeedEvent,
+    FeedFollower,
+    FeedLost,
+    QrmApiError,
+    QrmClient,
+    QrmUnavailable,
+)
 from mock_qrm.domain.models import (
     Delivery,
     EventComponent,
-    FeedFrame,
     Health,
     LastDelivery,
     Page,
@@ -42,28 +50,8 @@ __all__ = [
     "with_delivery",
 ]
 
-BACKOFF: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0, 5.0)
-"""Seconds between reconnection attempts; the last one repeats."""
-
-
-@dataclass(frozen=True, slots=True)
-class FeedConnected:
-    """The feed is open. `resumed`: frames missed since `after_seq` follow (else reload)."""
-
-    server: str
-    boot_id: str
-    resumed: bool
-
-
-@dataclass(frozen=True, slots=True)
-class FeedLost:
-    """The feed broke; the next attempt is in `retry_in` seconds."""
-
-    reason: str
-    retry_in: float
-
-
-FeedEvent = FeedFrame | FeedConnected | FeedLost
+LiveFeed = FeedFollower
+"""The one feed follower (`mock_qrm.client`), under the name the app knows it by."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,56 +67,6 @@ class StartupProblem(Exception):
         super().__init__(f"{message} {hint}")
         self.message = message
         self.hint = hint
-
-
-class LiveFeed:
-    """`GET /api/v1/webhook-feed` as one endless stream of `FeedEvent`s.
-
-    Each connection asks for what came after the last frame seen (`after_seq`,
-    `boot_id`); the server replays it or sends `resync`. A connection that breaks
-    yields `FeedLost` and is retried after the backoff, forever.
-    """
-
-    def __init__(
-        self,
-        client: QrmClient,
-        backoff: Sequence[float] = BACKOFF,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-    ) -> None:
-        self.client = client
-        self.backoff = tuple(backoff) or BACKOFF
-        self._sleep = sleep
-        self.after_seq: int | None = None
-        self.boot_id: str | None = None
-
-    def forget(self) -> None:
-        """Start the next connection afresh: the caller could not reload what it missed."""
-        self.after_seq = None
-        self.boot_id = None
-
-    async def events(self) -> AsyncIterator[FeedEvent]:
-        failures = 0
-        while True:
-            reason = f"{self.client.base_url} closed the feed"
-            try:
-                async for frame in self.client.feed(self.after_seq, self.boot_id):
-                    if frame.type == "hello":
-                        resumed = self.after_seq is not None
-                        if not resumed:
-                            self.after_seq = frame.seq
-                        self.boot_id = frame.boot_id
-                        failures = 0
-                        yield FeedConnected(self.client.base_url, frame.boot_id or "", resumed)
-                        continue
-                    if frame.seq is not None and frame.type != "heartbeat":
-                        self.after_seq = frame.seq
-                    yield frame
-            except QrmUnavailable as exc:
-                reason = describe_error(exc)
-            delay = self.backoff[min(failures, len(self.backoff) - 1)]
-            failures += 1
-            yield FeedLost(reason, delay)
-            await self._sleep(delay)
 
 
 class TuiClient(QrmClient):

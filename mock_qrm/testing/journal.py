@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from mock_qrm.client import QrmApiError, QrmClient, QrmUnavailable
+from mock_qrm.client import FeedConnected, FeedFollower, FeedLost, QrmApiError, QrmClient
 from mock_qrm.domain.models import Delivery, DeliveryStatus, FeedFrame
 
 log = logging.getLogger(__name__)
@@ -24,7 +24,8 @@ StatusSpec = DeliveryStatus | str | Iterable[DeliveryStatus | str] | None
 """One state, several (any of them), or `None` for any state."""
 
 _PAGE = 200
-_RECONNECT_MAX = 1.0
+_BACKOFF = (0.05, 0.1, 0.2, 0.4, 0.8, 1.0)
+"""Reconnection backoff of a test's mirror: a test server is local and quick to come back."""
 
 
 class DeliveryWaitTimeout(AssertionError):
@@ -200,41 +201,27 @@ class FeedMirror:
         self.ready = asyncio.Event()
         self.error: BaseException | None = None
         self.resyncs = 0
-        self._seq: int | None = None
-        self._boot_id: str | None = None
 
     async def follow(self) -> None:
         """Consume the feed until cancelled, reconnecting with `after_seq` when it drops."""
-        delay = 0.05
-        while True:
-            try:
-                async for frame in self._client.feed(after_seq=self._seq, boot_id=self._boot_id):
-                    await self._apply(frame)
-                    delay = 0.05
-            except QrmApiError as exc:  # a wrong API key does not heal by retrying
-                await self._fail(exc)
-                return
-            except QrmUnavailable as exc:
-                if not self.ready.is_set():
-                    await self._fail(exc)
-                    return
-                log.info("mock-qrm feed lost (%s); reconnecting", exc)
-            # Backoff between reconnections of a background task, not a wait in a test.
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, _RECONNECT_MAX)
+        follower = FeedFollower(self._client, backoff=_BACKOFF)
+        try:
+            async for event in follower.events():
+                if isinstance(event, FeedConnected):
+                    if not event.resumed:  # first connection: the journal so far, then changes
+                        await self._load_snapshot()
+                        self.ready.set()
+                elif isinstance(event, FeedLost):
+                    if not self.ready.is_set():
+                        await self._fail(event.error or RuntimeError(event.reason))
+                        return
+                    log.info("mock-qrm feed lost (%s); reconnecting", event.reason)
+                else:
+                    await self._apply(event)
+        except QrmApiError as exc:  # a wrong API key does not heal by retrying
+            await self._fail(exc)
 
     async def _apply(self, frame: FeedFrame) -> None:
-        if frame.type == "hello":
-            self._boot_id = frame.boot_id
-            if self._seq is None:  # first connection: the journal so far, then changes
-                self._seq = frame.seq
-                await self._load_snapshot()
-                self.ready.set()
-            return
-        if frame.type == "heartbeat":
-            return
-        if frame.seq is not None:
-            self._seq = max(self._seq or 0, frame.seq)
         if frame.type == "resync":
             await self._load_snapshot()
             self.resyncs += 1
