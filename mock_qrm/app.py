@@ -6,10 +6,11 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from mock_qrm.api import deliveries, health, mock, reports, webhooks  # noqa: F401  (register routes)
+from mock_qrm.api import deliveries, faults, health, mock, reports, webhooks  # noqa: F401
 from mock_qrm.api.auth import auth_middleware
 from mock_qrm.api.context import SERVICE, api
 from mock_qrm.api.errors import error_middleware, loop_guard_middleware
+from mock_qrm.api.faults import apply_faults, record_calls
 from mock_qrm.delivery.clock import Clock
 from mock_qrm.service import QrmService
 from mock_qrm.settings import Settings
@@ -20,7 +21,13 @@ MAX_BODY = 1024 * 1024
 def create_app(settings: Settings, clock: Clock | None = None) -> web.Application:
     """The mock QRM server; the service opens on start-up and closes on clean-up."""
     app = web.Application(
-        middlewares=[error_middleware, loop_guard_middleware, auth_middleware],
+        middlewares=[
+            record_calls,
+            error_middleware,
+            loop_guard_middleware,
+            auth_middleware,
+            apply_faults,
+        ],
         client_max_size=MAX_BODY,
         # Bodies stay as sent: routing decodes them, and refuses other codings in QRM's shape.
         handler_args={"auto_decompress": False},

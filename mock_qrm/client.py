@@ -19,6 +19,7 @@ from pydantic import BaseModel, TypeAdapter
 
 from mock_qrm.domain.models import (
     FEED_TYPES,
+    ApiCall,
     ApiError,
     Attempt,
     BulkRedeliverResult,
@@ -27,6 +28,7 @@ from mock_qrm.domain.models import (
     DeliveryDetail,
     EmittedEvent,
     EventComponent,
+    Fault,
     FeedFrame,
     Health,
     Page,
@@ -171,6 +173,25 @@ class QrmClient:
 
     async def reset(self) -> None:
         await self.request("POST", "/_mock/reset")
+
+    # --- faults on QRM's routes, and the calls receivers made ---------------------
+
+    async def add_fault(self, route: str, **spec: Any) -> Fault:
+        """`add_fault("GET /api/v1/reports/{id}", status=503, times=2)`; see FaultSpec."""
+        body = {"route": route, **{_camel(k): v for k, v in spec.items() if v is not None}}
+        return _data(Fault, await self.request("POST", "/_mock/faults", json_body=body))
+
+    async def faults(self) -> list[Fault]:
+        return _data(list[Fault], await self.request("GET", "/_mock/faults"))
+
+    async def remove_fault(self, fault_id: int) -> None:
+        await self.request("DELETE", f"/_mock/faults/{fault_id}")
+
+    async def clear_faults(self) -> None:
+        await self.request("DELETE", "/_mock/faults")
+
+    async def api_calls(self) -> list[ApiCall]:
+        return _data(list[ApiCall], await self.request("GET", "/_mock/api-calls"))
 
     # --- webhooks ----------------------------------------------------------------
 

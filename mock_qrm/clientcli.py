@@ -33,7 +33,14 @@ from mock_qrm.client import (
     QrmClient,
     QrmUnavailable,
 )
-from mock_qrm.domain.models import Delivery, DeliveryDetail, DeliveryStatus, Webhook
+from mock_qrm.domain.models import (
+    FAULT_ROUTES,
+    Delivery,
+    DeliveryDetail,
+    DeliveryStatus,
+    Fault,
+    Webhook,
+)
 
 STATE = {
     DeliveryStatus.PENDING: "pending",
@@ -172,6 +179,44 @@ def add_client_commands(commands: Any) -> None:
         "--limit", type=_limit, default=20, help="rows to list (1-200, default 20)"
     )
     deliveries.add_argument("--follow", "-f", action="store_true", help="tail the live feed")
+
+    faults = command(
+        "faults",
+        "make QRM's own routes fail for the receiver's call back (add, list, remove, clear)",
+        _faults,
+        grouped=True,
+    )
+    fault_actions = faults.add_subparsers(dest="action", metavar="ACTION", required=True)
+    add = fault_actions.add_parser(
+        "add",
+        help="add a fault",
+        description="Make a QRM route answer a status, answer late, or drop the connection,"
+        " for its next --times calls (absent: until removed).",
+        parents=[parent],
+    )
+    add.add_argument(
+        "--route",
+        default=FAULT_ROUTES[2],
+        choices=FAULT_ROUTES,
+        help=f"default {FAULT_ROUTES[2]!r}",
+    )
+    add.add_argument("--status", type=_positive_int, help="answer this status (400-599)")
+    add.add_argument("--delay-ms", type=_non_negative_int, help="answer this much later")
+    add.add_argument("--retry-after", type=_non_negative_int, help="seconds, as Retry-After")
+    add.add_argument("--reset", action="store_true", help="drop the connection")
+    add.add_argument("--times", type=_positive_int, help="for this many calls")
+    fault_actions.add_parser(
+        "list", help="active faults, in the order they apply", parents=[parent]
+    )
+    remove = fault_actions.add_parser("remove", help="remove one fault", parents=[parent])
+    remove.add_argument("id", type=_positive_int, metavar="ID")
+    fault_actions.add_parser("clear", help="remove every fault", parents=[parent])
+
+    command(
+        "api-calls",
+        "the calls made to QRM's routes, oldest first: did the receiver call back?",
+        _api_calls,
+    )
 
     redeliver = command(
         "redeliver",
@@ -606,6 +651,74 @@ class _AttemptLines:
             f"{_local(datetime.now().astimezone())}  --> {d.event_code} #{d.id} report"
             f" {d.resource_id} to {d.webhook_name!r} {which}  <-- {_answer(d)} {latency}  {outcome}"
         )
+
+
+# --- faults ------------------------------------------------------------------------------
+
+
+def _fault_rows(faults: list[Fault]) -> None:
+    _table(
+        ("ID", "ROUTE", "STATUS", "DELAY", "RETRY-AFTER", "RESET", "LEFT"),
+        (
+            (
+                f.id,
+                f.route,
+                f.status or "-",
+                "-" if f.delay_ms is None else f"{f.delay_ms} ms",
+                "-" if f.retry_after is None else f"{f.retry_after} s",
+                "yes" if f.reset else "-",
+                "until removed" if f.remaining is None else f.remaining,
+            )
+            for f in faults
+        ),
+        caption=f"{len(faults)} fault{'' if len(faults) == 1 else 's'}",
+    )
+
+
+async def _faults(client: QrmClient, args: argparse.Namespace) -> None:
+    if args.action == "add":
+        fault = await client.add_fault(
+            args.route,
+            status=args.status,
+            delay_ms=args.delay_ms,
+            retry_after=args.retry_after,
+            reset=args.reset or None,
+            times=args.times,
+        )
+        _print_json(fault) if args.json else _fault_rows([fault])
+    elif args.action == "list":
+        found = await client.faults()
+        _print_json(found) if args.json else _fault_rows(found)
+    else:
+        if args.action == "remove":
+            await client.remove_fault(args.id)
+        else:
+            await client.clear_faults()
+        if args.json:
+            _print_json(await client.faults())
+        else:
+            print("removed" if args.action == "remove" else "no faults")
+
+
+async def _api_calls(client: QrmClient, args: argparse.Namespace) -> None:
+    found = await client.api_calls()
+    if args.json:
+        _print_json(found)
+        return
+    _table(
+        ("AT", "METHOD", "PATH", "STATUS", "FAULT"),
+        (
+            (
+                _local(c.at),
+                c.method,
+                c.path,
+                "dropped" if c.status is None else c.status,
+                c.fault_id or "-",
+            )
+            for c in found
+        ),
+        caption=f"{len(found)} call{'' if len(found) == 1 else 's'}",
+    )
 
 
 # --- redeliver, clock, reset, wait ------------------------------------------------------------

@@ -24,6 +24,7 @@ from mock_qrm.delivery.loopguard import refuse_own_address
 from mock_qrm.delivery.registry import WebhookRegistry
 from mock_qrm.domain.catalog import EventCatalog
 from mock_qrm.domain.errors import Conflict, FieldErrors, NotFound
+from mock_qrm.domain.faults import FaultBook
 from mock_qrm.domain.models import (
     Attempt,
     ClockState,
@@ -90,6 +91,7 @@ class QrmService:
             file_ready_delay=settings.scaled_file_ready_delay,
         )
         self.registry = WebhookRegistry(db, clock, self.feed, self.dispatcher)
+        self.faults = FaultBook()
         self._tokens: dict[bytes, float] = {}
         self._resetting = asyncio.Lock()
         self._closed = False
@@ -335,6 +337,7 @@ class QrmService:
                 await self.db.writer.run(wipe, on_commit=forget)
             finally:
                 await self.dispatcher.start()
+            self.faults.clear()
             self.feed.publish("resync")
 
     def _now_ms(self) -> int:

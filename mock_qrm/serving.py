@@ -7,7 +7,10 @@ the port it got when it asked for 0.
 
 from __future__ import annotations
 
+import asyncio
 import os
+import socket
+import struct
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,3 +58,34 @@ async def serve(app: web.Application, host: str, port: int, **runner_args: Any) 
         raise
     bound = runner.addresses[0]
     return Running(runner, host, int(bound[1]))
+
+
+def drop_connection(
+    transport: asyncio.Transport | None, *, reset: bool = False, garbage: bytes = b""
+) -> None:
+    """Close the connection under aiohttp's feet: at once, with a RST, or after some garbage.
+
+    Abort, not close: close() waits to flush what is buffered, forever if the peer
+    stopped reading. SO_LINGER 0 makes the kernel answer close() with RST instead of
+    FIN, so the sender sees "connection reset by peer", not a clean end of stream.
+    """
+    if transport is None:
+        return
+    if garbage and not transport.is_closing():
+        transport.write(garbage)
+        transport.close()
+        return
+    if reset:
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    transport.abort()
+
+
+def unsendable() -> web.Response:
+    """The response a handler returns after `drop_connection`: aiohttp fails to write it and moves on.
+
+    aiohttp treats that failed write as a client disconnect, quietly; raising from the
+    handler instead would be logged as an unhandled error. 444 is nginx's "no response".
+    """
+    return web.Response(status=444, reason="No Response")

@@ -27,8 +27,11 @@ _CODES = {
     413: "PayloadTooLarge",
     415: "UnsupportedMediaType",
     422: "ValidationError",
+    429: "TooManyRequests",
     500: "InternalError",
+    502: "BadGateway",
     503: "Unavailable",
+    504: "GatewayTimeout",
 }
 
 

@@ -408,6 +408,74 @@ class ClockAdvance(RequestModel):
     seconds: Annotated[float, Field(gt=0, le=366 * 86400)]
 
 
+# --- faults on QRM's own routes (the receiver's call back) -------------------------
+
+
+FAULT_ROUTES = (
+    "POST /api/v1/auth/login",
+    "GET /api/v1/reports",
+    "GET /api/v1/reports/{id}",
+    "GET /files/reports/{id}.pdf",
+)
+"""The QRM routes a receiver calls back, which faults can be put on."""
+
+FaultRoute = Literal[
+    "POST /api/v1/auth/login",
+    "GET /api/v1/reports",
+    "GET /api/v1/reports/{id}",
+    "GET /files/reports/{id}.pdf",
+]
+
+
+class FaultSpec(RequestModel):
+    """What QRM's API does, for the next `times` matching calls (absent: until removed)."""
+
+    route: FaultRoute
+    status: Annotated[int, Field(ge=400, le=599)] | None = None
+    """Answer this status, in QRM's error shape."""
+    delay_ms: Annotated[int, Field(ge=0, le=600_000)] | None = None
+    """Wait this long first; alone, the answer is the normal one."""
+    retry_after: Annotated[int, Field(ge=0, le=86_400)] | None = None
+    """Seconds, sent as the `Retry-After` header."""
+    reset: StrictBool = False
+    """Drop the connection instead of answering."""
+    times: Annotated[int, Field(ge=1, le=1_000_000)] | None = None
+
+    @field_validator("reset")
+    @classmethod
+    def _reset_alone(cls, value: bool, info: ValidationInfo) -> bool:
+        if value and info.data.get("status") is not None:
+            raise ValueError("a reset drops the connection: it cannot also answer a status")
+        return value
+
+    def model_post_init(self, context: Any, /) -> None:
+        if self.status is None and self.delay_ms is None and not self.reset:
+            raise ValueError("a fault needs a status, a delayMs or reset: true")
+
+
+class Fault(CamelModel):
+    id: int
+    route: str
+    status: int | None = None
+    times: int | None = None
+    remaining: int | None = None
+    """Matching calls it still applies to (`null`: until removed)."""
+    delay_ms: int | None = None
+    retry_after: int | None = None
+    reset: bool = False
+
+
+class ApiCall(CamelModel):
+    """One call to a QRM route, as a receiver made it."""
+
+    at: Timestamp
+    method: str
+    path: str
+    status: int | None
+    """`null` when a fault dropped the connection."""
+    fault_id: int | None = None
+
+
 class OverdueItem(CamelModel):
     """The work that has most missed its time."""
 

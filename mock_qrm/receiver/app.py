@@ -14,8 +14,6 @@ import hashlib
 import ipaddress
 import json
 import signal
-import socket
-import struct
 import sys
 from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable
@@ -27,6 +25,8 @@ from aiohttp import hdrs, web
 from mock_qrm.domain.timefmt import iso_z
 from mock_qrm.receiver.settings import ReceiverSettings
 from mock_qrm.serving import Running, ServeError, serve
+from mock_qrm.serving import drop_connection as _drop
+from mock_qrm.serving import unsendable as _unsendable
 
 MAX_RECEIVED = 10_000
 MAX_SECONDS = 3600.0
@@ -208,37 +208,6 @@ async def _pause(request: web.Request, seconds: float | None) -> bool:
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stopping.wait(), seconds)
     return not stopping.is_set()
-
-
-def _drop(
-    transport: asyncio.Transport | None, *, reset: bool = False, garbage: bytes = b""
-) -> None:
-    """Close the connection under aiohttp's feet: at once, with a RST, or after some garbage.
-
-    Abort, not close: close() waits to flush what is buffered, forever if the peer
-    stopped reading. SO_LINGER 0 makes the kernel answer close() with RST instead of
-    FIN, so the sender sees "connection reset by peer", not a clean end of stream.
-    """
-    if transport is None:
-        return
-    if garbage and not transport.is_closing():
-        transport.write(garbage)
-        transport.close()
-        return
-    if reset:
-        sock = transport.get_extra_info("socket")
-        if sock is not None:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    transport.abort()
-
-
-def _unsendable() -> web.Response:
-    """The response a handler returns after `_drop`: aiohttp fails to write it and moves on.
-
-    aiohttp treats that failed write as a client disconnect, quietly; raising from the
-    handler instead would be logged as an unhandled error. 444 is nginx's "no response".
-    """
-    return web.Response(status=444, reason="No Response")
 
 
 async def _ok(request: web.Request) -> web.StreamResponse:

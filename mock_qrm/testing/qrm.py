@@ -26,11 +26,13 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 from mock_qrm.app import create_app
 from mock_qrm.client import QrmClient, QrmUnavailable
 from mock_qrm.domain.models import (
+    ApiCall,
     Attempt,
     ClockState,
     Delivery,
     DeliveryDetail,
     EmittedEvent,
+    Fault,
     UploadedReport,
     Webhook,
 )
@@ -349,6 +351,48 @@ class MockQrm(Bridged):
         return await self._api.clock()
 
     clock = blocking(aclock)
+
+    @on_loop
+    async def aadd_fault(
+        self,
+        route: str = "GET /api/v1/reports/{id}",
+        *,
+        status: int | None = None,
+        delay_ms: int | None = None,
+        retry_after: int | None = None,
+        reset: bool = False,
+        times: int | None = None,
+    ) -> Fault:
+        """Make one of QRM's routes fail for the receiver's call back (SPEC 8.4).
+
+        `add_fault(status=503, times=1)`: the next `GET /api/v1/reports/{id}`
+        answers 503 in QRM's error shape. `delay_ms` waits first (alone: the
+        normal answer, late), `retry_after` adds the header, `reset` drops the
+        connection; `times=None` applies until `clear_faults()` or `reset()`.
+        """
+        return await self._api.add_fault(
+            route,
+            status=status,
+            delay_ms=delay_ms,
+            retry_after=retry_after,
+            reset=reset or None,
+            times=times,
+        )
+
+    add_fault = blocking(aadd_fault)
+
+    @on_loop
+    async def aclear_faults(self) -> None:
+        await self._api.clear_faults()
+
+    clear_faults = blocking(aclear_faults)
+
+    @on_loop
+    async def aapi_calls(self) -> list[ApiCall]:
+        """The calls made to QRM's routes, oldest first: did the receiver call back?"""
+        return await self._api.api_calls()
+
+    api_calls = blocking(aapi_calls)
 
     @on_loop
     async def areset(self) -> None:

@@ -266,3 +266,27 @@ def test_the_ci_script_passes_a_good_receiver_and_fails_a_bad_one(
         assert result.returncode == 1
         assert "Expected a delivery with status delivered" in result.stderr
         assert "last answer HTTP 204" in result.stderr
+
+
+def test_faults_and_api_calls(server: str) -> None:
+    import urllib.error
+    import urllib.request
+
+    fault = data("faults", "add", "--status", "503", "--times", "1", "--retry-after", "5",
+                 server=server)  # fmt: skip
+    assert (fault["route"], fault["status"], fault["remaining"]) == (
+        "GET /api/v1/reports/{id}",
+        503,
+        1,
+    )
+    assert [f["id"] for f in data("faults", "list", server=server)] == [fault["id"]]
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(server + "/api/v1/reports/12301", timeout=5)
+    assert refused.value.code == 503 and refused.value.headers["Retry-After"] == "5"
+    assert [(c["path"], c["status"]) for c in data("api-calls", server=server)] == [
+        ("/api/v1/reports/12301", 503)
+    ]
+    data("faults", "add", "--route", "GET /api/v1/reports", "--reset", server=server)
+    assert data("faults", "clear", server=server) == []
+    table = cli("faults", "list", server=server)
+    assert table.returncode == 0 and "0 faults" in table.stdout

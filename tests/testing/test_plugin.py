@@ -395,3 +395,31 @@ def test_the_marker_takes_settings_by_name_only(pytester: pytest.Pytester) -> No
     result = run_inner(pytester, "-q")
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(["*takes settings by name*"])
+
+
+# --- faults on QRM's routes (SPEC 8.4) ---------------------------------------------------
+
+
+def test_the_kit_puts_a_fault_on_the_report_route_and_records_the_calls(
+    mock_qrm: MockQrm,
+) -> None:
+    import urllib.error
+    import urllib.request
+
+    fault = mock_qrm.add_fault(status=503, times=1)
+    assert (fault.route, fault.remaining) == ("GET /api/v1/reports/{id}", 1)
+    url = f"{mock_qrm.api_url}/reports/12301"
+    headers = {"apiKey": mock_qrm.api_key or ""}
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=5)
+    assert refused.value.code == 503
+    with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=5) as ok:
+        assert ok.status == 200
+    assert [(c.path, c.status) for c in mock_qrm.api_calls()] == [
+        ("/api/v1/reports/12301", 503),
+        ("/api/v1/reports/12301", 200),
+    ]
+    mock_qrm.add_fault(status=500)
+    mock_qrm.clear_faults()
+    with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=5) as ok:
+        assert ok.status == 200

@@ -1,0 +1,77 @@
+"""Faults on QRM's own routes, and the calls receivers made to them (SPEC 8.4).
+
+In memory only: they are test set-up, not state worth a restart. Faults apply
+in the order they were added, each to its next `times` matching calls.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from datetime import datetime
+
+from mock_qrm.domain.errors import NotFound
+from mock_qrm.domain.models import ApiCall, Fault, FaultSpec
+
+API_CALLS_KEPT = 1000
+
+
+class FaultBook:
+    def __init__(self) -> None:
+        self._faults: dict[int, Fault] = {}
+        self._next_id = 1
+        self.calls: deque[ApiCall] = deque(maxlen=API_CALLS_KEPT)
+
+    def add(self, spec: FaultSpec) -> Fault:
+        fault = Fault(
+            id=self._next_id,
+            route=spec.route,
+            status=spec.status,
+            times=spec.times,
+            remaining=spec.times,
+            delay_ms=spec.delay_ms,
+            retry_after=spec.retry_after,
+            reset=spec.reset,
+        )
+        self._next_id += 1
+        self._faults[fault.id] = fault
+        return fault
+
+    def list(self) -> list[Fault]:
+        return list(self._faults.values())
+
+    def remove(self, fault_id: int) -> None:
+        if self._faults.pop(fault_id, None) is None:
+            raise NotFound("Fault", fault_id)
+
+    def clear_faults(self) -> None:
+        self._faults.clear()
+
+    def clear(self) -> None:
+        """Back to none (a reset): no faults, no calls."""
+        self._faults.clear()
+        self.calls.clear()
+
+    def take(self, route: str) -> Fault | None:
+        """The first fault on `route`, counted as applied (and gone once used up)."""
+        for fault in self._faults.values():
+            if fault.route != route:
+                continue
+            if fault.remaining is not None:
+                fault.remaining -= 1
+                if fault.remaining == 0:
+                    del self._faults[fault.id]
+            return fault
+        return None
+
+    def record(
+        self, at: datetime, method: str, path: str, status: int | None, fault: Fault | None
+    ) -> None:
+        self.calls.append(
+            ApiCall(
+                at=at,
+                method=method,
+                path=path,
+                status=status,
+                fault_id=None if fault is None else fault.id,
+            )
+        )
