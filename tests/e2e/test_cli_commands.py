@@ -102,7 +102,9 @@ def test_reports_commands(server: str) -> None:
     assert report["inspectionGeneral"]["inspectionId"] == rows[0]["inspectionId"]
     uploaded = data("upload-report", server=server)
     assert uploaded["path"] == f"/reports/{uploaded['resourceId']}"
-    emitted = data("trigger", "report.created", "--report", str(uploaded["resourceId"]), server=server)
+    emitted = data(
+        "trigger", "report.created", "--report", str(uploaded["resourceId"]), server=server
+    )
     assert emitted["resourceId"] == uploaded["resourceId"]
 
 
@@ -217,7 +219,7 @@ def test_bash_completion_lists_commands_actions_and_flags() -> None:
     checked = subprocess.run(["bash", "-n"], input=script, text=True, capture_output=True)
     assert checked.returncode == 0, checked.stderr
     probe = (
-        script + '\nCOMP_WORDS=(mock-qrm webhooks create --ev); COMP_CWORD=3; _mock_qrm;'
+        script + "\nCOMP_WORDS=(mock-qrm webhooks create --ev); COMP_CWORD=3; _mock_qrm;"
         ' echo "${COMPREPLY[@]}"'
     )
     completed = subprocess.run(["bash", "-c", probe], text=True, capture_output=True)
