@@ -18,7 +18,6 @@ from pathlib import Path
 from textual import on, work
 from textual.app import App
 from textual.binding import Binding
-from textual.notifications import Notification, Notify, SeverityLevel
 from textual.reactive import reactive, var
 from textual.screen import ModalScreen
 from textual.worker import Worker
@@ -40,7 +39,7 @@ from qrm_tui.client import (
 from qrm_tui.commands import QrmCommands
 from qrm_tui.demo import Demo, DemoOptions
 from qrm_tui.embedded import EmbeddedError, EmbeddedServer
-from qrm_tui.failures import report_worker_failure, unreachable_text
+from qrm_tui.failures import report_worker_failure
 from qrm_tui.live import LiveStore
 from qrm_tui.messages import (
     ConnectionChanged,
@@ -91,9 +90,6 @@ class QrmTuiApp(App[None]):
     MODES = {"webhooks": WebhooksScreen, "deliveries": DeliveriesScreen, "reports": ReportsScreen}
     DEFAULT_MODE = "webhooks"
     COMMANDS = App.COMMANDS | {QrmCommands}
-    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
-    """Screens carry `-narrow` below 110 columns: labels go, dialogs tighten (qrm.tcss)."""
-    VERTICAL_BREAKPOINTS = [(0, "-short"), (32, "-tall")]
     BINDINGS = [
         Binding("1", "switch_mode('webhooks')", "Webhooks", show=False, tooltip="Show webhooks"),
         Binding(
@@ -136,7 +132,6 @@ class QrmTuiApp(App[None]):
         self.start_mode = start_mode or ("deliveries" if self.demo is not None else None)
         self._manual_now: float | None = None
         self._settle_memory = settle_memory
-        self._connection_notice: Notification | None = None
         api_key = target.api_key
         if target.embedded is not None:
             api_key = target.embedded.api_key_value
@@ -249,15 +244,14 @@ class QrmTuiApp(App[None]):
         self.connection = message.state
         self.connection_detail = message.detail
         if message.state == "reconnecting" and was == "connected":
-            self.connection_notice(
+            self.notify(
                 f"Lost the server: {message.detail}. Reconnecting…",
                 title="Connection lost",
                 severity="warning",
+                markup=False,
             )
         elif message.state == "connected" and was == "reconnecting":
-            self.connection_notice(
-                f"Reconnected to {self.server_label}.", title="Connected", severity="information"
-            )
+            self.notify(f"Reconnected to {self.server_label}.", title="Connected", markup=False)
 
     @on(WebhooksLoaded)
     def _webhooks_loaded(self, message: WebhooksLoaded) -> None:
@@ -345,26 +339,18 @@ class QrmTuiApp(App[None]):
     def online(self) -> bool:
         return self.connection == "connected"
 
-    def require_online(self, action: str) -> bool:
-        """True when the server is there; else say which action cannot run, and why."""
+    def require_online(self) -> bool:
+        """True when the server is there; else say why an action cannot run."""
         if self.online:
             return True
         reason = self.connection_detail or "not connected yet"
-        self.connection_notice(unreachable_text(action, reason), title="Server unreachable")
-        return False
-
-    def connection_notice(
-        self, message: str, *, title: str, severity: SeverityLevel = "error"
-    ) -> None:
-        """The one notice about the connection: each replaces the last, so they never pile up."""
-        previous = self._connection_notice
-        if previous is not None and previous in self._notifications:
-            self._unnotify(previous, refresh=False)
-        notice = Notification(
-            message, title, severity, timeout=8 if severity == "error" else 5, markup=False
+        self.notify(
+            f"Server unreachable: {reason}, retrying",
+            title="Server unreachable",
+            severity="error",
+            markup=False,
         )
-        self._connection_notice = notice
-        self.post_message(Notify(notice))
+        return False
 
     # --- actions ------------------------------------------------------------------
 

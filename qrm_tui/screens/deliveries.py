@@ -16,7 +16,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
-from textual.widgets import Label, Select
+from textual.widgets import Label, Select, Sparkline
 from textual.worker import Worker
 
 from mock_qrm.domain.models import Delivery, DeliveryStatus, Page
@@ -37,24 +37,22 @@ from qrm_tui.widgets.confirm import ConfirmDialog
 from qrm_tui.widgets.footer import KeyFooter
 from qrm_tui.widgets.header import AppHeader
 from qrm_tui.widgets.live_table import Cells, Column, LiveTable
-from qrm_tui.widgets.throughput import Throughput, rate_label
 from qrm_tui.window import Change, Window
 
 if TYPE_CHECKING:
     pass
 
 COLUMNS = (
-    Column("time", "Time", 8, drop_at=2),
-    Column("webhook", "Webhook", 27, least=12, most=48, give_up=5),
-    Column("event", "Event", 17, least=12, most=32, give_up=6),
-    Column("resource", "Resource", 8, "right", drop_at=0),
-    Column("attempt", "Attempt", 7, "right", give_up=7),
-    Column("code", "Code", 9, least=7, most=16, give_up=3),
-    Column("latency", "Latency", 7, "right", drop_at=1),
-    Column("state", "State", 16, most=22, give_up=9),
+    Column("time", "Time", 8),
+    Column("webhook", "Webhook", 27),
+    Column("event", "Event", 17),
+    Column("resource", "Resource", 8, "right"),
+    Column("attempt", "Attempt", 7, "right"),
+    Column("code", "Code", 9),
+    Column("latency", "Latency", 7, "right"),
+    Column("state", "State", 16),
 )
-"""The main job first: the state, then webhook, event and attempt; resource, latency
-and time go when the screen is narrow. Widths change with the screen, never with a row."""
+"""Fixed widths: a live update never re-measures the table."""
 
 CAP = 1000
 """Rows held at most; older ones stay in the journal, a page away (`o`)."""
@@ -131,7 +129,7 @@ class DeliveriesScreen(LiveListScreen[Delivery]):
         with Horizontal(id="delivery-status"):
             yield Label(id="follow-state")
             yield Label(id="counts")
-            yield Throughput(id="throughput")
+            yield Sparkline([], id="throughput")
             yield Label(id="rate")
         yield LiveTable(COLUMNS, self._row_cells, id="delivery-table")
         yield Label(id="table-foot", markup=False)
@@ -222,8 +220,8 @@ class DeliveriesScreen(LiveListScreen[Delivery]):
             if delivery.status is DeliveryStatus.RETRY_SCHEDULED
         )
         series = self.qrm.store.attempts.series()
-        self.query_one("#throughput", Throughput).data = tuple(series)
-        self.query_one("#rate", Label).update(rate_label(series[-1] if series else 0))
+        self.query_one("#throughput", Sparkline).data = series
+        self.query_one("#rate", Label).update(f"{series[-1]:g} attempts/s")
         if self._counts_stale and not self._counting and self._loaded:
             self.count()
 
@@ -298,7 +296,7 @@ class DeliveriesScreen(LiveListScreen[Delivery]):
         if follow:
             label.update("● following newest")
         else:
-            label.update("⏸ paused — f follows")
+            label.update("⏸ paused — f / Home follows")
         label.set_class(not follow, "-paused")
 
     def _show_foot(self) -> None:
@@ -388,7 +386,7 @@ class DeliveriesScreen(LiveListScreen[Delivery]):
         if not self.window.has_older:
             self.notify("This is the start of the journal: nothing older.", markup=False)
             return
-        if self.qrm.require_online("load older deliveries"):
+        if self.qrm.require_online():
             self.load_older()
 
     def action_filter(self) -> None:
@@ -415,7 +413,7 @@ class DeliveriesScreen(LiveListScreen[Delivery]):
             self.notify(f"Copied {delivery.message_id}", title="messageId", markup=False)
 
     def action_redeliver_failed(self) -> None:
-        if self.qrm.require_online("redeliver the failed deliveries"):
+        if self.qrm.require_online():
             self.redeliver_failed()
 
     @work(group="deliveries-redeliver", exclusive=True, exit_on_error=False)

@@ -26,7 +26,6 @@ from qrm_tui.format import (
     attempt_number,
     full_time,
     latency_label,
-    manual_attempts,
     pretty_json,
     size_label,
     state_label,
@@ -177,9 +176,6 @@ class DeliveryInspector(Screen[None]):
         line.append(
             f" · attempt {number} of {self.qrm.max_attempts}" if number else " · no attempt yet"
         )
-        manual = manual_attempts(delivery)
-        if manual:
-            line.append(f" + {manual} manual")
         line.append(f" · created {full_time(delivery.created_at)}")
         if delivery.completed_at is not None:
             line.append(f" · completed {full_time(delivery.completed_at)}")
@@ -237,7 +233,7 @@ class DeliveryInspector(Screen[None]):
     # --- actions ------------------------------------------------------------------------
 
     def action_redeliver(self) -> None:
-        if self.qrm.require_online(f"redeliver delivery #{self.delivery_id}"):
+        if self.qrm.require_online():
             self.redeliver()
 
     @work(group="inspector-redeliver", exclusive=True, exit_on_error=False)

@@ -41,15 +41,14 @@ if TYPE_CHECKING:
     from qrm_tui.app import QrmTuiApp
 
 COLUMNS = (
-    Column("id", "Id", 7, "right", drop_at=5),
-    Column("case", "Case number", 34, least=18, most=90, give_up=3),
-    Column("type", "Type", 6, drop_at=1),
-    Column("result", "Result", 9, give_up=8),
-    Column("status", "Status", 11, least=9, give_up=2),
-    Column("file", "File", 9, give_up=7),
-    Column("created", "Created", 23, drop_at=0),
+    Column("id", "Id", 7, "right"),
+    Column("case", "Case number", 34),
+    Column("type", "Type", 6),
+    Column("result", "Result", 9),
+    Column("status", "Status", 11),
+    Column("file", "File", 9),
+    Column("created", "Created", 23),
 )
-"""The case number first, whole when there is room; the creation time goes when narrow."""
 
 CAP = 5000
 PAGE = 200
@@ -177,13 +176,13 @@ class ReportsScreen(LiveListScreen[ReportRow]):
             self.app.push_screen(ReportScreen(report))
 
     def action_upload(self) -> None:
-        if self.qrm.require_online("upload a report"):
+        if self.qrm.require_online():
             self.upload()
 
     def action_older(self) -> None:
         if not self.window.has_older:
             self.notify("No older reports.", markup=False)
-        elif self.qrm.require_online("load older reports"):
+        elif self.qrm.require_online():
             self.load_older()
 
     def action_follow(self) -> None:

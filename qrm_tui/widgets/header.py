@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-from rich.text import Text
 from textual import events
 from textual.app import ComposeResult
 from textual.containers import Horizontal
-from textual.reactive import reactive
 from textual.widgets import Label
-
-from qrm_tui.layout import shorten_middle
 
 MODES = (
     ("1", "webhooks", "Webhooks"),
@@ -36,15 +32,6 @@ class ModeTab(Label):
         await self.app.run_action(f"switch_mode({self.mode!r})")
 
 
-class ServerLabel(Label):
-    """The server's address in the room it gets, shortened in the middle (the port stays)."""
-
-    text = reactive("")
-
-    def render(self) -> Text:
-        return Text(shorten_middle(self.text, self.content_size.width), no_wrap=True)
-
-
 class AppHeader(Horizontal):
     """Reads the app's `server_label`, `time_scale` and `connection` reactives."""
 
@@ -56,7 +43,7 @@ class AppHeader(Horizontal):
         yield Label("qrm-tui", id="app-name")
         for key, mode, title in MODES:
             yield ModeTab(key, mode, title, active=mode == self.mode)
-        yield ServerLabel(id="server", markup=False)
+        yield Label(id="server", markup=False)
         yield Label(id="time-scale")
         yield Label(id="connection")
 
@@ -66,7 +53,7 @@ class AppHeader(Horizontal):
         self.watch(self.app, "connection", self._show_connection)
 
     def _show_server(self, label: str) -> None:
-        self.query_one("#server", ServerLabel).text = label
+        self.query_one("#server", Label).update(label)
 
     def _show_time_scale(self, scale: float) -> None:
         widget = self.query_one("#time-scale", Label)

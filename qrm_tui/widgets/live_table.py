@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Callable, Iterable, Sequence
-from typing import ClassVar
+from dataclasses import dataclass
+from typing import ClassVar, Literal
 
 from rich.text import Text
 from textual import events
@@ -27,11 +28,15 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from qrm_tui.layout import GAP, Column, fit, shorten_middle
-
 Cells = tuple[Text, ...]
 
-__all__ = ["Cells", "Column", "LiveTable"]
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    key: str
+    title: str
+    width: int
+    justify: Literal["left", "right"] = "left"
 
 
 class LiveTable(ScrollView, can_focus=True):
@@ -52,7 +57,6 @@ class LiveTable(ScrollView, can_focus=True):
         color: $foreground;
         overflow-x: hidden;
         overflow-y: scroll;
-        scrollbar-size-vertical: 1;
         & > .live-table--header {
             text-style: bold;
             background: $panel;
@@ -111,9 +115,7 @@ class LiveTable(ScrollView, can_focus=True):
         super().__init__(id=id)
         self.columns = tuple(columns)
         self._cells_of = cells
-        self.widths = fit(self.columns, sum(c.width + GAP for c in self.columns))
-        """Each shown column's width, for the width the table has (`fit`); set on resize."""
-        self._width = sum(width + GAP for width in self.widths.values())
+        self._width = sum(column.width + 2 for column in self.columns)
         self._ascending: list[int] = []
         self._keys: set[int] = set()
         self._strips: LRUCache[int, Strip] = LRUCache(256)
@@ -123,21 +125,6 @@ class LiveTable(ScrollView, can_focus=True):
 
     def on_mount(self) -> None:
         self.virtual_size = Size(self._width, 1)
-
-    def on_resize(self) -> None:
-        self._fit(self.scrollable_content_region.width)
-
-    def _fit(self, available: int) -> None:
-        """Widths for the room there is: fixed until the next resize, whatever rows come."""
-        widths = fit(self.columns, available)
-        if widths == self.widths:
-            return
-        self.widths = widths
-        self._width = sum(width + GAP for width in widths.values())
-        self.virtual_size = Size(self._width, len(self._ascending) + 1)
-        self._strips.clear()
-        self._header = None
-        self.refresh()
 
     # --- reading ------------------------------------------------------------------------
 
@@ -349,15 +336,9 @@ class LiveTable(ScrollView, can_focus=True):
     def _render_row(self, cells: Cells) -> Strip:
         line = Text(no_wrap=True)
         for column, cell in zip(self.columns, cells, strict=False):
-            width = self.widths.get(column.key)
-            if width is None:
-                continue
-            if column.shorten == "middle" and cell.cell_len > width:
-                text = Text(shorten_middle(cell.plain, width), style=cell.style)
-            else:
-                text = cell.copy()
-                text.truncate(width, overflow="ellipsis")
-            text.align(column.justify, width)
+            text = cell.copy()
+            text.truncate(column.width, overflow="ellipsis")
+            text.align(column.justify, column.width)
             line.append(" ")
             line.append_text(text)
             line.append(" ")

@@ -23,7 +23,6 @@ from textual.worker import Worker
 from mock_qrm.domain.models import EventComponent, Webhook, WebhookCreate, WebhookPatch
 from qrm_tui.client import QrmApiError, QrmClient
 from qrm_tui.failures import report_worker_failure
-from qrm_tui.widgets.confirm import ConfirmDialog
 from qrm_tui.widgets.footer import KeyFooter
 
 FIELDS = ("name", "url", "events", "username", "password")
@@ -67,20 +66,8 @@ class WebhookForm(ModalScreen[Webhook | None]):
 
     HELP_GROUP = "Webhook form"
     BINDINGS = [
-        Binding(
-            "escape",
-            "cancel",
-            "Cancel",
-            tooltip="Close the form (asks first if anything changed)",
-            id="form.cancel",
-        ),
-        Binding(
-            "ctrl+s",
-            "submit",
-            "Save",
-            tooltip="Add the webhook, or save the changes",
-            id="form.submit",
-        ),
+        Binding("escape", "cancel", "Cancel", tooltip="Close the form without saving"),
+        Binding("ctrl+s", "submit", "Save", tooltip="Add the webhook, or save the changes"),
     ]
 
     def __init__(
@@ -91,12 +78,8 @@ class WebhookForm(ModalScreen[Webhook | None]):
         self.components = components
         self.webhook = webhook
         self._checkboxes: dict[str, Checkbox] = {}
-        self._touched: set[str] = set()
-        """Fields whose errors are shown: left after a change, or all once a save was tried."""
-        self._changed: set[str] = set()
-        """Fields changed since they were last left (they become touched when left)."""
-        self._initial: dict[str, Any] | None = None
-        """The body as the form opened: esc asks before throwing changes away."""
+        self._tried = False
+        """Validate as the user types only after a first attempt to submit."""
 
     @property
     def editing(self) -> bool:
@@ -187,7 +170,6 @@ class WebhookForm(ModalScreen[Webhook | None]):
             self._show_component(index)
         self._show_auth_fields()
         self._show_errors({})
-        self._initial = self._snapshot()
         self.query_one("#name", Input).focus()
 
     # --- what the user does ---------------------------------------------------------
@@ -199,13 +181,11 @@ class WebhookForm(ModalScreen[Webhook | None]):
             for code in self._codes(index):
                 self._checkboxes[code].value = event.value
         self._show_component(index)
-        self._touched.add("events")
         self._revalidate()
 
     @on(Checkbox.Changed, ".event")
     def _event_checked(self, event: Checkbox.Changed) -> None:
         self._show_component(self._component_index(event.checkbox))
-        self._touched.add("events")
         self._revalidate()
 
     @on(Switch.Changed, "#basic-auth")
@@ -214,18 +194,8 @@ class WebhookForm(ModalScreen[Webhook | None]):
         self._revalidate()
 
     @on(Input.Changed)
-    def _typed(self, event: Input.Changed) -> None:
-        if event.input.id:
-            self._changed.add(event.input.id)
+    def _typed(self) -> None:
         self._revalidate()
-
-    @on(Input.Blurred)
-    def _left(self, event: Input.Blurred) -> None:
-        """A field is checked once the user has changed it and moved on."""
-        field = event.input.id
-        if field in self._changed:
-            self._touched.add(field)
-            self._revalidate()
 
     @on(Input.Submitted)
     def _entered(self) -> None:
@@ -240,38 +210,12 @@ class WebhookForm(ModalScreen[Webhook | None]):
         self.action_cancel()
 
     def action_cancel(self) -> None:
-        if not self.changed:
-            self.dismiss(None)
-            return
-
-        def answered(discard: bool | None) -> None:
-            if discard:
-                self.dismiss(None)
-
-        self.app.push_screen(
-            ConfirmDialog(
-                "Discard your changes?",
-                "The webhook form has changes that are not saved.",
-                "Discard changes",
-            ),
-            answered,
-        )
-
-    @property
-    def changed(self) -> bool:
-        """Anything differs from the form as it opened."""
-        return self._initial is not None and self._snapshot() != self._initial
-
-    def _snapshot(self) -> dict[str, Any]:
-        body = self.body()
-        body["password"] = self.query_one("#password", Input).value
-        body["username"] = self.query_one("#username", Input).value
-        return body
+        self.dismiss(None)
 
     def action_submit(self) -> None:
-        self._touched.update(FIELDS)
+        self._tried = True
         errors = self.check()
-        self._show_errors(errors, announce=True)
+        self._show_errors(errors)
         if errors:
             self._focus_first(errors)
             return
@@ -314,8 +258,7 @@ class WebhookForm(ModalScreen[Webhook | None]):
         return {}
 
     def _revalidate(self) -> None:
-        """The rules again, shown for the fields the user has touched only."""
-        if self._touched:
+        if self._tried:
             self._show_errors(self.check())
 
     # --- sending ----------------------------------------------------------------------
@@ -354,18 +297,15 @@ class WebhookForm(ModalScreen[Webhook | None]):
 
     # --- showing ----------------------------------------------------------------------
 
-    def _show_errors(
-        self, errors: dict[str, list[str]], *, from_server: bool = False, announce: bool = False
-    ) -> None:
-        """Each touched field's errors under it; those of no field as one notice, when asked."""
+    def _show_errors(self, errors: dict[str, list[str]], *, from_server: bool = False) -> None:
         placed, stray = errors_by_field(errors)
         for field in FIELDS:
             label = self.query_one(f"#{field}-error", Label)
-            messages = placed.get(field, []) if from_server or field in self._touched else []
+            messages = placed.get(field, [])
             label.update("\n".join(messages))
             label.display = bool(messages)
             self._field_widget(field).set_class(bool(messages), "-invalid")
-        if stray and (from_server or announce):
+        if stray:
             self.notify(
                 "\n".join(stray),
                 title="The server refused" if from_server else "Not valid",

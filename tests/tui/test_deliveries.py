@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 from aiohttp.test_utils import TestServer
-from textual.widgets import Label, Select
+from textual.widgets import DataTable, Label, Select
 
 from mock_qrm.client import QrmClient
 from mock_qrm.receiver import RunningReceiver
@@ -112,7 +112,7 @@ async def test_follow_mode_pauses_when_the_cursor_leaves_the_newest_row(
 
         await pilot.press("down")
         watched = table.cursor_key
-        assert label(app, "#follow-state") == "⏸ paused — f follows"
+        assert label(app, "#follow-state") == "⏸ paused — f / Home follows"
         await other.upload_report()
         await until(pilot, lambda: table.row_count == 6, "the new rows")
         assert table.cursor_key == watched  # still on the same delivery, now lower down
@@ -255,7 +255,8 @@ async def test_R_with_nothing_failed_says_so_and_help_lists_the_keys(
         await ready(pilot)
         await pilot.press("question_mark")
         help_screen = await until(pilot, lambda: isinstance(app.screen, HelpScreen) and app.screen)
-        listed = {row.key for row in help_screen.rows}
+        table = help_screen.query_one(DataTable)
+        listed = {str(table.get_row_at(i)[1]) for i in range(table.row_count)}
         assert {"f", "o", "R", "c", "/", "⏎"} <= listed
         await pilot.press("escape")
         await pilot.press("R")
