@@ -156,6 +156,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from mock_qrm.checkreceiver.command import add_check_receiver_command
     from mock_qrm.clientcli import add_client_commands
     from mock_qrm.receiver import ReceiverSettings
 
@@ -183,6 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
     receiver.set_defaults(run=cmd_receiver)
 
     add_client_commands(commands)
+    add_check_receiver_command(commands)
 
     completion = commands.add_parser(
         "completion",

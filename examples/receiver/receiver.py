@@ -8,7 +8,9 @@ with the webhook's basic auth. This receiver:
    else, because QRM delivers at least once: it retries after any failure or
    timeout, and people redeliver by hand;
 3. calls QRM back, `GET {QRM_API_URL}/reports/{resourceId}` with the `apiKey`
-   header, and stores the report;
+   header, and stores the report; a 5xx, a 429 or a broken connection is tried
+   again after a short backoff (honouring `Retry-After`), because QRM's API
+   blinks now and then and waiting for QRM's own retry costs a minute;
 4. answers 200 only once the report is stored, so that any failure on the way
    makes QRM retry (a minute later, up to three times).
 
@@ -25,6 +27,7 @@ Configuration, from the environment:
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
 import os
@@ -48,6 +51,8 @@ class Config:
     password: str
     host: str = "127.0.0.1"
     port: int = 8080
+    retry_delays: tuple[float, ...] = (0.5, 1.0, 2.0)
+    """Seconds before each new try of a call back that got a 5xx or 429: 4 tries in all."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Config:
@@ -119,20 +124,62 @@ def _authorised(request: web.Request, config: Config) -> bool:
     return user_ok and password_ok
 
 
+class TryAgain(CallbackFailed):
+    """A failure worth another try: a 5xx, a 429, a broken connection."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+MAX_RETRY_AFTER = 10.0
+"""A longer `Retry-After` is not waited for: QRM's own retry (a minute later) is as good."""
+
+
 async def fetch_report(request: web.Request, resource_id: int) -> dict[str, Any]:
-    """`GET /reports/{id}` on the QRM API; the URL is built from the id, not taken from the request."""
+    """`GET /reports/{id}` on the QRM API, tried again after a 5xx or 429 (see `Config.retry_delays`).
+
+    The URL is built from the id, not taken from the request.
+    """
+    delays = request.app[CONFIG].retry_delays
+    for delay in (*delays, None):
+        try:
+            return await _get_report(request, resource_id)
+        except TryAgain as exc:
+            if delay is None or (exc.retry_after or 0) > MAX_RETRY_AFTER:
+                raise
+            wait = max(delay, exc.retry_after or 0)
+            log.info("%s; trying again in %g s", exc, wait)
+            await asyncio.sleep(wait)
+    raise AssertionError("unreachable")  # the last round either returns or raises
+
+
+async def _get_report(request: web.Request, resource_id: int) -> dict[str, Any]:
     config = request.app[CONFIG]
     headers = {"apiKey": config.api_key} if config.api_key else {}
     url = f"{config.api_url}/reports/{resource_id}"
     try:
         async with request.app[SESSION].get(url, headers=headers) as response:
+            if response.status == 429 or response.status >= 500:
+                raise TryAgain(
+                    f"GET {url} answered {response.status}",
+                    _seconds(response.headers.get(aiohttp.hdrs.RETRY_AFTER)),
+                )
             if response.status != 200:
                 raise CallbackFailed(f"GET {url} answered {response.status}")
             body = await response.json()
     except (aiohttp.ClientError, TimeoutError) as exc:
-        raise CallbackFailed(f"GET {url} failed: {type(exc).__name__} {exc}") from None
+        raise TryAgain(f"GET {url} failed: {type(exc).__name__} {exc}") from None
     report: dict[str, Any] = body["data"]
     return report
+
+
+def _seconds(retry_after: str | None) -> float | None:
+    """`Retry-After` in seconds (its HTTP-date form is not worth the code here)."""
+    try:
+        return None if retry_after is None else max(0.0, float(retry_after))
+    except ValueError:
+        return None
 
 
 async def receive(request: web.Request) -> web.Response:

@@ -2,9 +2,10 @@
 
 The tests are async because the receiver runs on the test's event loop, so they
 use the `a`-prefixed helpers (`await mock_qrm.aupload_report()`), which never
-block that loop. Nothing sleeps: the manual clock moves retries
+block that loop. No test sleeps: the manual clock moves retries
 (`await mock_qrm.aadvance(61)`), waits ride on the server's live feed, and the
-receiver's own pauses are events that the test sets.
+receiver's own pauses are events that the test sets. The one real wait is the
+receiver's: half a second before it tries a failed call back again.
 """
 
 from __future__ import annotations
@@ -186,3 +187,21 @@ async def test_a_manual_redelivery_is_acknowledged_and_not_processed_twice(
     assert again.request_body == delivery.attempts[0].request_body  # the same messageId
     assert '"duplicate": true' in (again.response_body or "")
     assert store.saves == 1
+
+
+async def test_a_503_on_the_call_back_is_tried_again(
+    mock_qrm: MockQrm, start_receiver: StartReceiver
+) -> None:
+    store = MemoryStore()
+    url = await start_receiver(store)
+    await mock_qrm.acreate_webhook(url, basic_auth=CREDENTIALS)
+    await mock_qrm.aadd_fault(status=503, times=1)  # QRM's API blinks once
+
+    report = await mock_qrm.aupload_report()
+    delivery = await mock_qrm.await_for_delivery(resource_id=report.resource_id)
+
+    assert delivery.attempt_count == 1  # no minute lost waiting for QRM's own retry
+    path = f"/api/v1/reports/{report.resource_id}"
+    calls = [c for c in await mock_qrm.aapi_calls() if c.path == path]
+    assert [c.status for c in calls] == [503, 200]
+    assert store.reports.keys() == {report.resource_id}
