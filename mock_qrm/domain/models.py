@@ -337,6 +337,18 @@ class DeliveryFields(BaseModel):
     since: UtcInput | None = None
     until: UtcInput | None = None
 
+    def matches(self, delivery: Delivery) -> bool:
+        """The filter as a predicate: what the journal's query selects, for one delivery."""
+        return (
+            (self.webhook_id is None or delivery.webhook_id == self.webhook_id)
+            and (self.status is None or delivery.status == self.status)
+            and (self.event_code is None or delivery.event_code == self.event_code)
+            and (self.resource_id is None or delivery.resource_id == self.resource_id)
+            and (self.message_id is None or delivery.message_id == self.message_id)
+            and (self.since is None or delivery.created_at >= self.since)
+            and (self.until is None or delivery.created_at <= self.until)
+        )
+
 
 class DeliveryFilter(RequestModel, DeliveryFields):
     """Which deliveries a list or a bulk redelivery covers (camelCase in a body)."""

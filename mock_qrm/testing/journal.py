@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from mock_qrm.client import FeedConnected, FeedFollower, FeedLost, QrmApiError, QrmClient
-from mock_qrm.domain.models import Delivery, DeliveryStatus, FeedFrame
+from mock_qrm.domain.models import Delivery, DeliveryFilter, DeliveryStatus, FeedFrame
 
 log = logging.getLogger(__name__)
 
@@ -70,12 +70,18 @@ class DeliveryMatch:
     """`attemptCount`: automatic attempts made so far (manual redeliveries do not count)."""
 
     def matches(self, delivery: Delivery) -> bool:
+        shared = DeliveryFilter.model_construct(
+            webhook_id=self.webhook_id,
+            event_code=self.event_code,
+            resource_id=self.resource_id,
+            message_id=self.message_id,
+            status=None,
+            since=None,
+            until=None,
+        )
         return (
-            (self.status is None or delivery.status in self.status)
-            and (self.webhook_id is None or delivery.webhook_id == self.webhook_id)
-            and (self.event_code is None or delivery.event_code == self.event_code)
-            and (self.resource_id is None or delivery.resource_id == self.resource_id)
-            and (self.message_id is None or delivery.message_id == self.message_id)
+            shared.matches(delivery)
+            and (self.status is None or delivery.status in self.status)
             and (self.delivery_id is None or delivery.id == self.delivery_id)
             and (self.attempts is None or delivery.attempt_count == self.attempts)
         )

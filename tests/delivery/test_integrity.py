@@ -314,3 +314,29 @@ async def test_attempts_total_counts_manual_attempts_and_attempt_count_does_not(
     assert (after["attemptCount"], after["attemptsTotal"]) == (1, 2)
     detail = await delivery(api, row["id"])
     assert detail["attemptsTotal"] == len(detail["attempts"]) == 2
+
+
+async def test_the_filter_predicate_selects_what_the_journal_query_selects(
+    api: Client, receiver: RunningReceiver
+) -> None:
+    """`DeliveryFilter.matches()` (the kit, the CLI's --follow) agrees with the list query."""
+    from mock_qrm.domain.models import Delivery, DeliveryFilter
+
+    ok = await add_webhook(api, receiver.url + "/ok", events=BOTH_EVENTS)
+    await add_webhook(api, receiver.url + "/status/500", name="Broken")
+    for _ in range(3):
+        await upload(api)
+    await advance(api, 10)
+    journal = [Delivery.model_validate(row) for row in await deliveries(api)]
+    assert len(journal) == 9
+    filters: list[dict[str, Any]] = [
+        {"webhook_id": ok["id"]},
+        {"status": "retry_scheduled"},
+        {"event_code": "report.file_ready"},
+        {"resource_id": journal[0].resource_id, "webhook_id": ok["id"]},
+        {"message_id": journal[3].message_id},
+    ]
+    for params in filters:
+        listed = [row["id"] for row in await deliveries(api, **params)]
+        flt = DeliveryFilter.model_validate(params)
+        assert [d.id for d in journal if flt.matches(d)] == listed, params
