@@ -127,11 +127,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     target = resolve_target(parser, args, os.environ)
     lock = prepare_demo(parser, target)
     logging.basicConfig(level=logging.WARNING, handlers=[TextualHandler()], force=True)
+    app = QrmTuiApp(target, settle_memory=True)
     try:
-        QrmTuiApp(target, settle_memory=True).run()
+        app.run()
     finally:
         if lock is not None:
             lock.release()
+    if app.return_code:
+        raise SystemExit(app.return_code)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from pathlib import Path
 from textual import on, work
 from textual.app import App
 from textual.binding import Binding
+from textual.notifications import Notification, Notify, SeverityLevel
 from textual.reactive import reactive, var
 from textual.screen import ModalScreen
 from textual.worker import Worker
@@ -39,7 +40,7 @@ from qrm_tui.client import (
 from qrm_tui.commands import QrmCommands
 from qrm_tui.demo import Demo, DemoOptions
 from qrm_tui.embedded import EmbeddedError, EmbeddedServer
-from qrm_tui.failures import report_worker_failure
+from qrm_tui.failures import report_worker_failure, unreachable_text
 from qrm_tui.live import LiveStore
 from qrm_tui.messages import (
     ConnectionChanged,
@@ -49,7 +50,8 @@ from qrm_tui.messages import (
 )
 from qrm_tui.screens.deliveries import DeliveriesScreen
 from qrm_tui.screens.errors import StartupErrorScreen
-from qrm_tui.screens.help import HelpScreen, help_rows
+from qrm_tui.screens.help import HelpScreen, help_rows, screen_rows
+from qrm_tui.screens.inspector import DeliveryInspector
 from qrm_tui.screens.reports import ReportsScreen
 from qrm_tui.screens.webhooks import WebhooksScreen
 
@@ -90,14 +92,43 @@ class QrmTuiApp(App[None]):
     MODES = {"webhooks": WebhooksScreen, "deliveries": DeliveriesScreen, "reports": ReportsScreen}
     DEFAULT_MODE = "webhooks"
     COMMANDS = App.COMMANDS | {QrmCommands}
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
+    """Screens carry `-narrow` below 110 columns: labels go, dialogs tighten (qrm.tcss)."""
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (32, "-tall")]
     BINDINGS = [
-        Binding("1", "switch_mode('webhooks')", "Webhooks", show=False, tooltip="Show webhooks"),
         Binding(
-            "2", "switch_mode('deliveries')", "Deliveries", show=False, tooltip="Show deliveries"
+            "1",
+            "switch_mode('webhooks')",
+            "Webhooks",
+            show=False,
+            tooltip="Show webhooks",
+            id="app.show_webhooks",
         ),
-        Binding("3", "switch_mode('reports')", "Reports", show=False, tooltip="Show reports"),
-        Binding("question_mark", "help", "Help", key_display="?", tooltip="List every key"),
-        Binding("q", "quit", "Quit", tooltip="Quit qrm-tui"),
+        Binding(
+            "2",
+            "switch_mode('deliveries')",
+            "Deliveries",
+            show=False,
+            tooltip="Show deliveries",
+            id="app.show_deliveries",
+        ),
+        Binding(
+            "3",
+            "switch_mode('reports')",
+            "Reports",
+            show=False,
+            tooltip="Show reports",
+            id="app.show_reports",
+        ),
+        Binding(
+            "question_mark",
+            "help",
+            "Help",
+            key_display="?",
+            tooltip="List every key",
+            id="app.help",
+        ),
+        Binding("q", "quit", "Quit", tooltip="Quit qrm-tui", id="app.quit"),
     ]
 
     connection: reactive[ConnectionState] = reactive("starting")
@@ -132,6 +163,7 @@ class QrmTuiApp(App[None]):
         self.start_mode = start_mode or ("deliveries" if self.demo is not None else None)
         self._manual_now: float | None = None
         self._settle_memory = settle_memory
+        self._connection_notice: Notification | None = None
         api_key = target.api_key
         if target.embedded is not None:
             api_key = target.embedded.api_key_value
@@ -244,14 +276,15 @@ class QrmTuiApp(App[None]):
         self.connection = message.state
         self.connection_detail = message.detail
         if message.state == "reconnecting" and was == "connected":
-            self.notify(
+            self.connection_notice(
                 f"Lost the server: {message.detail}. Reconnecting…",
                 title="Connection lost",
                 severity="warning",
-                markup=False,
             )
         elif message.state == "connected" and was == "reconnecting":
-            self.notify(f"Reconnected to {self.server_label}.", title="Connected", markup=False)
+            self.connection_notice(
+                f"Reconnected to {self.server_label}.", title="Connected", severity="information"
+            )
 
     @on(WebhooksLoaded)
     def _webhooks_loaded(self, message: WebhooksLoaded) -> None:
@@ -339,18 +372,26 @@ class QrmTuiApp(App[None]):
     def online(self) -> bool:
         return self.connection == "connected"
 
-    def require_online(self) -> bool:
-        """True when the server is there; else say why an action cannot run."""
+    def require_online(self, action: str) -> bool:
+        """True when the server is there; else say which action cannot run, and why."""
         if self.online:
             return True
         reason = self.connection_detail or "not connected yet"
-        self.notify(
-            f"Server unreachable: {reason}, retrying",
-            title="Server unreachable",
-            severity="error",
-            markup=False,
-        )
+        self.connection_notice(unreachable_text(action, reason), title="Server unreachable")
         return False
+
+    def connection_notice(
+        self, message: str, *, title: str, severity: SeverityLevel = "error"
+    ) -> None:
+        """The one notice about the connection: each replaces the last, so they never pile up."""
+        previous = self._connection_notice
+        if previous is not None and previous in self._notifications:
+            self._unnotify(previous, refresh=False)
+        notice = Notification(
+            message, title, severity, timeout=8 if severity == "error" else 5, markup=False
+        )
+        self._connection_notice = notice
+        self.post_message(Notify(notice))
 
     # --- actions ------------------------------------------------------------------
 
@@ -360,7 +401,10 @@ class QrmTuiApp(App[None]):
         return not (action == "switch_mode" and isinstance(self.screen, StartupErrorScreen))
 
     def action_help(self) -> None:
-        self.push_screen(HelpScreen(help_rows(self.screen)))
+        """Keys where help was asked, everywhere, then the other screens' (by screen)."""
+        screens = (WebhooksScreen, DeliveriesScreen, ReportsScreen, DeliveryInspector)
+        others = [screen for screen in screens if not isinstance(self.screen, screen)]
+        self.push_screen(HelpScreen(help_rows(self.screen) + screen_rows(self, others)))
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         report_worker_failure(self, event)

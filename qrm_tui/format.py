@@ -92,9 +92,22 @@ def attempt_number(delivery: Delivery) -> int:
     return delivery.attempt_count + (1 if delivery.status is DeliveryStatus.IN_FLIGHT else 0)
 
 
+def manual_attempts(delivery: Delivery) -> int:
+    """Manual redeliveries made (`attemptsTotal` counts them; `attemptCount` does not).
+
+    Only an automatic attempt puts a delivery in flight, and it is counted in
+    `attemptsTotal` from its start but in `attemptCount` only once it ends.
+    """
+    automatic = attempt_number(delivery)
+    return max(0, delivery.attempts_total - automatic)
+
+
 def attempt_label(delivery: Delivery, max_attempts: int) -> str:
+    """`3/4`, `—` before the first attempt, and `3/4 +1` after one manual redelivery (SPEC 8.1)."""
     number = attempt_number(delivery)
-    return f"{number}/{max_attempts}" if number else "—"
+    label = f"{number}/{max_attempts}" if number else "—"
+    manual = manual_attempts(delivery)
+    return f"{label} +{manual}" if manual else label
 
 
 def answer_label(status: int | None, error: str | None) -> tuple[str, Tone]:

@@ -97,6 +97,8 @@ class RateMeter:
         self._clock = clock
         self._counts = [0] * seconds
         self._second = int(clock())
+        self._since = self._second
+        """The first second measured: nothing before it is drawn as a quiet second."""
 
     def _roll(self, second: int) -> None:
         gap = second - self._second
@@ -112,12 +114,12 @@ class RateMeter:
         self._counts[second % self.seconds] += count
 
     def series(self) -> list[float]:
-        """Per second, oldest first, ending with the last complete second."""
+        """Per second, oldest first, ending with the last complete second; only the
+        seconds measured (at most `seconds`): the time before the meter started is unknown."""
         now = int(self._clock())
         self._roll(now)
-        return [
-            float(self._counts[(now - back) % self.seconds]) for back in range(self.seconds, 0, -1)
-        ]
+        measured = min(self.seconds, max(0, now - self._since))
+        return [float(self._counts[(now - back) % self.seconds]) for back in range(measured, 0, -1)]
 
 
 class LiveStore:

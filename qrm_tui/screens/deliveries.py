@@ -16,15 +16,12 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
-from textual.widgets import Label, Select, Sparkline
-from textual.worker import Worker
+from textual.widgets import Label, Select
 
 from mock_qrm.domain.models import Delivery, DeliveryStatus, Page
 from mock_qrm.domain.timefmt import iso_z
-from qrm_tui.failures import report_worker_failure
 from qrm_tui.format import (
     STATE_NAMES,
-    Tones,
     answer_label,
     attempt_label,
     clock_time,
@@ -37,29 +34,29 @@ from qrm_tui.widgets.confirm import ConfirmDialog
 from qrm_tui.widgets.footer import KeyFooter
 from qrm_tui.widgets.header import AppHeader
 from qrm_tui.widgets.live_table import Cells, Column, LiveTable
+from qrm_tui.widgets.throughput import Throughput, rate_label
 from qrm_tui.window import Change, Window
 
 if TYPE_CHECKING:
-    pass
+    from qrm_tui.live import Channel
 
 COLUMNS = (
-    Column("time", "Time", 8),
-    Column("webhook", "Webhook", 27),
-    Column("event", "Event", 17),
-    Column("resource", "Resource", 8, "right"),
-    Column("attempt", "Attempt", 7, "right"),
-    Column("code", "Code", 9),
-    Column("latency", "Latency", 7, "right"),
-    Column("state", "State", 16),
+    Column("time", "Time", 8, drop_at=2),
+    Column("webhook", "Webhook", 27, least=12, most=48, give_up=5),
+    Column("event", "Event", 17, least=12, most=32, give_up=6),
+    Column("resource", "Resource", 8, "right", drop_at=0),
+    Column("attempt", "Attempt", 7, "right", give_up=7),
+    Column("code", "Code", 9, least=7, most=16, give_up=3),
+    Column("latency", "Latency", 7, "right", drop_at=1),
+    Column("state", "State", 16, most=22, give_up=9),
 )
-"""Fixed widths: a live update never re-measures the table."""
+"""The main job first: the state, then webhook, event and attempt; resource, latency
+and time go when the screen is narrow. Widths change with the screen, never with a row."""
 
 CAP = 1000
 """Rows held at most; older ones stay in the journal, a page away (`o`)."""
 PAGE = 200
 """Rows per REST page (the API's largest)."""
-FLUSH_INTERVAL = 0.15
-"""Seconds over which feed changes are gathered into one table update."""
 TICK = 1.0
 """Seconds between countdown, counter and sparkline refreshes."""
 
@@ -74,30 +71,57 @@ class DeliveriesScreen(LiveListScreen[Delivery]):
     HELP_GROUP = "Deliveries"
     AUTO_FOCUS = "#delivery-table"
     BINDINGS = [
-        Binding("f", "follow", "Follow", tooltip="Follow the newest deliveries again"),
-        Binding("o", "older", "Older", tooltip="Load the next page of older deliveries"),
+        Binding(
+            "f",
+            "follow",
+            "Follow",
+            tooltip="Follow the newest deliveries again",
+            id="deliveries.follow",
+        ),
+        Binding(
+            "o",
+            "older",
+            "Older",
+            tooltip="Load the next page of older deliveries",
+            id="deliveries.older",
+        ),
         Binding(
             "R",
             "redeliver_failed",
             "Redeliver failed",
             key_display="R",
             tooltip="Redeliver every failed delivery matching the filters (asks first)",
+            id="deliveries.redeliver_failed",
         ),
-        Binding("c", "copy_message_id", "Copy id", tooltip="Copy the selected messageId"),
+        Binding(
+            "c",
+            "copy_message_id",
+            "Copy id",
+            show=False,
+            tooltip="Copy the selected messageId",
+            id="deliveries.copy_message_id",
+        ),
         Binding(
             "slash",
             "filter",
             "Filter",
             key_display="/",
             tooltip="Filter deliveries by webhook, event and state",
+            id="deliveries.filter",
         ),
-        Binding("escape", "clear_filters", "Clear filters", show=False, tooltip="Show everything"),
+        Binding(
+            "escape",
+            "clear_filters",
+            "Clear filters",
+            show=False,
+            tooltip="Show everything",
+            id="deliveries.clear_filters",
+        ),
     ]
 
     def __init__(self) -> None:
         super().__init__()
         self.window: Window[Delivery] = Window(lambda delivery: delivery.id, CAP, self._matches)
-        self._tones: Tones | None = None
         self._counts_stale = True
         self._counting = False
         self.webhook_id: int | None = None
@@ -129,26 +153,22 @@ class DeliveriesScreen(LiveListScreen[Delivery]):
         with Horizontal(id="delivery-status"):
             yield Label(id="follow-state")
             yield Label(id="counts")
-            yield Sparkline([], id="throughput")
+            yield Throughput(id="throughput")
             yield Label(id="rate")
         yield LiveTable(COLUMNS, self._row_cells, id="delivery-table")
         yield Label(id="table-foot", markup=False)
         yield KeyFooter()
 
+    @property
+    def channel(self) -> Channel[Delivery]:
+        return self.qrm.store.deliveries
+
     def on_mount(self) -> None:
-        self._inbox = self.qrm.store.deliveries.open()
-        self.set_interval(FLUSH_INTERVAL, self.flush)
         self.set_interval(TICK, self.tick)
         self.watch(self.qrm, "webhooks", self._webhook_options)
-        self.watch(self.qrm, "feed_generation", self._reload)
-        self.watch(self.qrm, "theme", self.redraw, init=False)
         self._show_follow(True)
         self._show_foot()
         self.tick()
-
-    def on_unmount(self) -> None:
-        if self._inbox is not None:
-            self.qrm.store.deliveries.close(self._inbox)
 
     # --- the rows -------------------------------------------------------------------
 
@@ -181,9 +201,7 @@ class DeliveriesScreen(LiveListScreen[Delivery]):
         )
 
     def cells(self, delivery: Delivery) -> Cells:
-        if self._tones is None:
-            self._tones = Tones(self.app.get_css_variables())
-        text = self._tones.text
+        text = self.tones.text
         return (
             text(clock_time(delivery.created_at), "muted"),
             text(delivery.webhook_name),
@@ -205,7 +223,7 @@ class DeliveriesScreen(LiveListScreen[Delivery]):
 
     def redraw(self) -> None:
         """Every row afresh (a new theme)."""
-        self._tones = None
+        self.forget_tones()
         self.table.redraw()
         self._show_counts()
 
@@ -220,8 +238,8 @@ class DeliveriesScreen(LiveListScreen[Delivery]):
             if delivery.status is DeliveryStatus.RETRY_SCHEDULED
         )
         series = self.qrm.store.attempts.series()
-        self.query_one("#throughput", Sparkline).data = series
-        self.query_one("#rate", Label).update(f"{series[-1]:g} attempts/s")
+        self.query_one("#throughput", Throughput).data = tuple(series)
+        self.query_one("#rate", Label).update(rate_label(series[-1] if series else 0))
         if self._counts_stale and not self._counting and self._loaded:
             self.count()
 
@@ -283,10 +301,8 @@ class DeliveriesScreen(LiveListScreen[Delivery]):
     # --- what the screen says -------------------------------------------------------
 
     def _show_counts(self) -> None:
-        if self._tones is None:
-            self._tones = Tones(self.app.get_css_variables())
         parts = [
-            self._tones.text(f"{mark} {self.counts.get(status, 0):,} {name}", tone)
+            self.tones.text(f"{mark} {self.counts.get(status, 0):,} {name}", tone)
             for name, status, mark, tone in COUNTED
         ]
         self.query_one("#counts", Label).update(Text(" ").join(parts))
@@ -296,7 +312,7 @@ class DeliveriesScreen(LiveListScreen[Delivery]):
         if follow:
             label.update("● following newest")
         else:
-            label.update("⏸ paused — f / Home follows")
+            label.update("⏸ paused — f follows")
         label.set_class(not follow, "-paused")
 
     def _show_foot(self) -> None:
@@ -386,7 +402,7 @@ class DeliveriesScreen(LiveListScreen[Delivery]):
         if not self.window.has_older:
             self.notify("This is the start of the journal: nothing older.", markup=False)
             return
-        if self.qrm.require_online():
+        if self.qrm.require_online("load older deliveries"):
             self.load_older()
 
     def action_filter(self) -> None:
@@ -413,7 +429,7 @@ class DeliveriesScreen(LiveListScreen[Delivery]):
             self.notify(f"Copied {delivery.message_id}", title="messageId", markup=False)
 
     def action_redeliver_failed(self) -> None:
-        if self.qrm.require_online():
+        if self.qrm.require_online("redeliver the failed deliveries"):
             self.redeliver_failed()
 
     @work(group="deliveries-redeliver", exclusive=True, exit_on_error=False)
@@ -444,6 +460,3 @@ class DeliveriesScreen(LiveListScreen[Delivery]):
         )
         plural = "delivery" if count == 1 else "deliveries"
         self.notify(f"Redelivering {count:,} failed {plural}.", title="Redeliver", markup=False)
-
-    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        report_worker_failure(self, event)

@@ -18,13 +18,16 @@ from qrm_tui.widgets.header import AppHeader
 if TYPE_CHECKING:
     from qrm_tui.app import QrmTuiApp
 
+EXIT_STARTUP = 1
+"""The exit status when qrm-tui is quit from its start-up error."""
+
 
 class StartupErrorScreen(Screen[None]):
     HELP_GROUP = "Start-up error"
     AUTO_FOCUS = "#retry"
     BINDINGS = [
-        Binding("r", "retry", "Retry", tooltip="Try to connect again"),
-        Binding("q", "app.quit", "Quit", tooltip="Quit qrm-tui"),
+        Binding("r", "retry", "Retry", tooltip="Try to connect again", id="startup.retry"),
+        Binding("q", "quit", "Quit", tooltip="Quit qrm-tui (exit status 1)", id="startup.quit"),
     ]
 
     def __init__(self, problem: StartupProblem) -> None:
@@ -54,6 +57,10 @@ class StartupErrorScreen(Screen[None]):
     def _retry(self) -> None:
         self.action_retry()
 
+    def action_quit(self) -> None:
+        """Quitting here means qrm-tui never started: a script sees a failure."""
+        self.app.exit(return_code=EXIT_STARTUP)
+
     @on(Button.Pressed, "#quit")
     def _quit(self) -> None:
-        self.app.exit()
+        self.action_quit()

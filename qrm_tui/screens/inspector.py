@@ -6,7 +6,7 @@ It follows the delivery while open: a feed change to it reloads it over REST
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
 from rich.console import Group, RenderableType
 from rich.text import Text
@@ -14,29 +14,26 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
-from textual.screen import Screen
 from textual.widgets import Label, Static
-from textual.worker import Worker
 
 from mock_qrm.domain.models import Attempt, DeliveryDetail, Outcome, Trigger
-from qrm_tui.failures import report_worker_failure
 from qrm_tui.format import (
-    Tones,
     answer_label,
     attempt_number,
     full_time,
     latency_label,
+    manual_attempts,
     pretty_json,
     size_label,
     state_label,
 )
 from qrm_tui.live import Inbox
+from qrm_tui.screens.base import QrmScreen
 from qrm_tui.widgets.footer import KeyFooter
 from qrm_tui.widgets.header import AppHeader
 
 if TYPE_CHECKING:
     from mock_qrm.domain.models import Delivery
-    from qrm_tui.app import QrmTuiApp
 
 FLUSH_INTERVAL = 0.15
 
@@ -47,14 +44,34 @@ OUTCOMES = {
 }
 
 
-class DeliveryInspector(Screen[None]):
+class DeliveryInspector(QrmScreen):
     HELP_GROUP = "Delivery"
     AUTO_FOCUS = "#inspector-body"
     BINDINGS = [
-        Binding("escape", "app.pop_screen", "Back", tooltip="Back to the deliveries"),
-        Binding("r", "redeliver", "Redeliver", tooltip="Send this delivery again now"),
-        Binding("c", "copy_message_id", "Copy id", tooltip="Copy the messageId"),
-        Binding("p", "copy_payload", "Copy payload", tooltip="Copy the message body as sent"),
+        Binding(
+            "escape", "app.pop_screen", "Back", tooltip="Back to the deliveries", id="delivery.back"
+        ),
+        Binding(
+            "r",
+            "redeliver",
+            "Redeliver",
+            tooltip="Send this delivery again now",
+            id="delivery.redeliver",
+        ),
+        Binding(
+            "c",
+            "copy_message_id",
+            "Copy id",
+            tooltip="Copy the messageId",
+            id="delivery.copy_message_id",
+        ),
+        Binding(
+            "p",
+            "copy_payload",
+            "Copy payload",
+            tooltip="Copy the message body as sent",
+            id="delivery.copy_payload",
+        ),
     ]
 
     def __init__(self, delivery_id: int) -> None:
@@ -64,18 +81,7 @@ class DeliveryInspector(Screen[None]):
         self.current: Delivery | None = None
         """The latest state the feed told of (fresher than `detail` between reloads)."""
         self._inbox: Inbox[Delivery] | None = None
-        self._tones: Tones | None = None
         self._reveal = False
-
-    @property
-    def qrm(self) -> QrmTuiApp:
-        return cast("QrmTuiApp", self.app)
-
-    @property
-    def tones(self) -> Tones:
-        if self._tones is None:
-            self._tones = Tones(self.app.get_css_variables())
-        return self._tones
 
     def compose(self) -> ComposeResult:
         yield AppHeader("deliveries")
@@ -88,16 +94,11 @@ class DeliveryInspector(Screen[None]):
         yield KeyFooter()
 
     def on_mount(self) -> None:
-        self._inbox = self.qrm.store.deliveries.open()
-        self.set_interval(FLUSH_INTERVAL, self.flush)
+        self._inbox = self.open_inbox(self.qrm.store.deliveries, FLUSH_INTERVAL, self.flush)
         self.set_interval(1.0, self._show_state)
         self.watch(self.qrm, "feed_generation", self._reload, init=False)
         self.watch(self.qrm, "theme", self._restyle, init=False)
         self.load()
-
-    def on_unmount(self) -> None:
-        if self._inbox is not None:
-            self.qrm.store.deliveries.close(self._inbox)
 
     def flush(self) -> None:
         if self._inbox is None:
@@ -123,7 +124,7 @@ class DeliveryInspector(Screen[None]):
     # --- drawing ----------------------------------------------------------------------
 
     def _restyle(self) -> None:
-        self._tones = None
+        self.forget_tones()
         if self.detail is not None:
             self.show(self.detail)
 
@@ -176,6 +177,9 @@ class DeliveryInspector(Screen[None]):
         line.append(
             f" · attempt {number} of {self.qrm.max_attempts}" if number else " · no attempt yet"
         )
+        manual = manual_attempts(delivery)
+        if manual:
+            line.append(f" + {manual} manual")
         line.append(f" · created {full_time(delivery.created_at)}")
         if delivery.completed_at is not None:
             line.append(f" · completed {full_time(delivery.completed_at)}")
@@ -233,7 +237,7 @@ class DeliveryInspector(Screen[None]):
     # --- actions ------------------------------------------------------------------------
 
     def action_redeliver(self) -> None:
-        if self.qrm.require_online():
+        if self.qrm.require_online(f"redeliver delivery #{self.delivery_id}"):
             self.redeliver()
 
     @work(group="inspector-redeliver", exclusive=True, exit_on_error=False)
@@ -269,6 +273,3 @@ class DeliveryInspector(Screen[None]):
             title="Payload",
             markup=False,
         )
-
-    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        report_worker_failure(self, event)

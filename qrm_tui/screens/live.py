@@ -1,23 +1,25 @@
-"""What the live list screens (deliveries, reports) share: drain the inbox, draw in batches."""
+"""What the live list screens (deliveries, reports) share: their inbox, drained in batches."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Generic, TypeVar, cast
+from typing import TYPE_CHECKING, Generic, TypeVar
 
-from textual.screen import Screen
-
-from qrm_tui.live import Inbox
-from qrm_tui.window import Change, Window
+from qrm_tui.screens.base import QrmScreen
 
 if TYPE_CHECKING:
-    from qrm_tui.app import QrmTuiApp
+    from qrm_tui.live import Channel, Inbox
     from qrm_tui.widgets.live_table import LiveTable
+    from qrm_tui.window import Change, Window
 
 T = TypeVar("T")
 
+FLUSH_INTERVAL = 0.15
+"""Seconds over which feed changes are gathered into one table update."""
 
-class LiveListScreen(Screen[None], Generic[T]):
-    """A table kept by the feed: the inbox is drained every flush, never while a page loads."""
+
+class LiveListScreen(QrmScreen, Generic[T]):
+    """A table kept by the feed: the screen owns an inbox on `channel`, drained every
+    flush (never while a page loads); a fresh feed reloads the newest page over REST."""
 
     window: Window[T]
     _inbox: Inbox[T] | None = None
@@ -26,8 +28,8 @@ class LiveListScreen(Screen[None], Generic[T]):
     _loaded = False
 
     @property
-    def qrm(self) -> QrmTuiApp:
-        return cast("QrmTuiApp", self.app)
+    def channel(self) -> Channel[T]:
+        raise NotImplementedError
 
     @property
     def table(self) -> LiveTable:
@@ -36,11 +38,20 @@ class LiveListScreen(Screen[None], Generic[T]):
     def load_newest(self) -> object:
         raise NotImplementedError
 
+    def redraw(self) -> None:
+        raise NotImplementedError
+
     def _draw(self, change: Change[T]) -> None:
         raise NotImplementedError
 
     def _flushed(self) -> None:
         """Called after a batch was drawn."""
+
+    def on_mount(self) -> None:
+        """After the subclass's own `on_mount` (Textual calls each class's, subclass first)."""
+        self._inbox = self.open_inbox(self.channel, FLUSH_INTERVAL, self.flush)
+        self.watch(self.qrm, "feed_generation", self._reload)
+        self.watch(self.qrm, "theme", self.redraw, init=False)
 
     def flush(self) -> None:
         """Draw what the feed brought since the last flush, in one update."""

@@ -6,22 +6,18 @@ deliveries its events caused, live.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any
 
 from rich.json import JSON
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
-from textual.screen import Screen
 from textual.widgets import Label, Static
-from textual.worker import Worker
 
 from mock_qrm.domain.models import Delivery, ReportRow
 from mock_qrm.domain.timefmt import to_ms
-from qrm_tui.failures import report_worker_failure
 from qrm_tui.format import (
-    Tones,
     answer_label,
     attempt_label,
     clock_time,
@@ -29,7 +25,8 @@ from qrm_tui.format import (
     latency_label,
     state_label,
 )
-from qrm_tui.live import Inbox
+from qrm_tui.live import Channel, Inbox
+from qrm_tui.screens.base import QrmScreen
 from qrm_tui.screens.inspector import DeliveryInspector
 from qrm_tui.screens.live import LiveListScreen
 from qrm_tui.widgets.footer import KeyFooter
@@ -37,18 +34,16 @@ from qrm_tui.widgets.header import AppHeader
 from qrm_tui.widgets.live_table import Cells, Column, LiveTable
 from qrm_tui.window import Change, Window
 
-if TYPE_CHECKING:
-    from qrm_tui.app import QrmTuiApp
-
 COLUMNS = (
-    Column("id", "Id", 7, "right"),
-    Column("case", "Case number", 34),
-    Column("type", "Type", 6),
-    Column("result", "Result", 9),
-    Column("status", "Status", 11),
-    Column("file", "File", 9),
-    Column("created", "Created", 23),
+    Column("id", "Id", 7, "right", drop_at=5),
+    Column("case", "Case number", 34, least=18, most=90, give_up=3),
+    Column("type", "Type", 6, drop_at=1),
+    Column("result", "Result", 9, give_up=8),
+    Column("status", "Status", 11, give_up=2),
+    Column("file", "File", 9, give_up=7),
+    Column("created", "Created", 23, drop_at=0),
 )
+"""The case number first, whole when there is room; the creation time goes when narrow."""
 
 CAP = 5000
 PAGE = 200
@@ -64,15 +59,22 @@ class ReportsScreen(LiveListScreen[ReportRow]):
     HELP_GROUP = "Reports"
     AUTO_FOCUS = "#report-table"
     BINDINGS = [
-        Binding("u", "upload", "Upload", tooltip="Simulate an inspector uploading a report"),
-        Binding("o", "older", "Older", tooltip="Load the next page of older reports"),
-        Binding("f", "follow", "Newest", tooltip="Back to the newest report"),
+        Binding(
+            "u",
+            "upload",
+            "Upload",
+            tooltip="Simulate an inspector uploading a report",
+            id="reports.upload",
+        ),
+        Binding(
+            "o", "older", "Older", tooltip="Load the next page of older reports", id="reports.older"
+        ),
+        Binding("f", "follow", "Newest", tooltip="Back to the newest report", id="reports.follow"),
     ]
 
     def __init__(self) -> None:
         super().__init__()
         self.window: Window[ReportRow] = Window(report_key, CAP)
-        self._tones: Tones | None = None
         self._select_when_seen: int | None = None
 
     @property
@@ -85,21 +87,15 @@ class ReportsScreen(LiveListScreen[ReportRow]):
         yield Label(id="report-foot", markup=False)
         yield KeyFooter()
 
+    @property
+    def channel(self) -> Channel[ReportRow]:
+        return self.qrm.store.reports
+
     def on_mount(self) -> None:
-        self._inbox = self.qrm.store.reports.open()
-        self.set_interval(FLUSH_INTERVAL, self.flush)
-        self.watch(self.qrm, "feed_generation", self._reload)
-        self.watch(self.qrm, "theme", self.redraw, init=False)
         self._show_foot()
 
-    def on_unmount(self) -> None:
-        if self._inbox is not None:
-            self.qrm.store.reports.close(self._inbox)
-
     def cells(self, report: ReportRow) -> Cells:
-        if self._tones is None:
-            self._tones = Tones(self.app.get_css_variables())
-        text = self._tones.text
+        text = self.tones.text
         result_tone = {"pass": "text-success", "fail": "text-error"}.get(report.result, "")
         return (
             text(str(report.id)),
@@ -123,7 +119,7 @@ class ReportsScreen(LiveListScreen[ReportRow]):
         self._show_foot()
 
     def redraw(self) -> None:
-        self._tones = None
+        self.forget_tones()
         self.table.redraw()
 
     @work(group="reports-page", exclusive=True, exit_on_error=False)
@@ -176,13 +172,13 @@ class ReportsScreen(LiveListScreen[ReportRow]):
             self.app.push_screen(ReportScreen(report))
 
     def action_upload(self) -> None:
-        if self.qrm.require_online():
+        if self.qrm.require_online("upload a report"):
             self.upload()
 
     def action_older(self) -> None:
         if not self.window.has_older:
             self.notify("No older reports.", markup=False)
-        elif self.qrm.require_online():
+        elif self.qrm.require_online("load older reports"):
             self.load_older()
 
     def action_follow(self) -> None:
@@ -205,39 +201,34 @@ class ReportsScreen(LiveListScreen[ReportRow]):
             markup=False,
         )
 
-    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        report_worker_failure(self, event)
-
 
 DELIVERY_COLUMNS = (
-    Column("time", "Time", 8),
-    Column("webhook", "Webhook", 27),
-    Column("event", "Event", 17),
-    Column("attempt", "Attempt", 7, "right"),
-    Column("code", "Code", 9),
-    Column("latency", "Latency", 7, "right"),
-    Column("state", "State", 19),
+    Column("time", "Time", 8, drop_at=2),
+    Column("webhook", "Webhook", 27, least=12, most=48, give_up=5),
+    Column("event", "Event", 17, least=12, most=32, give_up=6),
+    Column("attempt", "Attempt", 7, "right", give_up=7),
+    Column("code", "Code", 9, least=7, most=16, give_up=3),
+    Column("latency", "Latency", 7, "right", drop_at=1),
+    Column("state", "State", 19, least=16, most=22, give_up=9),
 )
+"""As on the deliveries screen: the state first, time and latency go when narrow."""
 
 
-class ReportScreen(Screen[None]):
+class ReportScreen(QrmScreen):
     """One report: the deliveries its events caused (live), and the document the API serves."""
 
     HELP_GROUP = "Report"
     AUTO_FOCUS = "#report-deliveries"
-    BINDINGS = [Binding("escape", "app.pop_screen", "Back", tooltip="Back to the reports")]
+    BINDINGS = [
+        Binding("escape", "app.pop_screen", "Back", tooltip="Back to the reports", id="report.back")
+    ]
 
     def __init__(self, report: ReportRow) -> None:
         super().__init__()
         self.report = report
         self.deliveries: dict[int, Delivery] = {}
         self._inbox: Inbox[Delivery] | None = None
-        self._tones: Tones | None = None
         self._busy = False
-
-    @property
-    def qrm(self) -> QrmTuiApp:
-        return cast("QrmTuiApp", self.app)
 
     def compose(self) -> ComposeResult:
         report = self.report
@@ -257,21 +248,14 @@ class ReportScreen(Screen[None]):
         yield KeyFooter()
 
     def on_mount(self) -> None:
-        self._inbox = self.qrm.store.deliveries.open()
-        self.set_interval(FLUSH_INTERVAL, self.flush)
+        self._inbox = self.open_inbox(self.qrm.store.deliveries, FLUSH_INTERVAL, self.flush)
         self.set_interval(1.0, self.tick)
         self.watch(self.qrm, "feed_generation", self._reload, init=False)
         self.load_document()
         self.load_deliveries()
 
-    def on_unmount(self) -> None:
-        if self._inbox is not None:
-            self.qrm.store.deliveries.close(self._inbox)
-
     def cells(self, delivery: Delivery) -> Cells:
-        if self._tones is None:
-            self._tones = Tones(self.app.get_css_variables())
-        text = self._tones.text
+        text = self.tones.text
         return (
             text(clock_time(delivery.created_at), "muted"),
             text(delivery.webhook_name),
@@ -327,6 +311,3 @@ class ReportScreen(Screen[None]):
     @on(LiveTable.Selected, "#report-deliveries")
     def _open(self, event: LiveTable.Selected) -> None:
         self.app.push_screen(DeliveryInspector(event.key))
-
-    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        report_worker_failure(self, event)

@@ -2,41 +2,35 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING, cast
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
+from textual.message import Message
 from textual.reactive import reactive
-from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Button, DataTable, Input, Label, Static
-from textual.worker import Worker
 
 from mock_qrm.domain.models import DeliveryStatus, LastDelivery, Webhook
-from qrm_tui.failures import report_worker_failure
+from qrm_tui.format import SHORT_ERRORS
+from qrm_tui.layout import GAP, Column, fit, shorten_end, shorten_middle
+from qrm_tui.screens.base import QrmScreen
 from qrm_tui.widgets.confirm import ConfirmDialog
 from qrm_tui.widgets.footer import KeyFooter
 from qrm_tui.widgets.header import AppHeader
 from qrm_tui.widgets.webhook_form import WebhookForm
 
 if TYPE_CHECKING:
-    from qrm_tui.app import QrmTuiApp
+    pass
 
-COLUMNS = (
-    ("status", "Status", 10),
-    ("name", "Name", 16),
-    ("url", "URL", 32),
-    ("events", "Events", 17),
-    ("auth", "Basic auth", 10),
-    ("last", "Last delivery", 21),
-)
-"""Key, title and fixed width of each column: live updates never re-measure the table."""
-
-WIDTHS = {key: width for key, _, width in COLUMNS}
+SHORT_TITLES = {"auth": "Auth", "last": "Last"}
+"""Titles for columns narrower than their full title."""
+EVENTS_WIDTH = 17
 FLUSH_INTERVAL = 0.1
 """Seconds over which feed updates are gathered into one table update."""
 ROW_ACTIONS = ("edit", "toggle_active", "remove")
@@ -49,7 +43,26 @@ def status_label(active: bool) -> tuple[str, Tone]:
     return ("● active", "text-success") if active else ("○ inactive", "muted")
 
 
-def events_label(events: list[str], width: int = WIDTHS["events"]) -> str:
+def columns_for(webhooks: Iterable[Webhook]) -> tuple[Column, ...]:
+    """Each column as wide as its longest text (within reason). Status, name and URL are
+    the main job: when narrow, events, basic auth and the last result go, in that order,
+    once every column is down to its least (a long error, then a URL's middle, go first)."""
+    hooks = list(webhooks)
+    name = min(48, max([16, *(len(w.name) for w in hooks)]))
+    url = min(80, max([32, *(len(w.url) for w in hooks)]))
+    events = min(48, max([EVENTS_WIDTH, *(len(", ".join(w.events)) for w in hooks)]))
+    auth = min(24, max([10, *(len(w.basic_auth.username) for w in hooks if w.basic_auth)]))
+    return (
+        Column("status", "Status", 10, give_up=20),
+        Column("name", "Name", name, least=16, give_up=4, importance=9),
+        Column("url", "URL", url, least=24, give_up=3, importance=10, shorten="middle"),
+        Column("events", "Events", events, least=EVENTS_WIDTH, give_up=1, drop_at=6),
+        Column("auth", "Basic auth", auth, least=6, give_up=5, drop_at=7),
+        Column("last", "Last delivery", 21, least=9, give_up=2, drop_at=8, importance=8),
+    )
+
+
+def events_label(events: list[str], width: int = EVENTS_WIDTH) -> str:
     """All the codes if they fit, else the first and how many more."""
     joined = ", ".join(events)
     if len(joined) <= width or len(events) < 2:
@@ -57,11 +70,13 @@ def events_label(events: list[str], width: int = WIDTHS["events"]) -> str:
     return f"{events[0]} +{len(events) - 1}"
 
 
-def last_delivery_label(last: LastDelivery | None) -> tuple[str, Tone]:
-    """`✓ 200`, `✗ 500`, `✗ connection_refused`, `⟳ 500` (retry scheduled), …"""
+def last_delivery_label(last: LastDelivery | None, width: int = 21) -> tuple[str, Tone]:
+    """`✓ 200`, `✗ 500`, `✗ connection_refused` (`✗ refused` when narrow), `⟳ 500`, …"""
     if last is None:
         return "—", "muted"
     answer = str(last.response_status) if last.response_status is not None else last.error
+    if answer is not None and len(answer) + 2 > width:
+        answer = SHORT_ERRORS.get(answer, answer)
     match last.status:
         case DeliveryStatus.DELIVERED:
             return f"✓ {answer or 200}", "text-success"
@@ -79,27 +94,60 @@ def last_delivery_label(last: LastDelivery | None) -> tuple[str, Tone]:
 class WebhookTable(DataTable[Text]):
     HELP_GROUP = "Webhooks table"
     BINDINGS = [
-        Binding("enter", "select_cursor", "Edit", show=False, tooltip="Edit the selected webhook")
+        Binding(
+            "enter",
+            "select_cursor",
+            "Edit",
+            show=False,
+            tooltip="Edit the selected webhook",
+            id="webhooks.table.edit",
+        )
     ]
 
+    @dataclass
+    class Resized(Message):
+        """The table's width changed: its columns are fitted again."""
 
-class WebhooksScreen(Screen[None]):
+    def on_resize(self) -> None:
+        self.post_message(self.Resized())
+
+
+class WebhooksScreen(QrmScreen):
     HELP_GROUP = "Webhooks"
     AUTO_FOCUS = "#webhook-table"
     BINDINGS = [
-        Binding("n", "add", "Add", tooltip="Add a webhook"),
-        Binding("e", "edit", "Edit", tooltip="Edit the selected webhook"),
+        Binding("n", "add", "Add", tooltip="Add a webhook", id="webhooks.add"),
+        Binding("e", "edit", "Edit", tooltip="Edit the selected webhook", id="webhooks.edit"),
         Binding(
             "space",
             "toggle_active",
             "On/off",
             tooltip="Activate or deactivate the selected webhook",
+            id="webhooks.toggle_active",
         ),
-        Binding("d", "remove", "Remove", tooltip="Remove the selected webhook (asks first)"),
         Binding(
-            "slash", "filter", "Filter", key_display="/", tooltip="Filter webhooks by name or URL"
+            "d",
+            "remove",
+            "Remove",
+            tooltip="Remove the selected webhook (asks first)",
+            id="webhooks.remove",
         ),
-        Binding("escape", "clear_filter", "Clear filter", show=False, tooltip="Clear the filter"),
+        Binding(
+            "slash",
+            "filter",
+            "Filter",
+            key_display="/",
+            tooltip="Filter webhooks by name or URL",
+            id="webhooks.filter",
+        ),
+        Binding(
+            "escape",
+            "clear_filter",
+            "Clear filter",
+            show=False,
+            tooltip="Clear the filter",
+            id="webhooks.clear_filter",
+        ),
     ]
 
     filter_text = reactive("", init=False)
@@ -107,13 +155,11 @@ class WebhooksScreen(Screen[None]):
     def __init__(self) -> None:
         super().__init__()
         self._shown: dict[str, tuple[Text, ...]] = {}
-        self._styles: dict[str, str] = {}
+        self._columns: tuple[Column, ...] = ()
+        self.widths: dict[str, int] = {}
+        """Each shown column's width, for the room the table has (`fit`)."""
         self._flush: Timer | None = None
         self._selection: tuple[int, bool] | None = None
-
-    @property
-    def qrm(self) -> QrmTuiApp:
-        return cast("QrmTuiApp", self.app)
 
     @property
     def table(self) -> WebhookTable:
@@ -137,9 +183,6 @@ class WebhooksScreen(Screen[None]):
     def on_mount(self) -> None:
         for button in self.query(Button):
             button.can_focus = False
-        table = self.table
-        for key, title, width in COLUMNS:
-            table.add_column(title, width=width, key=key)
         self.watch(self.qrm, "webhooks", self._schedule_sync)
         self.watch(self.qrm, "loaded", self._sync)
         self.watch(self.qrm, "theme", self.redraw, init=False)
@@ -150,11 +193,35 @@ class WebhooksScreen(Screen[None]):
         """Draw every row afresh (a new theme, a new filter), not just what changed."""
         selected = self.selected
         self._shown.clear()
-        self._styles.clear()
+        self.forget_tones()
         self.table.clear()
         self._sync()
         if selected is not None:
             self.select(selected.id)
+
+    @on(WebhookTable.Resized)
+    def _resized(self) -> None:
+        self._sync()
+
+    def _fit(self) -> None:
+        """Columns for the room there is and the texts there are; rebuilt only when that changes."""
+        table = self.table
+        columns = columns_for(self.qrm.webhooks.values())
+        available = table.size.width - 1  # the scrollbar's gutter (qrm.tcss)
+        widths = fit(columns, max(available, sum(GAP + 1 for _ in columns)))
+        if widths == self.widths and columns == self._columns and table.columns:
+            return
+        self._columns = columns
+        self.widths = widths
+        self._shown.clear()
+        table.clear(columns=True)
+        for column in columns:
+            width = widths.get(column.key)
+            if width is not None:
+                title = column.title
+                if len(title) > width:
+                    title = SHORT_TITLES.get(column.key, shorten_end(title, width))
+                table.add_column(title, width=width, key=column.key)
 
     def _schedule_sync(self) -> None:
         """Gather a burst of feed updates into one table update."""
@@ -166,6 +233,7 @@ class WebhooksScreen(Screen[None]):
         if self._flush is not None:
             self._flush.stop()
             self._flush = None
+        self._fit()
         table = self.table
         wanted = {
             str(webhook.id): self._cells(webhook)
@@ -180,7 +248,7 @@ class WebhooksScreen(Screen[None]):
             if shown is None:
                 table.add_row(*cells, key=key)
             elif shown != cells:
-                for (column, _, _), old, new in zip(COLUMNS, shown, cells, strict=True):
+                for column, old, new in zip(self.widths, shown, cells, strict=True):
                     if old != new:
                         table.update_cell(key, column, new)
             self._shown[key] = cells
@@ -188,21 +256,22 @@ class WebhooksScreen(Screen[None]):
         self._show_selection()
 
     def _cells(self, webhook: Webhook) -> tuple[Text, ...]:
+        """The shown columns' cells, each fitted to its width (a URL loses its middle)."""
+        widths = self.widths
         auth = webhook.basic_auth.username if webhook.basic_auth else "—"
         muted = "muted" if not webhook.active else ""
-        return (
-            self._text(*status_label(webhook.active)),
-            self._text(webhook.name, muted),
-            self._text(webhook.url, muted),
-            self._text(events_label(webhook.events), muted),
-            self._text(auth, muted),
-            self._text(*last_delivery_label(webhook.last_delivery)),
-        )
+        cells = {
+            "status": lambda: self._text(*status_label(webhook.active)),
+            "name": lambda: self._text(webhook.name, muted),
+            "url": lambda: self._text(shorten_middle(webhook.url, widths["url"]), muted),
+            "events": lambda: self._text(events_label(webhook.events, widths["events"]), muted),
+            "auth": lambda: self._text(auth, muted),
+            "last": lambda: self._text(*last_delivery_label(webhook.last_delivery, widths["last"])),
+        }
+        return tuple(cells[key]() for key in widths)
 
     def _text(self, text: str, tone: Tone = "") -> Text:
-        if not self._styles:
-            self._styles = {"muted": "dim", "": "", **self.app.get_css_variables()}
-        return Text(text, style=self._styles.get(tone, ""), no_wrap=True, overflow="ellipsis")
+        return self.tones.text(text, tone)
 
     def _matches(self, webhook: Webhook) -> bool:
         needle = self.filter_text.strip().casefold()
@@ -270,7 +339,7 @@ class WebhooksScreen(Screen[None]):
 
     def action_add(self) -> None:
         if not self.qrm.components:
-            self.qrm.require_online()
+            self.qrm.require_online("add a webhook")
             return
         self.app.push_screen(
             WebhookForm(self.qrm.client, self.qrm.components), self._saved("Added")
@@ -297,7 +366,10 @@ class WebhooksScreen(Screen[None]):
 
     def action_toggle_active(self) -> None:
         webhook = self.selected
-        if webhook is not None and self.qrm.require_online():
+        if webhook is None:
+            return
+        verb = "deactivate" if webhook.active else "activate"
+        if self.qrm.require_online(f"{verb} webhook “{webhook.name}”"):
             self.set_active(webhook.id, not webhook.active)
 
     def action_remove(self) -> None:
@@ -306,7 +378,7 @@ class WebhooksScreen(Screen[None]):
             return
 
         def confirmed(yes: bool | None) -> None:
-            if yes and self.qrm.require_online():
+            if yes and self.qrm.require_online(f"remove webhook “{webhook.name}”"):
                 self.remove_webhook(webhook)
 
         self.app.push_screen(
@@ -356,6 +428,3 @@ class WebhooksScreen(Screen[None]):
         self.qrm.forget_webhook(webhook.id)
         self._sync()
         self.notify(f"Removed webhook “{webhook.name}”.", markup=False)
-
-    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        report_worker_failure(self, event)

@@ -15,8 +15,16 @@ from qrm_tui.widgets.footer import KeyFooter
 class ConfirmDialog(ModalScreen[bool]):
     HELP_GROUP = "Dialog"
     BINDINGS = [
-        Binding("escape", "cancel", "Cancel", tooltip="Close without doing anything"),
-        Binding("left,right", "app.focus_next", "Switch button", show=False),
+        Binding(
+            "escape",
+            "cancel",
+            "Cancel",
+            tooltip="Close without doing anything",
+            id="confirm.cancel",
+        ),
+        Binding(
+            "left,right", "app.focus_next", "Switch button", show=False, id="confirm.switch_button"
+        ),
     ]
 
     def __init__(self, title: str, message: str, confirm_label: str) -> None:

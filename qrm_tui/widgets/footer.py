@@ -11,14 +11,22 @@ from __future__ import annotations
 
 from typing import Any
 
+from textual import events
 from textual.screen import Screen
 from textual.widgets import Footer
+
+NARROW = 110
+"""Columns below which the footer is compact (the app's `-narrow` breakpoint)."""
 
 
 class KeyFooter(Footer):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._shown: tuple[tuple[str, str, str, bool, bool], ...] | None = None
+
+    def on_resize(self, event: events.Resize) -> None:
+        """Narrow terminals get the compact footer: every key still fits at 80 columns."""
+        self.compact = event.size.width < NARROW
 
     def bindings_changed(self, screen: Screen[Any]) -> None:
         shown = tuple(

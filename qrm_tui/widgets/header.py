@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual import events
 from textual.app import ComposeResult
 from textual.containers import Horizontal
+from textual.reactive import reactive
 from textual.widgets import Label
+
+from qrm_tui.layout import shorten_middle
 
 MODES = (
     ("1", "webhooks", "Webhooks"),
@@ -32,6 +36,26 @@ class ModeTab(Label):
         await self.app.run_action(f"switch_mode({self.mode!r})")
 
 
+def server_label(label: str, width: int) -> str:
+    """`http://127.0.0.1:8765 (embedded)` in `width` cells: the note goes, then the
+    scheme, then the middle; the port, which tells two servers apart, stays longest."""
+    forms = [label, label.removesuffix(" (embedded)")]
+    forms.append(forms[-1].removeprefix("http://").removeprefix("https://"))
+    for form in forms:
+        if len(form) <= width:
+            return form
+    return shorten_middle(forms[-1], width)
+
+
+class ServerLabel(Label):
+    """The server's address in the room it gets (`server_label`)."""
+
+    text = reactive("")
+
+    def render(self) -> Text:
+        return Text(server_label(self.text, self.content_size.width), no_wrap=True)
+
+
 class AppHeader(Horizontal):
     """Reads the app's `server_label`, `time_scale` and `connection` reactives."""
 
@@ -43,7 +67,7 @@ class AppHeader(Horizontal):
         yield Label("qrm-tui", id="app-name")
         for key, mode, title in MODES:
             yield ModeTab(key, mode, title, active=mode == self.mode)
-        yield Label(id="server", markup=False)
+        yield ServerLabel(id="server", markup=False)
         yield Label(id="time-scale")
         yield Label(id="connection")
 
@@ -52,16 +76,20 @@ class AppHeader(Horizontal):
         self.watch(self.app, "time_scale", self._show_time_scale)
         self.watch(self.app, "connection", self._show_connection)
 
+    # The app's reactives may change while this header is being taken down (a screen
+    # closing as the start-up fails): then there is nothing to show them on.
+
     def _show_server(self, label: str) -> None:
-        self.query_one("#server", Label).update(label)
+        for widget in self.query("#server").results(ServerLabel):
+            widget.text = label
 
     def _show_time_scale(self, scale: float) -> None:
-        widget = self.query_one("#time-scale", Label)
-        widget.update(f"×{scale:g} time")  # noqa: RUF001
-        widget.display = scale != 1
+        for widget in self.query("#time-scale").results(Label):
+            widget.update(f"×{scale:g} time")  # noqa: RUF001
+            widget.display = scale != 1
 
     def _show_connection(self, state: str) -> None:
         text, state_class = CONNECTION.get(state, (state, ""))
-        widget = self.query_one("#connection", Label)
-        widget.update(text)
-        widget.set_classes(state_class)
+        for widget in self.query("#connection").results(Label):
+            widget.update(text)
+            widget.set_classes(state_class)

@@ -15,8 +15,7 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
-from typing import ClassVar, Literal
+from typing import ClassVar
 
 from rich.text import Text
 from textual import events
@@ -28,28 +27,24 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from qrm_tui.layout import GAP, Column, fit, shorten_middle
+
 Cells = tuple[Text, ...]
 
-
-@dataclass(frozen=True, slots=True)
-class Column:
-    key: str
-    title: str
-    width: int
-    justify: Literal["left", "right"] = "left"
+__all__ = ["Cells", "Column", "LiveTable"]
 
 
 class LiveTable(ScrollView, can_focus=True):
     HELP_GROUP = "Table"
     COMPONENT_CLASSES: ClassVar[set[str]] = {"live-table--header", "live-table--cursor"}
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("up", "cursor_up", "Up", show=False),
-        Binding("down", "cursor_down", "Down", show=False),
-        Binding("pageup", "page_up", "Page up", show=False),
-        Binding("pagedown", "page_down", "Page down", show=False),
-        Binding("home", "first", "Newest", show=False),
-        Binding("end", "last", "Oldest", show=False),
-        Binding("enter", "select", "Open", tooltip="Open the selected row"),
+        Binding("up", "cursor_up", "Up", show=False, id="table.cursor_up"),
+        Binding("down", "cursor_down", "Down", show=False, id="table.cursor_down"),
+        Binding("pageup", "page_up", "Page up", show=False, id="table.page_up"),
+        Binding("pagedown", "page_down", "Page down", show=False, id="table.page_down"),
+        Binding("home", "first", "Newest", show=False, id="table.first"),
+        Binding("end", "last", "Oldest", show=False, id="table.last"),
+        Binding("enter", "select", "Open", tooltip="Open the selected row", id="table.select"),
     ]
     DEFAULT_CSS = """
     LiveTable {
@@ -57,6 +52,7 @@ class LiveTable(ScrollView, can_focus=True):
         color: $foreground;
         overflow-x: hidden;
         overflow-y: scroll;
+        scrollbar-size-vertical: 1;
         & > .live-table--header {
             text-style: bold;
             background: $panel;
@@ -115,7 +111,9 @@ class LiveTable(ScrollView, can_focus=True):
         super().__init__(id=id)
         self.columns = tuple(columns)
         self._cells_of = cells
-        self._width = sum(column.width + 2 for column in self.columns)
+        self.widths = fit(self.columns, sum(c.width + GAP for c in self.columns))
+        """Each shown column's width, for the width the table has (`fit`); set on resize."""
+        self._width = sum(width + GAP for width in self.widths.values())
         self._ascending: list[int] = []
         self._keys: set[int] = set()
         self._strips: LRUCache[int, Strip] = LRUCache(256)
@@ -125,6 +123,21 @@ class LiveTable(ScrollView, can_focus=True):
 
     def on_mount(self) -> None:
         self.virtual_size = Size(self._width, 1)
+
+    def on_resize(self) -> None:
+        self._fit(self.scrollable_content_region.width)
+
+    def _fit(self, available: int) -> None:
+        """Widths for the room there is: fixed until the next resize, whatever rows come."""
+        widths = fit(self.columns, available)
+        if widths == self.widths:
+            return
+        self.widths = widths
+        self._width = sum(width + GAP for width in widths.values())
+        self.virtual_size = Size(self._width, len(self._ascending) + 1)
+        self._strips.clear()
+        self._header = None
+        self.refresh()
 
     # --- reading ------------------------------------------------------------------------
 
@@ -336,9 +349,15 @@ class LiveTable(ScrollView, can_focus=True):
     def _render_row(self, cells: Cells) -> Strip:
         line = Text(no_wrap=True)
         for column, cell in zip(self.columns, cells, strict=False):
-            text = cell.copy()
-            text.truncate(column.width, overflow="ellipsis")
-            text.align(column.justify, column.width)
+            width = self.widths.get(column.key)
+            if width is None:
+                continue
+            if column.shorten == "middle" and cell.cell_len > width:
+                text = Text(shorten_middle(cell.plain, width), style=cell.style)
+            else:
+                text = cell.copy()
+                text.truncate(width, overflow="ellipsis")
+            text.align(column.justify, width)
             line.append(" ")
             line.append_text(text)
             line.append(" ")

@@ -18,11 +18,11 @@ from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widget import Widget
 from textual.widgets import Button, Checkbox, Input, Label, Switch
-from textual.worker import Worker
 
 from mock_qrm.domain.models import EventComponent, Webhook, WebhookCreate, WebhookPatch
 from qrm_tui.client import QrmApiError, QrmClient
-from qrm_tui.failures import report_worker_failure
+from qrm_tui.screens.base import WorkerErrors
+from qrm_tui.widgets.confirm import ConfirmDialog
 from qrm_tui.widgets.footer import KeyFooter
 
 FIELDS = ("name", "url", "events", "username", "password")
@@ -61,13 +61,25 @@ def validation_errors(exc: ValidationError) -> dict[str, list[str]]:
     return errors
 
 
-class WebhookForm(ModalScreen[Webhook | None]):
+class WebhookForm(WorkerErrors, ModalScreen[Webhook | None]):
     """Dismissed with the saved webhook, or `None` when cancelled."""
 
     HELP_GROUP = "Webhook form"
     BINDINGS = [
-        Binding("escape", "cancel", "Cancel", tooltip="Close the form without saving"),
-        Binding("ctrl+s", "submit", "Save", tooltip="Add the webhook, or save the changes"),
+        Binding(
+            "escape",
+            "cancel",
+            "Cancel",
+            tooltip="Close the form (asks first if anything changed)",
+            id="form.cancel",
+        ),
+        Binding(
+            "ctrl+s",
+            "submit",
+            "Save",
+            tooltip="Add the webhook, or save the changes",
+            id="form.submit",
+        ),
     ]
 
     def __init__(
@@ -78,8 +90,12 @@ class WebhookForm(ModalScreen[Webhook | None]):
         self.components = components
         self.webhook = webhook
         self._checkboxes: dict[str, Checkbox] = {}
-        self._tried = False
-        """Validate as the user types only after a first attempt to submit."""
+        self._touched: set[str] = set()
+        """Fields whose errors are shown: left after a change, or all once a save was tried."""
+        self._changed: set[str] = set()
+        """Fields changed since they were last left (they become touched when left)."""
+        self._initial: dict[str, Any] | None = None
+        """The body as the form opened: esc asks before throwing changes away."""
 
     @property
     def editing(self) -> bool:
@@ -170,6 +186,7 @@ class WebhookForm(ModalScreen[Webhook | None]):
             self._show_component(index)
         self._show_auth_fields()
         self._show_errors({})
+        self._initial = self._snapshot()
         self.query_one("#name", Input).focus()
 
     # --- what the user does ---------------------------------------------------------
@@ -181,11 +198,13 @@ class WebhookForm(ModalScreen[Webhook | None]):
             for code in self._codes(index):
                 self._checkboxes[code].value = event.value
         self._show_component(index)
+        self._touched.add("events")
         self._revalidate()
 
     @on(Checkbox.Changed, ".event")
     def _event_checked(self, event: Checkbox.Changed) -> None:
         self._show_component(self._component_index(event.checkbox))
+        self._touched.add("events")
         self._revalidate()
 
     @on(Switch.Changed, "#basic-auth")
@@ -194,8 +213,18 @@ class WebhookForm(ModalScreen[Webhook | None]):
         self._revalidate()
 
     @on(Input.Changed)
-    def _typed(self) -> None:
+    def _typed(self, event: Input.Changed) -> None:
+        if event.input.id:
+            self._changed.add(event.input.id)
         self._revalidate()
+
+    @on(Input.Blurred)
+    def _left(self, event: Input.Blurred) -> None:
+        """A field is checked once the user has changed it and moved on."""
+        field = event.input.id
+        if field in self._changed and field not in self._touched:
+            self._touched.add(field)
+            self._revalidate()
 
     @on(Input.Submitted)
     def _entered(self) -> None:
@@ -210,12 +239,38 @@ class WebhookForm(ModalScreen[Webhook | None]):
         self.action_cancel()
 
     def action_cancel(self) -> None:
-        self.dismiss(None)
+        if not self.changed:
+            self.dismiss(None)
+            return
+
+        def answered(discard: bool | None) -> None:
+            if discard:
+                self.dismiss(None)
+
+        self.app.push_screen(
+            ConfirmDialog(
+                "Discard your changes?",
+                "The webhook form has changes that are not saved.",
+                "Discard changes",
+            ),
+            answered,
+        )
+
+    @property
+    def changed(self) -> bool:
+        """Anything differs from the form as it opened."""
+        return self._initial is not None and self._snapshot() != self._initial
+
+    def _snapshot(self) -> dict[str, Any]:
+        body = self.body()
+        body["password"] = self.query_one("#password", Input).value
+        body["username"] = self.query_one("#username", Input).value
+        return body
 
     def action_submit(self) -> None:
-        self._tried = True
+        self._touched.update(FIELDS)
         errors = self.check()
-        self._show_errors(errors)
+        self._show_errors(errors, announce=True)
         if errors:
             self._focus_first(errors)
             return
@@ -258,7 +313,8 @@ class WebhookForm(ModalScreen[Webhook | None]):
         return {}
 
     def _revalidate(self) -> None:
-        if self._tried:
+        """The rules again, shown for the fields the user has touched only."""
+        if self._touched:
             self._show_errors(self.check())
 
     # --- sending ----------------------------------------------------------------------
@@ -292,20 +348,20 @@ class WebhookForm(ModalScreen[Webhook | None]):
             button.disabled = False
         self.dismiss(saved)
 
-    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        report_worker_failure(self, event)
-
     # --- showing ----------------------------------------------------------------------
 
-    def _show_errors(self, errors: dict[str, list[str]], *, from_server: bool = False) -> None:
+    def _show_errors(
+        self, errors: dict[str, list[str]], *, from_server: bool = False, announce: bool = False
+    ) -> None:
+        """Each touched field's errors under it; those of no field as one notice, when asked."""
         placed, stray = errors_by_field(errors)
         for field in FIELDS:
             label = self.query_one(f"#{field}-error", Label)
-            messages = placed.get(field, [])
+            messages = placed.get(field, []) if from_server or field in self._touched else []
             label.update("\n".join(messages))
             label.display = bool(messages)
             self._field_widget(field).set_class(bool(messages), "-invalid")
-        if stray:
+        if stray and (from_server or announce):
             self.notify(
                 "\n".join(stray),
                 title="The server refused" if from_server else "Not valid",

@@ -125,7 +125,9 @@ def rows(app: QrmTuiApp) -> list[list[str]]:
 
 
 def column(app: QrmTuiApp, name: str) -> list[str]:
-    index = ["status", "name", "url", "events", "auth", "last"].index(name)
+    """One column of the webhooks table by key (columns that do not fit are not shown)."""
+    table = app.screen_stack[0].query_one("#webhook-table", DataTable)
+    index = [column.key.value for column in table.ordered_columns].index(name)
     return [row[index] for row in rows(app)]
 
 

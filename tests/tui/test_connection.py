@@ -48,10 +48,19 @@ async def test_losing_the_server_keeps_the_table_and_reconnects_by_itself(
                 "a reconnection attempt",
             )
             await pilot.press("space")
-            assert (
-                f"Server unreachable: cannot reach {url}: connection refused, retrying"
-                in notifications(app)
-            )
+            await pilot.press("space")  # twice: still one notice, naming the action
+            unreachable = [n for n in notifications(app) if "cannot reach" in n]
+            assert unreachable == [
+                f"Could not deactivate webhook “Orders”: cannot reach {url}: "
+                "connection refused. Retrying the connection."
+            ]
+            await pilot.press("3", "u")  # another action: its notice replaces the last one
+            await until(pilot, lambda: any("upload a report" in n for n in notifications(app)))
+            assert [n for n in notifications(app) if "cannot reach" in n] == [
+                f"Could not upload a report: cannot reach {url}: "
+                "connection refused. Retrying the connection."
+            ]
+            await pilot.press("1")
             await pilot.press("n")  # the form opens; saving would say the same
             assert not isinstance(app.screen, WebhooksScreen)
             await pilot.press("escape")
@@ -88,7 +97,8 @@ async def test_actions_fail_as_a_notification_not_a_crash(tmp_path: Path) -> Non
         await until(
             pilot,
             lambda: any(
-                n.startswith("Server unreachable: cannot reach") for n in notifications(app)
+                n.startswith("Could not activate or deactivate the webhook: cannot reach")
+                for n in notifications(app)
             ),
         )
         assert column(app, "status") == ["● active"]

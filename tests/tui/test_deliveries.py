@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import pytest
 from aiohttp.test_utils import TestServer
-from textual.widgets import DataTable, Label, Select
+from textual.widgets import Label, Select
 
 from mock_qrm.client import QrmClient
 from mock_qrm.receiver import RunningReceiver
+from qrm_tui.live import RateMeter
 from qrm_tui.screens import deliveries
 from qrm_tui.screens.deliveries import DeliveriesScreen
 from qrm_tui.screens.help import HelpScreen
 from qrm_tui.widgets.confirm import ConfirmDialog
 from qrm_tui.widgets.live_table import LiveTable
+from qrm_tui.widgets.throughput import Throughput
 from tests.tui.conftest import (
     SIZE,
     delivery_rows,
@@ -112,7 +114,7 @@ async def test_follow_mode_pauses_when_the_cursor_leaves_the_newest_row(
 
         await pilot.press("down")
         watched = table.cursor_key
-        assert label(app, "#follow-state") == "⏸ paused — f / Home follows"
+        assert label(app, "#follow-state") == "⏸ paused — f follows"
         await other.upload_report()
         await until(pilot, lambda: table.row_count == 6, "the new rows")
         assert table.cursor_key == watched  # still on the same delivery, now lower down
@@ -255,10 +257,39 @@ async def test_R_with_nothing_failed_says_so_and_help_lists_the_keys(
         await ready(pilot)
         await pilot.press("question_mark")
         help_screen = await until(pilot, lambda: isinstance(app.screen, HelpScreen) and app.screen)
-        table = help_screen.query_one(DataTable)
-        listed = {str(table.get_row_at(i)[1]) for i in range(table.row_count)}
+        listed = {row.key for row in help_screen.rows}
         assert {"f", "o", "R", "c", "/", "⏎"} <= listed
         await pilot.press("escape")
         await pilot.press("R")
         await until(pilot, lambda: "No failed delivery matches the filters." in notifications(app))
         assert isinstance(app.screen, DeliveriesScreen)
+
+
+async def test_the_sparkline_draws_only_what_happened(server: TestServer) -> None:
+    """One attempt on an idle server: one bar, blanks after it, and `1 attempt/s` singular."""
+    app = tui(server, start_mode="deliveries")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(pilot)
+        screen = await until(
+            pilot, lambda: isinstance(app.screen, DeliveriesScreen) and app.screen, "deliveries"
+        )
+        assert "state" in screen.table.widths  # at 80 columns: the state stays (SPEC 8.2)
+        assert "resource" not in screen.table.widths
+        now = [1000.0]
+        app.store.attempts = RateMeter(clock=lambda: now[0])
+        now[0] = 1001.0
+        app.store.attempts.add()
+        now[0] = 1002.0
+        screen.tick()
+        await pilot.pause()
+        spark = screen.query_one("#throughput", Throughput)
+        assert str(spark.render()).strip() == "█"
+        assert label(app, "#rate") == "1 attempt/s"
+
+        now[0] = 1006.0
+        screen.tick()
+        await pilot.pause()
+        drawn = str(spark.render())
+        assert drawn.strip() == "█" and "▁" not in drawn  # quiet seconds stay blank
+        assert drawn.endswith("█    ")  # the four seconds since, newest at the right
+        assert label(app, "#rate") == "0 attempts/s"

@@ -123,6 +123,10 @@ async def test_r_redelivers_and_shows_the_manual_attempt(
         await until(
             pilot, lambda: "✓ delivered" in str(app.screen.query_one("#inspector-state").render())
         )
+        state = str(app.screen.query_one("#inspector-state").render())
+        assert "attempt 1 of 4 + 1 manual" in state
+        await pilot.press("escape")  # the row says it too, never as another 2/4 (SPEC 8.1)
+        await until(pilot, lambda: delivery_rows(app)[0]["attempt"] == "1/4 +1", "the row's +1")
 
 
 async def test_c_and_p_copy_the_message_id_and_the_body_as_sent(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp.test_utils import TestServer
 from textual.command import CommandList, CommandPalette
-from textual.widgets import DataTable, Input
+from textual.widgets import Input
 
 from mock_qrm.client import QrmClient
 from qrm_tui.app import QrmTuiApp
@@ -38,11 +38,7 @@ async def test_help_lists_every_binding_with_its_description(server: TestServer)
         await ready(pilot)
         await pilot.press("question_mark")
         help_screen = await until(pilot, lambda: isinstance(app.screen, HelpScreen) and app.screen)
-        table = help_screen.query_one(DataTable)
-        listed = {
-            (str(table.get_row_at(i)[1]), str(table.get_row_at(i)[2]))
-            for i in range(table.row_count)
-        }
+        listed = {(row.key, row.description) for row in help_screen.rows}
         for key, description in [
             ("n", "Add"),
             ("e", "Edit"),

@@ -1,7 +1,8 @@
-"""What the main screens look like, pinned as SVG snapshots (`--snapshot-update` to accept).
+"""What every screen looks like, pinned as SVG snapshots (`--snapshot-update` to accept).
 
-Deterministic: an embedded server on a manual clock with fixed data, a fixed header
-label (no port), no animation and no cursor blink.
+Each at 80x24 (the smallest terminal people work in: every screen must do its main
+job there, SPEC 8.2) and at 160x45. Deterministic: an embedded server on a manual
+clock with fixed data, a fixed header label (no port), no animation, no cursor blink.
 """
 
 from __future__ import annotations
@@ -15,19 +16,24 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import Input, Switch
 
-from mock_qrm.domain.models import Delivery, DeliveryStatus
+from mock_qrm.domain.models import Delivery, DeliveryDetail, DeliveryStatus, ReportRow
 from qrm_tui.app import QrmTuiApp, Target
 from qrm_tui.live import RateMeter
 from qrm_tui.screens.deliveries import DeliveriesScreen
+from qrm_tui.screens.help import HelpScreen
+from qrm_tui.screens.inspector import DeliveryInspector
+from qrm_tui.screens.reports import ReportsScreen
 from qrm_tui.screens.webhooks import WebhooksScreen
 from qrm_tui.widgets.confirm import ConfirmDialog
 from qrm_tui.widgets.webhook_form import WebhookForm
 from tests.conftest import make_settings
-from tests.tui.conftest import LABEL, SIZE, column, ready, until
+from tests.tui.conftest import LABEL, column, ready, until
+
+SIZES = pytest.mark.parametrize("size", [(80, 24), (160, 45)], ids=["80x24", "160x45"])
 
 
 def _app(start_mode: str | None = None) -> QrmTuiApp:
-    settings = make_settings(host="127.0.0.1", port=0, time_scale=60)
+    settings = make_settings(host="127.0.0.1", port=0, time_scale=60, seed_reports=0)
     app = QrmTuiApp(Target(embedded=settings), server_label=LABEL, start_mode=start_mode)
     app.animation_level = "none"
     return app
@@ -43,14 +49,18 @@ async def _with_webhooks(pilot: Pilot[Any]) -> QrmTuiApp:
         basic_auth=("qrm", "secret"),
     )
     await client.create_webhook(
-        "Staging", "https://staging.example.com/qrm/webhook", ["report.created"], active=False
+        "Staging receiver for the partner team",
+        "https://staging.example.com/qrm/partners/webhooks/inspectorio/receiver",
+        ["report.created"],
+        active=False,
     )
     await client.create_webhook("Archive", "http://127.0.0.1:1/archive", ["report.file_ready"])
     await client.upload_report()
     await until(
         pilot,
         lambda: (
-            column(app, "last") == ["⟳ connection_refused", "—", "—"]
+            column(app, "last")[:1] in (["⟳ refused"], ["⟳ connection_refused"])
+            and column(app, "last")[1:] == ["—", "—"]
             and column(app, "status")[1] == "○ inactive"
         ),
         "the table to settle",
@@ -67,14 +77,27 @@ def _no_blink(app: QrmTuiApp) -> None:
         field.cursor_blink = False
 
 
-def test_webhooks_screen(snap_compare: Any) -> None:
+@SIZES
+def test_webhooks_screen(snap_compare: Any, size: tuple[int, int]) -> None:
     async def run_before(pilot: Pilot[Any]) -> None:
         await _with_webhooks(pilot)
 
-    assert snap_compare(_app(), terminal_size=SIZE, run_before=run_before)
+    assert snap_compare(_app(), terminal_size=size, run_before=run_before)
 
 
-def test_form_with_validation_errors(snap_compare: Any) -> None:
+@SIZES
+def test_help(snap_compare: Any, size: tuple[int, int]) -> None:
+    async def run_before(pilot: Pilot[Any]) -> None:
+        app = await _with_webhooks(pilot)
+        await pilot.press("question_mark")
+        await until(pilot, lambda: isinstance(app.screen, HelpScreen))
+        await pilot.pause()
+
+    assert snap_compare(_app(), terminal_size=size, run_before=run_before)
+
+
+@SIZES
+def test_form_with_validation_errors(snap_compare: Any, size: tuple[int, int]) -> None:
     async def run_before(pilot: Pilot[Any]) -> None:
         app = await _with_webhooks(pilot)
         await pilot.press("n")
@@ -88,16 +111,17 @@ def test_form_with_validation_errors(snap_compare: Any) -> None:
         await pilot.press("ctrl+s")
         await pilot.pause()
 
-    assert snap_compare(_app(), terminal_size=SIZE, run_before=run_before)
+    assert snap_compare(_app(), terminal_size=size, run_before=run_before)
 
 
-def test_remove_dialog(snap_compare: Any) -> None:
+@SIZES
+def test_remove_dialog(snap_compare: Any, size: tuple[int, int]) -> None:
     async def run_before(pilot: Pilot[Any]) -> None:
         app = await _with_webhooks(pilot)
         await pilot.press("d")
         await until(pilot, lambda: isinstance(app.screen, ConfirmDialog))
 
-    assert snap_compare(_app(), terminal_size=SIZE, run_before=run_before)
+    assert snap_compare(_app(), terminal_size=size, run_before=run_before)
 
 
 @pytest.fixture
@@ -161,7 +185,8 @@ def _fixed_deliveries(now: datetime) -> list[Delivery]:
     return deliveries
 
 
-def test_deliveries_screen(snap_compare: Any, utc: None) -> None:
+@SIZES
+def test_deliveries_screen(snap_compare: Any, utc: None, size: tuple[int, int]) -> None:
     """The live table with fixed rows fed through the app's store, as the feed would."""
 
     async def run_before(pilot: Pilot[Any]) -> None:
@@ -191,4 +216,104 @@ def test_deliveries_screen(snap_compare: Any, utc: None) -> None:
         screen.tick()
         await pilot.pause()
 
-    assert snap_compare(_app("deliveries"), terminal_size=SIZE, run_before=run_before)
+    assert snap_compare(_app("deliveries"), terminal_size=size, run_before=run_before)
+
+
+REPORTS = [
+    ("PO-2026-000123-VN / Factory Binh Duong 3 / Final Random Inspection", "pass", True),
+    ("PO-2026-000124-CN", "fail", False),
+    ("PO-2026-000125-BD / Lot 7 of 12", "pending", True),
+]
+
+
+@SIZES
+def test_reports_screen(snap_compare: Any, utc: None, size: tuple[int, int]) -> None:
+    """Fixed reports through the app's store; a case number as long as QRM's shows whole."""
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        app = await ready(pilot)
+        await pilot.press("3")
+        screen = await until(
+            pilot,
+            lambda: isinstance(app.screen, ReportsScreen) and app.screen._loaded and app.screen,
+        )
+        for number, (case, result, ready_) in enumerate(REPORTS, start=1):
+            app.store.report_changed(
+                ReportRow(
+                    id=number,
+                    inspection_id=f"insp-{number}",
+                    case_number=case,
+                    inspection_type="FRI",
+                    result=result,
+                    status="submitted",
+                    created_at=CREATED + timedelta(minutes=number),
+                    file_ready=ready_,
+                )
+            )
+        await until(pilot, lambda: screen.table.row_count == len(REPORTS), "the reports")
+        await pilot.pause()
+
+    assert snap_compare(_app(), terminal_size=size, run_before=run_before)
+
+
+def _fixed_detail() -> DeliveryDetail:
+    """Three automatic attempts and a manual redelivery: `3/4 +1`, the last one `manual`."""
+    attempts = []
+    for number in range(1, 5):
+        manual = number == 4
+        attempts.append(
+            {
+                "number": number,
+                "trigger": "manual" if manual else "automatic",
+                "startedAt": (CREATED + timedelta(minutes=number)).isoformat(),
+                "durationMs": 4,
+                "url": "http://127.0.0.1:41935/status/500",
+                "requestHeaders": {"Content-Type": "application/json"},
+                "requestBody": '{"messageId":"wh-1"}',
+                "responseStatus": 200 if manual else 500,
+                "responseHeaders": {"Content-Length": "2"},
+                "responseBody": "ok" if manual else "no",
+                "outcome": "success" if manual else "failure",
+            }
+        )
+    return DeliveryDetail.model_validate(
+        {
+            "id": 7,
+            "messageId": "wh-00000000-0000-11f1-0000-000000000007",
+            "webhookId": 4,
+            "webhookName": WEBHOOKS[4],
+            "eventCode": "report.created",
+            "resourceId": 12306,
+            "status": "delivered",
+            "attemptCount": 3,
+            "attemptsTotal": 4,
+            "createdAt": CREATED.isoformat(),
+            "completedAt": (CREATED + timedelta(minutes=4)).isoformat(),
+            "lastResponseStatus": 200,
+            "lastDurationMs": 4,
+            "message": {
+                "messageId": "wh-00000000-0000-11f1-0000-000000000007",
+                "eventCode": "report.created",
+                "eventName": "An Inspection report is uploaded",
+                "payload": {"resourceId": 12306, "path": "/api/v1/reports/12306"},
+            },
+            "attempts": attempts,
+        }
+    )
+
+
+@SIZES
+def test_delivery_inspector(snap_compare: Any, utc: None, size: tuple[int, int]) -> None:
+    async def run_before(pilot: Pilot[Any]) -> None:
+        app = await ready(pilot)
+        detail = _fixed_detail()
+
+        async def delivery(delivery_id: int) -> DeliveryDetail:
+            return detail
+
+        app.client.delivery = delivery  # type: ignore[method-assign]
+        await app.push_screen(DeliveryInspector(detail.id))
+        await until(pilot, lambda: len(app.screen.query(".attempt")) == 4, "the attempts")
+        await pilot.pause()
+
+    assert snap_compare(_app(), terminal_size=size, run_before=run_before)

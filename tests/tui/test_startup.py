@@ -51,6 +51,8 @@ async def test_a_wrong_url_says_it_cannot_reach_the_server_and_how_to_fix_it() -
         assert app.connection == "failed"
         await pilot.press("2")  # no way around the error screen
         assert isinstance(app.screen, StartupErrorScreen)
+        await pilot.press("q")
+    assert app.return_code == 1  # a script that starts qrm-tui sees the failure
 
 
 async def test_a_wrong_api_key_says_the_server_rejected_it(qrm_server: ServerFactory) -> None:

@@ -148,6 +148,8 @@ async def test_every_rule_is_checked_inline_before_sending(server: TestServer) -
         assert form.check() == {}
         assert service(server).webhooks == {}  # nothing was sent yet
         await pilot.press("escape")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmDialog), "discard changes?")
+        await pilot.click("#confirm")
         await until(pilot, lambda: isinstance(app.screen, WebhooksScreen), "the form to close")
         assert service(server).webhooks == {}
 
@@ -379,3 +381,42 @@ async def test_row_actions_are_disabled_without_a_row(server: TestServer) -> Non
         assert app.screen.query_one("#edit", Button).disabled
         await pilot.press("e", "space", "d")
         assert isinstance(app.screen, WebhooksScreen)
+
+
+async def test_errors_wait_until_a_field_is_touched(server: TestServer) -> None:
+    app = tui(server)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await pilot.press("n")
+        form = await until(pilot, lambda: isinstance(app.screen, WebhookForm) and app.screen)
+        form.query_one("#basic-auth", Switch).value = True
+        await pilot.pause()
+        assert [error_under(app, f) for f in ("name", "url", "username", "password")] == [""] * 4
+        await fill(pilot, "#url", "ftp://example.com/hook")
+        assert error_under(app, "url") == ""  # still typing
+        await pilot.press("tab")  # left the field: now it is checked
+        assert error_under(app, "url") == "URL must start with http:// or https://"
+        assert error_under(app, "name") == ""  # never touched
+
+
+async def test_escape_on_a_changed_form_asks_first(server: TestServer) -> None:
+    app = tui(server)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await pilot.press("n")
+        form = await until(pilot, lambda: isinstance(app.screen, WebhookForm) and app.screen)
+        await fill(pilot, "#name", "Half typed")
+        await pilot.press("escape")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmDialog), "the question")
+        await pilot.press("escape")  # no: back to the form, as it was
+        await until(pilot, lambda: app.screen is form, "the form again")
+        assert form.query_one("#name", Input).value == "Half typed"
+        await pilot.press("escape")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmDialog), "the question")
+        await pilot.click("#confirm")
+        await until(pilot, lambda: isinstance(app.screen, WebhooksScreen), "the form to close")
+
+        await pilot.press("n")  # unchanged: esc just closes
+        await until(pilot, lambda: isinstance(app.screen, WebhookForm))
+        await pilot.press("escape")
+        await until(pilot, lambda: isinstance(app.screen, WebhooksScreen), "the form to close")
