@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP_RUN := $(VENV)/.installed-run
 STAMP_DEV := $(VENV)/.installed-dev
 
-.PHONY: run serve test lint typecheck pytest bench soak clean
+.PHONY: run web serve test lint typecheck pytest bench soak clean docker-test
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,10 @@ $(STAMP_DEV): pyproject.toml | $(BIN)/python
 
 run: $(STAMP_RUN)
 	$(BIN)/qrm-tui --demo $(ARGS)
+
+# The demo in a browser: http://127.0.0.1:8000, every tab its own session on one demo.
+web: $(STAMP_RUN)
+	$(BIN)/qrm-tui --web --demo $(ARGS)
 
 serve: $(STAMP_RUN)
 	$(BIN)/mock-qrm serve $(ARGS)
@@ -42,6 +46,10 @@ bench: $(STAMP_DEV)
 
 soak: $(STAMP_DEV)
 	$(BIN)/python -m benchmarks.soak $(ARGS)
+
+# The image and compose.yaml, end to end (needs Docker; not part of `make test`).
+docker-test: $(STAMP_RUN)
+	scripts/docker-test
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info

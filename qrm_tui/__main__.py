@@ -3,24 +3,31 @@
 With no --server, the app embeds a mock QRM server (state in the user's data
 folder, settings from the `MOCK_QRM_*` variables like `mock-qrm serve`).
 With --demo, the embedded server gets its own database and a living workload.
+With --web, browsers get the app instead of this terminal (see `qrm_tui.web`).
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import SecretStr, ValidationError
 from textual.logging import TextualHandler
 
 from mock_qrm import __version__
+from mock_qrm.domain.errors import validation_messages
 from mock_qrm.domain.models import check_url
 from mock_qrm.settings import Settings
 from qrm_tui.app import QrmTuiApp, Target
 from qrm_tui.demo import DemoBusy, DemoLock, DemoOptions, demo_db_path, demo_settings, wipe
+
+if TYPE_CHECKING:
+    from qrm_tui.web import WebSettings
 
 PROG = "qrm-tui"
 SERVER_ENV = ("QRM_TUI_SERVER", "MOCK_QRM_SERVER")
@@ -60,7 +67,64 @@ def build_parser() -> argparse.ArgumentParser:
         "a fault-injecting receiver, webhooks that succeed, flake, time out and fail, "
         "a report upload every few seconds, and time sped up 20 times",
     )
+    web = parser.add_argument_group(
+        "in a browser",
+        "--web serves the app to browsers (textual-serve): every tab is its own session, "
+        "all on the same server (one embedded server shared by every tab when --server is absent)",
+    )
+    web.add_argument("--web", action="store_true", help="serve the app to browsers")
+    web.add_argument(
+        "--web-host", metavar="HOST", default="127.0.0.1", help="address (default 127.0.0.1)"
+    )
+    web.add_argument("--web-port", metavar="PORT", type=int, default=8000, help="(default 8000)")
+    web.add_argument(
+        "--web-password",
+        metavar="PASSWORD",
+        help="asked by the browser (HTTP basic auth, any user name); required off loopback "
+        "(env QRM_TUI_WEB_PASSWORD)",
+    )
     return parser
+
+
+def web_settings(
+    parser: argparse.ArgumentParser, args: argparse.Namespace, environ: Mapping[str, str]
+) -> WebSettings:
+    """The --web flags as one object; a refusal (no password off loopback) is one line."""
+    from qrm_tui.web import PASSWORD_ENV, WebSettings  # textual-serve: only with --web
+
+    password = args.web_password or environ.get(PASSWORD_ENV) or None
+    try:
+        return WebSettings(host=args.web_host, port=args.web_port, password=password)
+    except ValidationError as exc:
+        reasons = "; ".join(
+            f"--web-{loc[0]}: {msg}" if loc else msg for loc, msg in validation_messages(exc)
+        )
+        parser.exit(2, f"{PROG}: error: {reasons}\n")
+
+
+def run_web_app(
+    parser: argparse.ArgumentParser, args: argparse.Namespace, environ: Mapping[str, str]
+) -> None:
+    from qrm_tui.web import WebError, run_web
+
+    settings = web_settings(parser, args, environ)
+    target = resolve_target(parser, args, environ)
+    lock = prepare_demo(parser, target)  # --web --demo: one demo, watched from every tab
+    try:
+        asyncio.run(
+            run_web(
+                settings,
+                server=target.server,
+                api_key=target.api_key,
+                embedded=target.embedded,
+                demo=target.demo,
+            )
+        )
+    except WebError as exc:
+        parser.exit(1, f"{PROG}: error: {exc}\n")
+    finally:
+        if lock is not None:
+            lock.release()
 
 
 def _first(environ: Mapping[str, str], names: Sequence[str]) -> tuple[str, str] | None:
@@ -124,6 +188,9 @@ def prepare_demo(parser: argparse.ArgumentParser, target: Target) -> DemoLock | 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.web:
+        run_web_app(parser, args, os.environ)
+        return
     target = resolve_target(parser, args, os.environ)
     lock = prepare_demo(parser, target)
     logging.basicConfig(level=logging.WARNING, handlers=[TextualHandler()], force=True)

@@ -1,0 +1,66 @@
+"""`qrm-tui --web` flags: a password off loopback, refusals in one line."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+import sys
+
+import pytest
+from pydantic import ValidationError
+
+from qrm_tui.web import WebSettings, tab_command
+
+
+def run_tui(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("QRM_TUI_WEB_")}
+    return subprocess.run(
+        [sys.executable, "-m", "qrm_tui", *args],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={**environ, **env},
+    )
+
+
+def test_web_off_loopback_without_a_password_refuses_in_one_line() -> None:
+    result = run_tui("--web", "--web-host", "0.0.0.0")
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr.count("\n") == 1
+    assert result.stderr.startswith("qrm-tui: error: refusing to serve the app on 0.0.0.0")
+    assert "--web-password" in result.stderr and "QRM_TUI_WEB_PASSWORD" in result.stderr
+
+
+def test_an_empty_password_from_the_environment_is_no_password() -> None:
+    result = run_tui("--web", "--web-host", "0.0.0.0", QRM_TUI_WEB_PASSWORD="")
+    assert result.returncode == 2
+    assert "refusing to serve" in result.stderr
+
+
+def test_web_demo_cannot_take_a_server() -> None:
+    result = run_tui("--web", "--demo", "--server", "http://127.0.0.1:9")
+    assert result.returncode == 2
+    assert "--demo runs its own server" in result.stderr
+
+
+def test_a_password_allows_any_host() -> None:
+    settings = WebSettings(host="0.0.0.0", password="s3cret")  # type: ignore[arg-type]
+    assert settings.password is not None
+
+
+def test_loopback_needs_no_password() -> None:
+    assert WebSettings(host="127.0.0.1").password is None
+
+
+def test_a_bad_port_is_refused() -> None:
+    with pytest.raises(ValidationError):
+        WebSettings(port=70000)
+
+
+def test_each_tab_runs_this_app_on_the_shared_server() -> None:
+    argv = shlex.split(tab_command("http://127.0.0.1:9/", "key with spaces"))
+    expected = [sys.executable, "-m", "qrm_tui", "--server", "http://127.0.0.1:9/"]
+    assert argv == [*expected, "--api-key", "key with spaces"]
+    assert "--api-key" not in tab_command("http://127.0.0.1:9", None)
