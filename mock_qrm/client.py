@@ -15,7 +15,8 @@ from types import TracebackType
 from typing import Any, Self, TypeVar
 
 import aiohttp
-from pydantic import BaseModel, TypeAdapter
+from pydantic import AliasChoices, BaseModel, Field, TypeAdapter, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from mock_qrm.domain.models import (
     FEED_TYPES,
@@ -35,9 +36,51 @@ from mock_qrm.domain.models import (
     ReportRow,
     UploadedReport,
     Webhook,
+    check_url,
 )
 
 DEFAULT_SERVER = "http://127.0.0.1:8765"
+
+
+class ClientSettings(BaseSettings):
+    """Where the server is and its key, for every client (the CLI, the TUI, check-receiver).
+
+    From flags, else `QRM_TUI_*` or `MOCK_QRM_*` variables, in that order. No
+    server anywhere is `None`: the CLI then uses the default address, the TUI
+    embeds a server of its own.
+    """
+
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+
+    server: str | None = Field(
+        None, validation_alias=AliasChoices("server", "QRM_TUI_SERVER", "MOCK_QRM_SERVER")
+    )
+    api_key: str | None = Field(
+        None, validation_alias=AliasChoices("api_key", "QRM_TUI_API_KEY", "MOCK_QRM_API_KEY")
+    )
+
+    @field_validator("server", "api_key")
+    @classmethod
+    def _blank_is_none(cls, value: str | None) -> str | None:
+        return value or None
+
+    @field_validator("server")
+    @classmethod
+    def _server_url(cls, value: str | None) -> str | None:
+        return None if value is None else check_url(value).rstrip("/")
+
+    @property
+    def url(self) -> str:
+        return self.server or DEFAULT_SERVER
+
+    @classmethod
+    def resolve(cls, given: Mapping[str, str], environ: Mapping[str, str]) -> ClientSettings:
+        """Flags (`given`: server, api_key) over the environment (`QRM_TUI_*`, then `MOCK_QRM_*`)."""
+        names = {"QRM_TUI_SERVER", "MOCK_QRM_SERVER", "QRM_TUI_API_KEY", "MOCK_QRM_API_KEY"}
+        from_env = {k: v for k, v in environ.items() if k in names and v}
+        return cls.model_validate({**from_env, **given})
+
+
 M = TypeVar("M")
 
 

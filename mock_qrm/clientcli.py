@@ -12,20 +12,21 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 import shutil
 import sys
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime
 from typing import Any
 
-from pydantic import AliasChoices, BaseModel, Field, ValidationError
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, ValidationError
 from rich.console import Console
 from rich.table import Table
 
 from mock_qrm.cli import CliError
 from mock_qrm.client import (
     DEFAULT_SERVER,
+    ClientSettings,
     FeedConnected,
     FeedFollower,
     FeedLost,
@@ -33,6 +34,7 @@ from mock_qrm.client import (
     QrmClient,
     QrmUnavailable,
 )
+from mock_qrm.domain.errors import validation_messages
 from mock_qrm.domain.models import (
     FAULT_ROUTES,
     Delivery,
@@ -50,23 +52,6 @@ STATE = {
     DeliveryStatus.FAILED: "failed",
     DeliveryStatus.CANCELLED: "cancelled",
 }
-
-
-class ClientSettings(BaseSettings):
-    """Where the server is and its key: flags, else `QRM_TUI_*` or `MOCK_QRM_*` variables."""
-
-    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
-
-    server: str = Field(
-        DEFAULT_SERVER,
-        validation_alias=AliasChoices("server", "QRM_TUI_SERVER", "MOCK_QRM_SERVER"),
-        description="the mock-qrm server",
-    )
-    api_key: str | None = Field(
-        None,
-        validation_alias=AliasChoices("api_key", "QRM_TUI_API_KEY", "MOCK_QRM_API_KEY"),
-        description="the server's API key, if it has one",
-    )
 
 
 Command = Callable[[QrmClient, argparse.Namespace], Awaitable[None]]
@@ -329,16 +314,18 @@ def _user_password(value: str) -> tuple[str, str]:
 def client_settings(args: argparse.Namespace) -> ClientSettings:
     given = {k: v for k in ("server", "api_key") if (v := getattr(args, k, None)) is not None}
     try:
-        return ClientSettings(**given)
-    except ValidationError as exc:  # pragma: no cover - both fields take any string
-        raise CliError(str(exc), status=2) from None
+        return ClientSettings.resolve(given, os.environ)
+    except ValidationError as exc:
+        where = "--server" if "server" in given else "MOCK_QRM_SERVER (or QRM_TUI_SERVER)"
+        reasons = "; ".join(message for _, message in validation_messages(exc))
+        raise CliError(f"{where}: {reasons}", status=2) from None
 
 
 def _run(args: argparse.Namespace, command: Command) -> None:
     settings = client_settings(args)
 
     async def main() -> None:
-        async with QrmClient(settings.server, settings.api_key) as client:
+        async with QrmClient(settings.url, settings.api_key) as client:
             await command(client, args)
 
     try:

@@ -20,6 +20,7 @@ from pydantic import SecretStr, ValidationError
 from textual.logging import TextualHandler
 
 from mock_qrm import __version__
+from mock_qrm.client import ClientSettings
 from mock_qrm.domain.errors import validation_messages
 from mock_qrm.domain.models import check_url
 from mock_qrm.settings import Settings
@@ -30,8 +31,6 @@ if TYPE_CHECKING:
     from qrm_tui.web import WebSettings
 
 PROG = "qrm-tui"
-SERVER_ENV = ("QRM_TUI_SERVER", "MOCK_QRM_SERVER")
-API_KEY_ENV = ("QRM_TUI_API_KEY", "MOCK_QRM_API_KEY")
 
 
 def _server_url(value: str) -> str:
@@ -127,28 +126,19 @@ def run_web_app(
             lock.release()
 
 
-def _first(environ: Mapping[str, str], names: Sequence[str]) -> tuple[str, str] | None:
-    for name in names:
-        if environ.get(name):
-            return name, environ[name]
-    return None
-
-
 def resolve_target(
     parser: argparse.ArgumentParser, args: argparse.Namespace, environ: Mapping[str, str]
 ) -> Target:
     """Flags win over the environment; no server anywhere means an embedded one."""
-    api_key: str | None = args.api_key
     if args.demo and args.server is not None:
         parser.error("--demo runs its own server: it cannot be combined with --server")
-    if api_key is None and (found := _first(environ, API_KEY_ENV)):
-        api_key = found[1]
-    server: str | None = args.server
-    if server is None and (found := _first(environ, SERVER_ENV)):
-        try:
-            server = _server_url(found[1])
-        except argparse.ArgumentTypeError as exc:
-            parser.error(f"{found[0]}: {exc}")
+    given = {k: v for k in ("server", "api_key") if (v := getattr(args, k)) is not None}
+    try:
+        client = ClientSettings.resolve(given, environ)
+    except ValidationError as exc:
+        reasons = "; ".join(message for _, message in validation_messages(exc))
+        parser.error(f"QRM_TUI_SERVER (or MOCK_QRM_SERVER): {reasons}")
+    server, api_key = client.server, client.api_key
     if server is not None and not args.demo:
         return Target(server=server, api_key=api_key)
     try:
@@ -159,9 +149,8 @@ def resolve_target(
             settings = Settings(host="127.0.0.1", port=0, api_key=SecretStr(args.api_key))
     except ValidationError as exc:
         details = "; ".join(
-            f"MOCK_QRM_{'_'.join(str(p) for p in error['loc']).upper()}: "
-            f"{error['msg'].removeprefix('Value error, ')}"
-            for error in exc.errors(include_url=False)
+            f"MOCK_QRM_{'_'.join(str(p) for p in loc).upper()}: {message}"
+            for loc, message in validation_messages(exc)
         )
         parser.error(f"the embedded server's settings are not valid: {details}")
     if args.demo:

@@ -133,7 +133,7 @@ def cmd_check_receiver(args: argparse.Namespace) -> None:
 
     url = _receiver_url(args.url)
     client = client_settings(args)
-    server = client.server if "server" in client.model_fields_set else None
+    server = client.server
     say: Callable[[str], None] = _stderr if args.json else _stdout
 
     def report(result: CheckResult) -> None:

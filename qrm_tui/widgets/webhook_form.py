@@ -19,6 +19,7 @@ from textual.screen import ModalScreen
 from textual.widget import Widget
 from textual.widgets import Button, Checkbox, Input, Label, Switch
 
+from mock_qrm.domain.errors import validation_messages
 from mock_qrm.domain.models import EventComponent, Webhook, WebhookCreate, WebhookPatch
 from qrm_tui.client import QrmApiError, QrmClient
 from qrm_tui.screens.base import WorkerErrors
@@ -55,9 +56,9 @@ def errors_by_field(errors: dict[str, list[str]]) -> tuple[dict[str, list[str]],
 def validation_errors(exc: ValidationError) -> dict[str, list[str]]:
     """Pydantic's errors keyed by the API's dotted field path, as the server words them."""
     errors: dict[str, list[str]] = {}
-    for error in exc.errors(include_url=False):
-        path = ".".join(str(part) for part in error["loc"] if not isinstance(part, int))
-        errors.setdefault(path or "body", []).append(error["msg"].removeprefix("Value error, "))
+    for loc, message in validation_messages(exc):
+        path = ".".join(str(part) for part in loc if not isinstance(part, int))
+        errors.setdefault(path or "body", []).append(message)
     return errors
 
 
