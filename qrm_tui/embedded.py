@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from mock_qrm.app import create_app
+from mock_qrm.serving import ServeError, serve
 from mock_qrm.settings import Settings
 from mock_qrm.store.db import StoreError
 
@@ -28,27 +29,17 @@ class EmbeddedServer:
         """Open the store, start delivering and listening; the server's base URL."""
         if self.url is not None:
             return self.url
-        runner = web.AppRunner(
-            create_app(self.settings),
-            handle_signals=False,
-            access_log=None,
-            shutdown_timeout=SHUTDOWN_TIMEOUT,
-        )
         try:
-            await runner.setup()
-        except StoreError as exc:
+            running = await serve(
+                create_app(self.settings),
+                self.settings.host,
+                self.settings.port,
+                shutdown_timeout=SHUTDOWN_TIMEOUT,
+            )
+        except (StoreError, ServeError) as exc:
             raise EmbeddedError(str(exc)) from None
-        site = web.TCPSite(runner, self.settings.host, self.settings.port)
-        try:
-            await site.start()
-        except OSError as exc:
-            await runner.cleanup()
-            raise EmbeddedError(
-                f"cannot listen on {self.settings.host}:{self.settings.port}: {exc.strerror or exc}"
-            ) from None
-        host, port = runner.addresses[0][:2]
-        self._runner = runner
-        self.url = f"http://{host}:{port}"
+        self._runner = running.runner
+        self.url = running.url
         return self.url
 
     async def stop(self) -> None:
