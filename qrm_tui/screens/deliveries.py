@@ -18,7 +18,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.widgets import Label, Select
 
-from mock_qrm.domain.models import Delivery, DeliveryStatus, Page
+from mock_qrm.domain.models import Delivery, DeliveryFilter, DeliveryStatus, Page
 from mock_qrm.domain.timefmt import iso_z
 from qrm_tui.format import (
     STATE_NAMES,
@@ -173,11 +173,15 @@ class DeliveriesScreen(LiveListScreen[Delivery]):
     # --- the rows -------------------------------------------------------------------
 
     def _matches(self, delivery: Delivery) -> bool:
-        return (
-            (self.webhook_id is None or delivery.webhook_id == self.webhook_id)
-            and (self.event_code is None or delivery.event_code == self.event_code)
-            and (self.status is None or delivery.status == self.status)
-        )
+        return DeliveryFilter.model_construct(
+            webhook_id=self.webhook_id,
+            event_code=self.event_code,
+            status=self.status,
+            resource_id=None,
+            message_id=None,
+            since=None,
+            until=None,
+        ).matches(delivery)
 
     @property
     def filtered(self) -> bool:

@@ -258,7 +258,7 @@ def test_the_ci_script_passes_a_good_receiver_and_fails_a_bad_one(
             "PATH": bin_dir + os.pathsep + os.environ["PATH"],
             "MOCK_QRM_PORT": str(free_port()),
             "RECEIVER_URL": receiver + path,
-            "WAIT_TIMEOUT": "6",
+            "WAIT_TIMEOUT": "3",
         },
     )
     if passes:
