@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import signal
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
@@ -84,7 +83,7 @@ def _one_line(exc: ValidationError, model: type[BaseSettings], given: dict[str, 
 
 async def _serve(settings: Settings) -> None:
     from mock_qrm.app import create_app
-    from mock_qrm.serving import ServeError, serve
+    from mock_qrm.serving import ServeError, serve, stop_on_signals
     from mock_qrm.store.db import StoreError
 
     try:
@@ -92,7 +91,7 @@ async def _serve(settings: Settings) -> None:
     except (StoreError, ServeError) as exc:
         raise CliError(str(exc)) from None
     try:  # whatever happens from here, the service closes and the database lock is released
-        stop = _stop_on_signals()  # before the banner: a signal sent on reading it stops cleanly
+        stop = stop_on_signals()  # before the banner: a signal sent on reading it stops cleanly
         extras = []
         if settings.time_scale != 1:
             extras.append(f"time scale {settings.time_scale:g}")
@@ -121,16 +120,6 @@ def _say(line: str) -> None:
         with contextlib.suppress(OSError, ValueError):  # ValueError: stdout is not a file
             os.dup2(devnull, sys.stdout.fileno())
         os.close(devnull)
-
-
-def _stop_on_signals() -> asyncio.Event:
-    """An event that SIGINT or SIGTERM sets."""
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, stop.set)
-    return stop
 
 
 def cmd_serve(args: argparse.Namespace) -> None:

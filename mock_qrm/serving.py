@@ -8,7 +8,9 @@ the port it got when it asked for 0.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import signal
 import socket
 import struct
 from dataclasses import dataclass
@@ -89,3 +91,13 @@ def unsendable() -> web.Response:
     handler instead would be logged as an unhandled error. 444 is nginx's "no response".
     """
     return web.Response(status=444, reason="No Response")
+
+
+def stop_on_signals() -> asyncio.Event:
+    """An event that SIGINT or SIGTERM sets: a served app runs until it is set."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    return stop

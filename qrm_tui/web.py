@@ -15,7 +15,6 @@ import binascii
 import contextlib
 import hmac
 import shlex
-import signal
 import sys
 from collections.abc import AsyncIterator, Callable
 from typing import Any, Self
@@ -29,7 +28,7 @@ from textual_serve.server import Server, to_int
 from mock_qrm import __version__
 from mock_qrm.app import create_app
 from mock_qrm.client import QrmApiError, QrmClient, QrmUnavailable
-from mock_qrm.serving import Running, ServeError, serve
+from mock_qrm.serving import Running, ServeError, serve, stop_on_signals
 from mock_qrm.settings import Settings, is_loopback
 from mock_qrm.store.db import StoreError
 from qrm_tui.demo import Demo, DemoOptions
@@ -125,15 +124,6 @@ class WebApp(Server):
         return aiohttp_jinja2.render_template("app_index.html", request, context)
 
 
-def _stop_on_signals() -> asyncio.Event:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, stop.set)
-    return stop
-
-
 @contextlib.asynccontextmanager
 async def shared_demo(
     server: str, api_key: str | None, options: DemoOptions
@@ -205,7 +195,7 @@ async def _serve_tabs(
     except ServeError as exc:
         raise WebError(str(exc)) from None
     try:
-        stop = _stop_on_signals()
+        stop = stop_on_signals()
         guard = " (password required)" if settings.password is not None else ""
         say(f"qrm-tui {__version__} serving the app on {running.url}{guard}")
         say(f"every browser tab is its own session on the mock server {server}")
