@@ -9,7 +9,10 @@ resync), and call the server through `QrmTuiApp.client`.
 from __future__ import annotations
 
 import contextlib
+import errno
 import gc
+import os
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -173,15 +176,33 @@ class QrmTuiApp(App[None]):
         self._fixed_label = server_label
         self._feed_backoff = tuple(feed_backoff)
         self.server_label = server_label or target.server or "embedded server"
+        stdin = sys.__stdin__.fileno() if sys.__stdin__ is not None else -1
+        self._terminal = stdin if stdin >= 0 and os.isatty(stdin) else None
 
     # --- start-up and shutdown ----------------------------------------------------
 
     async def on_mount(self) -> None:
         self.set_interval(WEBHOOK_FLUSH, self._flush_last_deliveries)
         self.set_interval(1.0, self._read_manual_clock)
+        self.set_interval(1.0, self._exit_if_hung_up)
         self.start()
         if self.start_mode is not None and self.start_mode != self.current_mode:
             await self.switch_mode(self.start_mode)
+
+    def _exit_if_hung_up(self) -> None:
+        """The terminal went away (`make run` in a tmux session that was killed): stop.
+
+        Under `make` no SIGHUP reaches the app, and Textual's input thread spins
+        on the hung-up terminal, keeping the demo's lock and a core busy until
+        killed. A hung-up terminal answers EIO.
+        """
+        if self._terminal is None:
+            return
+        try:
+            os.tcgetpgrp(self._terminal)
+        except OSError as exc:
+            if exc.errno == errno.EIO:
+                self.exit(return_code=129)
 
     @work(group="startup", exclusive=True, exit_on_error=False)
     async def start(self) -> None:

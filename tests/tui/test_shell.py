@@ -132,3 +132,23 @@ async def test_q_in_a_text_field_is_just_a_letter(server: TestServer) -> None:
         await pilot.press("q", "2")
         assert form.query_one("#name", Input).value == "q2"
         assert app.is_running and app.screen is form
+
+
+async def test_a_terminal_that_hangs_up_ends_the_app(server: TestServer) -> None:
+    """`make run` in a tmux session that is killed: no SIGHUP reaches the app, only EIO."""
+    import os
+
+    app = tui(server)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        master, terminal = os.openpty()
+        app._terminal = terminal
+        app._exit_if_hung_up()
+        assert app.return_code is None  # the terminal is still there
+        os.close(master)  # the terminal goes away
+        try:
+            app._exit_if_hung_up()
+        finally:
+            os.close(terminal)
+        await pilot.pause()
+    assert app.return_code == 129
