@@ -12,7 +12,7 @@ import hashlib
 import hmac
 import secrets
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,7 +44,7 @@ from mock_qrm.domain.models import (
     WebhookCreate,
     WebhookPatch,
 )
-from mock_qrm.domain.records import FIRST_REPORT_ID, GeneratedReport
+from mock_qrm.domain.records import FIRST_REPORT_ID, GeneratedReport, WebhookRecord
 from mock_qrm.domain.timefmt import from_ms
 from mock_qrm.reports import (
     ReportGenerator,
@@ -132,7 +132,7 @@ class QrmService:
         await self.db.close()
 
     @property
-    def webhooks(self) -> Any:
+    def webhooks(self) -> Mapping[int, WebhookRecord]:
         """Every webhook not removed, as committed (a read-only mapping by id)."""
         return self.registry.webhooks
 
