@@ -53,6 +53,7 @@ from qrm_tui.messages import (
 )
 from qrm_tui.screens.deliveries import DeliveriesScreen
 from qrm_tui.screens.errors import StartupErrorScreen
+from qrm_tui.screens.faults import FaultsScreen
 from qrm_tui.screens.help import HelpScreen, help_rows, screen_rows
 from qrm_tui.screens.inspector import DeliveryInspector
 from qrm_tui.screens.reports import ReportsScreen
@@ -92,7 +93,12 @@ WEBHOOK_FLUSH = 0.15
 class QrmTuiApp(App[None]):
     CSS_PATH = Path(__file__).with_name("qrm.tcss")
     TITLE = "qrm-tui"
-    MODES = {"webhooks": WebhooksScreen, "deliveries": DeliveriesScreen, "reports": ReportsScreen}
+    MODES = {
+        "webhooks": WebhooksScreen,
+        "deliveries": DeliveriesScreen,
+        "reports": ReportsScreen,
+        "faults": FaultsScreen,
+    }
     DEFAULT_MODE = "webhooks"
     COMMANDS = App.COMMANDS | {QrmCommands}
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
@@ -122,6 +128,14 @@ class QrmTuiApp(App[None]):
             show=False,
             tooltip="Show reports",
             id="app.show_reports",
+        ),
+        Binding(
+            "4",
+            "switch_mode('faults')",
+            "Faults",
+            show=False,
+            tooltip="Show faults on QRM's API and the calls made to it",
+            id="app.show_faults",
         ),
         Binding(
             "question_mark",
@@ -423,7 +437,7 @@ class QrmTuiApp(App[None]):
 
     def action_help(self) -> None:
         """Keys where help was asked, everywhere, then the other screens' (by screen)."""
-        screens = (WebhooksScreen, DeliveriesScreen, ReportsScreen, DeliveryInspector)
+        screens = (WebhooksScreen, DeliveriesScreen, ReportsScreen, FaultsScreen, DeliveryInspector)
         others = [screen for screen in screens if not isinstance(self.screen, screen)]
         self.push_screen(HelpScreen(help_rows(self.screen) + screen_rows(self, others)))
 

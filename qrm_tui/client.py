@@ -8,8 +8,9 @@ the CLI and the kit. No Textual here: the app turns what this yields into messag
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
 
 from pydantic import ValidationError
 
@@ -25,6 +26,7 @@ from mock_qrm.client import (
     QrmUnavailable,
 )
 from mock_qrm.domain.models import (
+    ApiCall,
     Delivery,
     EventComponent,
     Health,
@@ -36,6 +38,7 @@ from mock_qrm.domain.models import (
 __all__ = [
     "BACKOFF",
     "DEFAULT_SERVER",
+    "CallLog",
     "FeedConnected",
     "FeedEvent",
     "FeedLost",
@@ -46,6 +49,7 @@ __all__ = [
     "ServerInfo",
     "StartupProblem",
     "TuiClient",
+    "call_backs",
     "describe_error",
     "with_delivery",
 ]
@@ -117,6 +121,69 @@ class TuiClient(QrmClient):
         except QrmUnavailable as exc:
             raise StartupProblem(f"{_capital(describe_error(exc))}.", hint) from None
         return ServerInfo(health=health, components=components)
+
+
+def call_back_paths(resource_id: int) -> tuple[str, str]:
+    """What a receiver calls back for a report: its document, and its PDF."""
+    return f"/api/v1/reports/{resource_id}", f"/files/reports/{resource_id}.pdf"
+
+
+def call_backs(calls: Iterable[ApiCall], resource_id: int, since: datetime) -> list[ApiCall]:
+    """The calls for report `resource_id`'s document or PDF made at `since` or later, oldest first.
+
+    The server records no caller: every receiver's calls for that report count,
+    and so do calls that answer a later delivery of the same report.
+    """
+    paths = call_back_paths(resource_id)
+    return [
+        call
+        for call in calls
+        if call.method == "GET" and call.at >= since and call.path.split("?", 1)[0] in paths
+    ]
+
+
+@dataclass
+class CallLog:
+    """The server's last calls to QRM's API, each numbered once, as they came.
+
+    `GET /_mock/api-calls` answers the last 1,000, oldest first, with no id: a
+    read is matched against the last one (`merge`), so only the calls that are
+    new get a number, and a table updates only the rows that changed.
+    """
+
+    calls: dict[int, ApiCall] = field(default_factory=dict)
+    """Each call by its number, oldest first."""
+    _next: int = 1
+
+    def merge(self, fetched: Sequence[ApiCall]) -> tuple[list[int], list[int]]:
+        """Take a fresh read: the numbers of the calls added, and of those gone."""
+        known = list(self.calls.values())
+        keys = list(self.calls)
+        start = _overlap(known, fetched)
+        if start is None:  # the server was reset: everything is new
+            removed, kept = keys, 0
+        else:
+            removed, kept = keys[:start], len(known) - start
+        for key in removed:
+            del self.calls[key]
+        added = []
+        for call in fetched[kept:]:
+            self.calls[self._next] = call
+            added.append(self._next)
+            self._next += 1
+        return added, removed
+
+
+def _overlap(known: Sequence[ApiCall], fetched: Sequence[ApiCall]) -> int | None:
+    """The first index of `known` from which it goes on as `fetched` begins; None if none does."""
+    if not known:
+        return 0
+    last = known[-1]
+    for end in range(min(len(known), len(fetched)) - 1, -1, -1):
+        start = len(known) - 1 - end
+        if fetched[end] == last and list(fetched[: end + 1]) == list(known[start:]):
+            return start
+    return None
 
 
 def describe_error(error: BaseException) -> str:

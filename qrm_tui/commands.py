@@ -16,6 +16,7 @@ from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.screen import ModalScreen
 
 from qrm_tui.screens.deliveries import DeliveriesScreen
+from qrm_tui.screens.faults import FaultsScreen
 from qrm_tui.screens.reports import ReportsScreen
 from qrm_tui.screens.webhooks import WebhooksScreen
 
@@ -25,6 +26,7 @@ SCREENS: tuple[tuple[str, str, list[BindingType]], ...] = (
     ("webhooks", "Webhooks", WebhooksScreen.BINDINGS),
     ("deliveries", "Deliveries", DeliveriesScreen.BINDINGS),
     ("reports", "Reports", ReportsScreen.BINDINGS),
+    ("faults", "Faults", FaultsScreen.BINDINGS),
 )
 SKIPPED = {"clear_filter", "clear_filters"}
 """Actions that only make sense while looking at the screen (escape)."""

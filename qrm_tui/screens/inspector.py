@@ -1,22 +1,28 @@
 """One delivery down to the bytes: the message as sent, and every attempt's request and response.
 
 It follows the delivery while open: a feed change to it reloads it over REST
-(the feed says that it changed; the attempts come from the journal).
+(the feed says that it changed; the attempts come from the journal). Above the
+message, the receiver's call-backs: the calls for the report's document and PDF
+made since the first attempt started, with the status each got (SPEC 8.4). They
+are not on the feed: read with the delivery, and every `CALLS_INTERVAL` seconds
+while the inspector is shown.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from rich.console import Group, RenderableType
 from rich.text import Text
-from textual import work
+from textual import events, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.widgets import Label, Static
 
-from mock_qrm.domain.models import Attempt, DeliveryDetail, Outcome, Trigger
+from mock_qrm.domain.models import ApiCall, Attempt, DeliveryDetail, Outcome, Trigger
+from qrm_tui.client import QrmApiError, QrmUnavailable, call_back_paths, call_backs, describe_error
 from qrm_tui.format import (
     answer_label,
     attempt_number,
@@ -29,6 +35,7 @@ from qrm_tui.format import (
 )
 from qrm_tui.live import Inbox
 from qrm_tui.screens.base import QrmScreen
+from qrm_tui.screens.faults import call_status, call_time
 from qrm_tui.widgets.footer import KeyFooter
 from qrm_tui.widgets.header import AppHeader
 
@@ -36,6 +43,10 @@ if TYPE_CHECKING:
     from mock_qrm.domain.models import Delivery
 
 FLUSH_INTERVAL = 0.15
+CALLS_INTERVAL = 2.0
+"""Seconds between reads of the calls to QRM's API while the inspector is shown."""
+CALLS_SHOWN = 20
+"""The newest call-backs shown; the faults screen (`4`) lists every call."""
 
 OUTCOMES = {
     Outcome.SUCCESS: ("✓ success", "text-success"),
@@ -82,12 +93,18 @@ class DeliveryInspector(QrmScreen):
         """The latest state the feed told of (fresher than `detail` between reloads)."""
         self._inbox: Inbox[Delivery] | None = None
         self._reveal = False
+        self.call_backs: list[ApiCall] | None = None
+        """The receiver's calls for this delivery's report since its first attempt (None: unread)."""
+        self._calls_problem = ""
+        self._calls_shown: Text | None = None
 
     def compose(self) -> ComposeResult:
         yield AppHeader("deliveries")
         yield Label(f"Delivery #{self.delivery_id}", id="inspector-title", markup=False)
         yield Label(id="inspector-state")
         with VerticalScroll(id="inspector-body"):
+            yield Label("Call-backs to QRM's API", classes="section-title")
+            yield Static("Reading the calls to QRM's API…", id="callbacks", markup=False)
             yield Label("Message as sent", classes="section-title")
             yield Static("Loading…", id="message", markup=False)
             yield Vertical(id="attempts")
@@ -98,7 +115,18 @@ class DeliveryInspector(QrmScreen):
         self.set_interval(1.0, self._show_state)
         self.watch(self.qrm, "feed_generation", self._reload, init=False)
         self.watch(self.qrm, "theme", self._restyle, init=False)
+        self._calls_poll = self.set_interval(CALLS_INTERVAL, self._poll_calls, pause=True)
         self.load()
+
+    def on_screen_resume(self, event: events.ScreenResume) -> None:
+        self._calls_poll.resume()
+
+    def on_screen_suspend(self, event: events.ScreenSuspend) -> None:
+        self._calls_poll.pause()
+
+    def _poll_calls(self) -> None:
+        if self.detail is not None and self.qrm.online:
+            self.load_call_backs()
 
     def flush(self) -> None:
         if self._inbox is None:
@@ -120,6 +148,26 @@ class DeliveryInspector(QrmScreen):
         self.detail = detail
         self.current = detail
         self.show(detail)
+        self.load_call_backs()
+
+    @work(group="inspector-calls", exclusive=True, exit_on_error=False)
+    async def load_call_backs(self) -> None:
+        """Quiet: a failure is said in the panel (the header says when the server is gone)."""
+        detail = self.detail
+        since = first_attempt(detail) if detail is not None else None
+        if detail is None or since is None:
+            self.call_backs = None
+        else:
+            try:
+                calls = await self.qrm.client.api_calls()
+            except (QrmUnavailable, QrmApiError) as exc:
+                self._calls_problem = (
+                    f"Could not read the calls to QRM's API: {describe_error(exc)}"
+                )
+            else:
+                self._calls_problem = ""
+                self.call_backs = call_backs(calls, detail.resource_id, since)
+        self._show_call_backs()
 
     # --- drawing ----------------------------------------------------------------------
 
@@ -127,6 +175,55 @@ class DeliveryInspector(QrmScreen):
         self.forget_tones()
         if self.detail is not None:
             self.show(self.detail)
+            self._show_call_backs(force=True)
+
+    def _show_call_backs(self, *, force: bool = False) -> None:
+        """One line per call: time, method, path, status and the fault that answered, if any."""
+        detail = self.detail
+        if detail is None:
+            return
+        tones = self.tones
+        document, pdf = call_back_paths(detail.resource_id)
+        since = first_attempt(detail)
+        lines: list[Text] = []
+        if since is None:
+            lines.append(tones.text("None yet: no attempt has started.", "muted"))
+        elif self._calls_problem:
+            lines.append(tones.text(self._calls_problem, "text-error"))
+        elif self.call_backs is not None:
+            calls = self.call_backs
+            if not calls:
+                lines.append(
+                    Text(f"None yet: no GET {document} or {pdf} since {call_time(since)}.")
+                )
+            else:
+                what = "1 call" if len(calls) == 1 else f"{len(calls)} calls"
+                lines.append(
+                    tones.text(
+                        f"{what} for report {detail.resource_id} "
+                        f"since the first attempt ({call_time(since)})",
+                        "muted",
+                    )
+                )
+                if len(calls) > CALLS_SHOWN:
+                    lines.append(tones.text(f"  … {len(calls) - CALLS_SHOWN} earlier", "muted"))
+                width = max(len(call.path) for call in calls[-CALLS_SHOWN:])
+                for call in calls[-CALLS_SHOWN:]:
+                    line = Text(f"  {call_time(call.at)}  {call.method:<4} {call.path:<{width}}  ")
+                    line.append_text(tones.text(*call_status(call)))
+                    if call.fault_id is not None:
+                        line.append_text(tones.text(f"  fault #{call.fault_id}", "text-warning"))
+                    lines.append(line)
+        else:
+            return
+        text = Text("\n").join(lines)
+        if not force and text == self._calls_shown:
+            return  # the poll found nothing new
+        self._calls_shown = text
+        panel = self.query_one("#callbacks", Static)
+        panel.update(text)
+        # Drawn as the screen opens, a taller text can keep the height it had: measure again.
+        self.call_after_refresh(panel.refresh, layout=True)
 
     def show(self, detail: DeliveryDetail) -> None:
         self.query_one("#inspector-title", Label).update(
@@ -273,3 +370,8 @@ class DeliveryInspector(QrmScreen):
             title="Payload",
             markup=False,
         )
+
+
+def first_attempt(detail: DeliveryDetail) -> datetime | None:
+    """When the delivery's first attempt started: call-backs come after it."""
+    return min((attempt.started_at for attempt in detail.attempts), default=None)

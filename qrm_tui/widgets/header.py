@@ -15,6 +15,7 @@ MODES = (
     ("1", "webhooks", "Webhooks"),
     ("2", "deliveries", "Deliveries"),
     ("3", "reports", "Reports"),
+    ("4", "faults", "Faults"),
 )
 
 CONNECTION = {

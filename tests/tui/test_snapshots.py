@@ -16,15 +16,17 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import Input, Switch
 
-from mock_qrm.domain.models import Delivery, DeliveryDetail, DeliveryStatus, ReportRow
+from mock_qrm.domain.models import ApiCall, Delivery, DeliveryDetail, DeliveryStatus, ReportRow
 from qrm_tui.app import QrmTuiApp, Target
 from qrm_tui.live import RateMeter
 from qrm_tui.screens.deliveries import DeliveriesScreen
+from qrm_tui.screens.faults import FaultsScreen
 from qrm_tui.screens.help import HelpScreen
 from qrm_tui.screens.inspector import DeliveryInspector
 from qrm_tui.screens.reports import ReportsScreen
 from qrm_tui.screens.webhooks import WebhooksScreen
 from qrm_tui.widgets.confirm import ConfirmDialog
+from qrm_tui.widgets.fault_form import FaultForm
 from qrm_tui.widgets.webhook_form import WebhookForm
 from tests.conftest import make_settings
 from tests.tui.conftest import LABEL, column, ready, until
@@ -311,9 +313,83 @@ def test_delivery_inspector(snap_compare: Any, utc: None, size: tuple[int, int])
         async def delivery(delivery_id: int) -> DeliveryDetail:
             return detail
 
+        async def api_calls() -> list[ApiCall]:
+            return _fixed_calls()
+
         app.client.delivery = delivery  # type: ignore[method-assign]
+        app.client.api_calls = api_calls  # type: ignore[method-assign]
         await app.push_screen(DeliveryInspector(detail.id))
         await until(pilot, lambda: len(app.screen.query(".attempt")) == 4, "the attempts")
+        await until(pilot, lambda: app.screen.call_backs, "the call-backs")
+        await pilot.pause()
+
+    assert snap_compare(_app(), terminal_size=size, run_before=run_before)
+
+
+def _fixed_calls() -> list[ApiCall]:
+    """A receiver's call-backs for two reports: 503 twice (fault 1), then 200; a dropped PDF."""
+    rows = [
+        ("/api/v1/reports/12306", 503, 1),
+        ("/api/v1/reports/12306", 503, 1),
+        ("/api/v1/reports/12306", 200, None),
+        ("/files/reports/12306.pdf", None, 3),
+        ("/files/reports/12306.pdf", 200, None),
+        ("/api/v1/reports?limit=50&offset=0&status=submitted&inspectionType=FRI", 200, None),
+        ("/api/v1/reports/12307", 200, None),
+    ]
+    return [
+        ApiCall(
+            at=CREATED + timedelta(minutes=1, seconds=number, milliseconds=7 * number),
+            method="GET",
+            path=path,
+            status=status,
+            fault_id=fault,
+        )
+        for number, (path, status, fault) in enumerate(rows)
+    ]
+
+
+@SIZES
+def test_faults_screen(snap_compare: Any, utc: None, size: tuple[int, int]) -> None:
+    """Faults of every kind, and the calls they answered (fixed, as the server would list them)."""
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        app = await ready(pilot)
+        calls = _fixed_calls()
+
+        async def api_calls() -> list[ApiCall]:
+            return calls
+
+        app.client.api_calls = api_calls  # type: ignore[method-assign]
+        client = app.client
+        await client.add_fault("GET /api/v1/reports/{id}", status=503, times=3, retry_after=30)
+        await client.add_fault("GET /api/v1/reports", delay_ms=2500)
+        await client.add_fault("GET /files/reports/{id}.pdf", reset=True, times=1)
+        await client.add_fault("POST /api/v1/auth/login", status=429, retry_after=60)
+        await pilot.press("4")
+        screen = await until(pilot, lambda: isinstance(app.screen, FaultsScreen) and app.screen)
+        await until(
+            pilot,
+            lambda: screen.fault_table.row_count == 4 and screen.call_table.row_count == 7,
+            "the faults and calls",
+        )
+        await pilot.pause()
+
+    assert snap_compare(_app(), terminal_size=size, run_before=run_before)
+
+
+@SIZES
+def test_fault_form_with_errors(snap_compare: Any, size: tuple[int, int]) -> None:
+    async def run_before(pilot: Pilot[Any]) -> None:
+        app = await ready(pilot)
+        await pilot.press("4")
+        await until(pilot, lambda: isinstance(app.screen, FaultsScreen))
+        await pilot.press("n")
+        form = await until(pilot, lambda: isinstance(app.screen, FaultForm) and app.screen)
+        _no_blink(app)
+        form.query_one("#fault-status", Input).value = "200"
+        form.query_one("#fault-times", Input).value = "0"
+        await pilot.press("ctrl+s")
         await pilot.pause()
 
     assert snap_compare(_app(), terminal_size=size, run_before=run_before)
