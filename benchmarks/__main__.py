@@ -407,6 +407,10 @@ async def main(args: argparse.Namespace) -> int:
             ("retry timing", lambda: retry_timing(folder, args.retry_deliveries)),
             ("big journal", lambda: big_journal(folder, args.journal_rows, args.calls)),
         ]
+        if args.kit_tests:
+            from benchmarks.kit import kit_figure
+
+            steps.append(("kit", lambda: kit_figure(folder, args.kit_tests, args.kit_rounds)))
         if args.tui:
             from benchmarks.tui import tui_figures
 
@@ -440,6 +444,12 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--retry-deliveries", type=int, default=50, help="failing deliveries timed")
     parser.add_argument("--journal-rows", type=int, default=1_000_000, help="journal size")
     parser.add_argument("--calls", type=int, default=20, help="list calls per filter")
+    parser.add_argument(
+        "--kit-tests", type=int, default=30, help="tests of each kind per kit session (0: skip)"
+    )
+    parser.add_argument(
+        "--kit-rounds", type=int, default=3, help="rounds of kit, kit async and bare sessions"
+    )
     parser.add_argument("--no-tui", dest="tui", action="store_false", help="skip the TUI figures")
     parser.add_argument("--only", action="append", help="run only this step (repeatable)")
     parser.add_argument("--json", default="bench-results.json", help="where to write the JSON")

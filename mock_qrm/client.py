@@ -254,14 +254,23 @@ class QrmClient:
         events: list[str],
         basic_auth: tuple[str, str] | None = None,
         active: bool = True,
+        *,
+        headers: Mapping[str, str] | None = None,
+        rate_limit: Mapping[str, Any] | None = None,
     ) -> Webhook:
+        """`rate_limit` is the API's object: `{"limit": 2, "period": "minute"}`."""
         body: dict[str, Any] = {"name": name, "url": url, "events": events, "active": active}
         if basic_auth is not None:
             body["basicAuth"] = {"username": basic_auth[0], "password": basic_auth[1]}
+        if headers:
+            body["headers"] = dict(headers)
+        if rate_limit is not None:
+            body["rateLimit"] = dict(rate_limit)
         return _data(Webhook, await self.request("POST", "/api/v1/webhooks", json_body=body))
 
     async def update_webhook(self, webhook_id: int, changes: Mapping[str, Any]) -> Webhook:
-        """A partial update with API field names (`name`, `url`, `events`, `basicAuth`, `active`)."""
+        """A partial update with API field names (`name`, `url`, `events`, `basicAuth`, `active`,
+        `headers`, `rateLimit`)."""
         return _data(
             Webhook,
             await self.request("PATCH", f"/api/v1/webhooks/{webhook_id}", json_body=dict(changes)),

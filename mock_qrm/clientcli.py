@@ -41,6 +41,7 @@ from mock_qrm.domain.models import (
     DeliveryDetail,
     DeliveryStatus,
     Fault,
+    RateLimit,
     Webhook,
 )
 
@@ -137,8 +138,25 @@ def add_client_commands(commands: Any) -> None:
         parser.add_argument(
             "--basic-auth", type=_user_password, metavar="USER:PASS", help="basic auth"
         )
+        parser.add_argument(
+            "--header",
+            dest="headers",
+            action="append",
+            type=_header,
+            metavar="NAME=VALUE",
+            help="a custom header sent with every attempt; repeatable"
+            + ("; replaces all the webhook's custom headers" if not required else ""),
+        )
+        parser.add_argument(
+            "--rate-limit",
+            type=_rate_limit,
+            metavar="N/PERIOD",
+            help="at most N attempts a minute or an hour (2/minute, 100/hour)",
+        )
     create.add_argument("--inactive", action="store_true", help="create it deactivated")
     update.add_argument("--no-basic-auth", action="store_true", help="turn basic auth off")
+    update.add_argument("--no-headers", action="store_true", help="remove every custom header")
+    update.add_argument("--no-rate-limit", action="store_true", help="remove the rate limit")
 
     reports = command("reports", "list reports or show one (list, show)", _reports, grouped=True)
     report_actions = reports.add_subparsers(dest="action", metavar="ACTION", required=True)
@@ -301,6 +319,22 @@ def _moment(value: str) -> str:
     return value
 
 
+def _header(value: str) -> tuple[str, str]:
+    name, sep, text = value.partition("=")
+    if not sep or not name.strip():
+        raise argparse.ArgumentTypeError("expected NAME=VALUE, like X-Tenant=acme")
+    return name.strip(), text
+
+
+def _rate_limit(value: str) -> dict[str, Any]:
+    try:
+        return RateLimit.parse(value).model_dump()
+    except ValidationError as exc:
+        raise argparse.ArgumentTypeError(validation_messages(exc)[0][1]) from None
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _user_password(value: str) -> tuple[str, str]:
     user, sep, password = value.partition(":")
     if not sep or not user or not password:
@@ -402,7 +436,7 @@ def _answer(d: Delivery) -> str:
 
 def _webhook_rows(webhooks: list[Webhook]) -> None:
     _table(
-        ("ID", "", "NAME", "URL", "EVENTS", "BASIC AUTH", "LAST DELIVERY"),
+        ("ID", "", "NAME", "URL", "EVENTS", "BASIC AUTH", "HEADERS", "RATE LIMIT", "LAST DELIVERY"),
         (
             (
                 w.id,
@@ -411,6 +445,8 @@ def _webhook_rows(webhooks: list[Webhook]) -> None:
                 w.url,
                 ", ".join(w.events),
                 w.basic_auth.username if w.basic_auth else "-",
+                ", ".join(f"{name}: {value}" for name, value in w.headers.items()) or "-",
+                str(w.rate_limit) if w.rate_limit else "-",
                 "-"
                 if w.last_delivery is None
                 else f"{w.last_delivery.status.value} {_local(w.last_delivery.at)}",
@@ -440,7 +476,13 @@ async def _webhooks(client: QrmClient, args: argparse.Namespace) -> None:
         webhook = await client.set_active(args.id, action == "activate")
     elif action == "create":
         webhook = await client.create_webhook(
-            args.name, args.url, args.events, args.basic_auth, active=not args.inactive
+            args.name,
+            args.url,
+            args.events,
+            args.basic_auth,
+            active=not args.inactive,
+            headers=_header_map(args.headers),
+            rate_limit=args.rate_limit,
         )
     else:
         webhook = await client.update_webhook(args.id, _changes(args))
@@ -461,9 +503,33 @@ def _changes(args: argparse.Namespace) -> dict[str, Any]:
         changes["basicAuth"] = {"username": args.basic_auth[0], "password": args.basic_auth[1]}
     if args.no_basic_auth:
         changes["basicAuth"] = None
+    if args.headers is not None and args.no_headers:
+        raise _usage("pass --header or --no-headers, not both")
+    if args.rate_limit is not None and args.no_rate_limit:
+        raise _usage("pass --rate-limit or --no-rate-limit, not both")
+    if args.no_headers:
+        changes["headers"] = {}
+    if args.no_rate_limit:
+        changes["rateLimit"] = None
+    if args.headers is not None:
+        changes["headers"] = _header_map(args.headers)
+    if args.rate_limit is not None:
+        changes["rateLimit"] = args.rate_limit
     if not changes:
-        raise _usage("nothing to change: pass --name, --url, --event or --basic-auth")
+        raise _usage(
+            "nothing to change: pass --name, --url, --event, --basic-auth, --header or --rate-limit"
+        )
     return changes
+
+
+def _header_map(pairs: list[tuple[str, str]] | None) -> dict[str, str]:
+    """`--header` flags as the API's `headers` object; a name given twice is a usage error."""
+    headers: dict[str, str] = {}
+    for name, value in pairs or ():
+        if name.lower() in (known.lower() for known in headers):
+            raise _usage(f"--header {name} is given twice")
+        headers[name] = value
+    return headers
 
 
 # --- reports ----------------------------------------------------------------------------

@@ -95,6 +95,8 @@ class QrmService:
         self._tokens: dict[bytes, float] = {}
         self._resetting = asyncio.Lock()
         self._closed = False
+        self._seeded_here = False
+        """This process seeded the database: every report below the first upload is a seeded one."""
 
     @classmethod
     async def open(cls, settings: Settings, clock: Clock | None = None) -> QrmService:
@@ -106,6 +108,7 @@ class QrmService:
         try:
             if await report_store.count_reports(db) == 0:
                 await db.writer.run(service._seed)
+                service._seeded_here = True
             await service.registry.load()
             await service.dispatcher.start()
         except BaseException:
@@ -315,19 +318,31 @@ class QrmService:
             retry_interval_seconds=self.settings.retry_policy.retry_interval,
         )
 
-    async def reset(self) -> None:
+    async def reset(self, *, fresh: bool = False) -> int:
         """Back to the seeded state: no webhooks, no journal, the seeded reports.
 
         The dispatcher stops first (nothing left running), the wipe and reseed
         are one transaction, and memory is dropped when it commits: whatever
         commits after it starts from the seeded state, with fresh ids.
+
+        `fresh` goes on to the state of a server just started on a new database,
+        which is how the testing kit reuses one server for many tests: a manual
+        clock back at the wall time, fault ids from 1, no login tokens. It keeps
+        the seeded reports rather than generating them again (they never change)
+        when this process seeded them. Returns the seq of the feed's `resync` frame.
         """
         async with self._resetting:
             await self.dispatcher.quiesce()
+            keep_seeded = fresh and self._seeded_here
 
             def wipe(conn: sqlite3.Connection) -> None:
-                journal.wipe(conn)
-                self._seed(conn)
+                if keep_seeded:
+                    journal.wipe(
+                        conn, keep_reports_below=FIRST_REPORT_ID + self.settings.seed_reports
+                    )
+                else:
+                    journal.wipe(conn)
+                    self._seed(conn)
 
             def forget(_: None) -> None:
                 self.registry.replace([])
@@ -335,10 +350,16 @@ class QrmService:
 
             try:
                 await self.db.writer.run(wipe, on_commit=forget)
+                if fresh and isinstance(self.clock, ManualClock):
+                    self.clock.rewind()  # nothing is scheduled: the dispatcher is stopped
             finally:
                 await self.dispatcher.start()
-            self.faults.clear()
-            self.feed.publish("resync")
+            if fresh:
+                self.faults = FaultBook()
+                self._tokens.clear()
+            else:
+                self.faults.clear()
+            return self.feed.publish("resync")
 
     def _now_ms(self) -> int:
         return round(self.clock.now() * 1000)

@@ -96,6 +96,7 @@ class Settings(BaseSettings):
             timeout=self.timeout / self.time_scale,
             retries=self.retries,
             retry_interval=self.retry_interval / self.time_scale,
+            time_scale=self.time_scale,
         )
 
     @property

@@ -59,7 +59,7 @@ async def get_delivery(request: web.Request) -> web.Response:
     summary="One manual attempt with the same messageId; answers with that attempt",
     tag=TAG,
     response=Envelope[Attempt],
-    errors=(404,),
+    errors=(404, 409, 429),
 )
 async def redeliver(request: web.Request) -> web.Response:
     attempt = await service(request).redeliver(path_int(request, "delivery_id", "Delivery"))

@@ -9,7 +9,13 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from mock_qrm.domain.delivery import DELIVERY_MARKER
-from mock_qrm.domain.errors import Conflict, FieldErrors, NotFound, validation_messages
+from mock_qrm.domain.errors import (
+    Conflict,
+    FieldErrors,
+    NotFound,
+    RateLimited,
+    validation_messages,
+)
 from mock_qrm.domain.models import ApiError
 from mock_qrm.store.db import StoreError
 
@@ -83,6 +89,10 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return error_response(404, str(exc))
     except Conflict as exc:
         return error_response(409, str(exc))
+    except RateLimited as exc:
+        response = error_response(429, str(exc))
+        response.headers["Retry-After"] = str(exc.retry_after)
+        return response
     except StoreError as exc:
         log.error("store error on %s %s: %s", request.method, request.path, exc)
         return error_response(503, str(exc))

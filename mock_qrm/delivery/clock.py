@@ -19,6 +19,11 @@ class Clock(ABC):
     async def wait(self, deadline: float | None, wakeup: asyncio.Event) -> None:
         """Return at `deadline` (never, if `None`), when `wakeup` is set, or when time jumps."""
 
+    async def sleep_until(self, deadline: float) -> None:
+        """Return once this clock has reached `deadline`."""
+        while self.now() < deadline:
+            await self.wait(deadline, asyncio.Event())
+
 
 class RealClock(Clock):
     def now(self) -> float:
@@ -34,22 +39,35 @@ class RealClock(Clock):
 
 
 class ManualClock(Clock):
-    """Frozen time that moves only when `advance` is called."""
+    """Frozen time that moves only when `advance` is called.
+
+    It keeps whole milliseconds, as the journal does, so moving it 59.9 s and
+    then 0.1 s lands exactly where moving it 60 s would: on a retry due then.
+    """
 
     manual = True
 
     def __init__(self, start: float | None = None) -> None:
-        self._now = time.time() if start is None else start
+        self._now = round(time.time() if start is None else start, 3)
         self._moved = asyncio.Event()
 
     def now(self) -> float:
         return self._now
 
     def advance(self, seconds: float) -> float:
-        self._now += seconds
+        self._now = round(self._now + seconds, 3)
         self._moved.set()
         self._moved = asyncio.Event()
         return self._now
+
+    def rewind(self) -> None:
+        """Back to the wall time, where a new server's clock starts (the kit's reset between tests).
+
+        Even backwards, so only while nothing is scheduled: after the journal is wiped.
+        """
+        self._now = round(time.time(), 3)
+        self._moved.set()
+        self._moved = asyncio.Event()
 
     async def wait(self, deadline: float | None, wakeup: asyncio.Event) -> None:
         if deadline is not None and deadline <= self._now:

@@ -29,7 +29,7 @@ from mock_qrm.delivery.feed import FeedHub
 from mock_qrm.delivery.sender import Sender
 from mock_qrm.domain.catalog import EventCatalog
 from mock_qrm.domain.delivery import WAITING, message_body, request_headers
-from mock_qrm.domain.errors import Conflict, NotFound
+from mock_qrm.domain.errors import Conflict, NotFound, RateLimited
 from mock_qrm.domain.models import Attempt, Delivery, Outcome, Trigger
 from mock_qrm.domain.policy import RetryPolicy, is_success
 from mock_qrm.domain.records import AttemptRecord, GeneratedReport, ScheduledEvent
@@ -242,18 +242,25 @@ class Dispatcher:
             self._spawn(self._redeliver_quietly(delivery_id))
 
     async def _redeliver_quietly(self, delivery_id: int) -> None:
-        with contextlib.suppress(NotFound, Conflict):  # the webhook changed since the query
-            await self.redeliver(delivery_id)
+        """One of a bulk redelivery: it waits for room under the webhook's rate limit."""
+        while True:
+            try:
+                await self.redeliver(delivery_id)
+            except (NotFound, Conflict):  # the webhook changed since the query
+                return
+            except RateLimited as limited:
+                await self.clock.sleep_until(limited.free_at)
+            else:
+                return
 
     # --- manual clock ---------------------------------------------------------------
 
     async def advance(self, seconds: float) -> None:
         """With a manual clock: move time and return once everything now due has been started."""
-        target = self.clock.now() + seconds
         advance = getattr(self.clock, "advance", None)
         if advance is None:
             raise RuntimeError("the clock is not manual")
-        advance(seconds)
+        target: float = advance(seconds)  # where the clock landed (it keeps whole milliseconds)
         self._wakeup.set()
         async with self._settled:
             await self._settled.wait_for(lambda: self._settled_at >= target or not self.alive)
@@ -401,7 +408,7 @@ class Dispatcher:
 
         try:
             async with self._slots(webhook_id):
-                started = await self._start(delivery_id, Trigger.AUTOMATIC)
+                started = await self._start(delivery_id, Trigger.AUTOMATIC, release)
                 if isinstance(started, Started):
                     await self._send(started, release)
         except StoreError:
@@ -421,11 +428,22 @@ class Dispatcher:
             heapq.heappush(self._heap, (due, next(self._order), delivery_id))
             self._wakeup.set()
 
-    async def _start(self, delivery_id: int, trigger: Trigger) -> Started | Named | None:
+    async def _start(
+        self, delivery_id: int, trigger: Trigger, released: Callable[[], None] | None = None
+    ) -> Started | Named | None:
+        """Journal an attempt as started; `released` runs at commit if none started."""
+
+        def committed(started: Started | Named | None) -> None:
+            if released is not None and not isinstance(started, Started):
+                released()  # a rate-limited delivery is due again: let the scheduler have it
+            self._started(started)
+
         now = self.clock.now()
         started = await self.db.writer.run(
-            lambda c: journal.start_attempt(c, delivery_id, trigger, now, request_headers),
-            on_commit=self._started,
+            lambda c: journal.start_attempt(
+                c, delivery_id, trigger, now, request_headers, self.policy
+            ),
+            on_commit=committed,
         )
         self._stalled.pop(("delivery", delivery_id), None)
         return started

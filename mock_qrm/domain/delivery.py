@@ -53,6 +53,9 @@ def request_headers(webhook: WebhookRecord, delivery: DeliveryRecord) -> dict[st
         "User-Agent": USER_AGENT,
         DELIVERY_MARKER: delivery.message_id,
     }
+    for name, value in webhook.headers:  # a custom User-Agent replaces ours
+        headers.pop(next((k for k in headers if k.lower() == name.lower()), name), None)
+        headers[name] = value
     if webhook.basic_auth is not None:
         user, password = webhook.basic_auth
         headers["Authorization"] = "Basic " + b64encode(f"{user}:{password}".encode()).decode()

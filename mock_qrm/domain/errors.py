@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from pydantic import ValidationError
 
 
@@ -24,6 +26,18 @@ class Conflict(Exception):
     """409: the request is well-formed but cannot apply to the resource as it stands."""
 
 
+class RateLimited(Exception):
+    """429: a manual attempt the webhook's rate limit has no room for until `free_at`."""
+
+    def __init__(self, webhook_id: int, limit: str, free_at: float, now: float) -> None:
+        self.free_at = free_at
+        self.retry_after = max(1, math.ceil(free_at - now))
+        super().__init__(
+            f"Webhook {webhook_id} is rate limited ({limit}): the next attempt fits in"
+            f" {self.retry_after} s"
+        )
+
+
 def validation_messages(exc: ValidationError) -> list[tuple[tuple[int | str, ...], str]]:
     """Each of pydantic's errors as (location, message), worded for a person.
 
@@ -31,6 +45,10 @@ def validation_messages(exc: ValidationError) -> list[tuple[tuple[int | str, ...
     every place that shows a validation error shows it without.
     """
     return [
-        (tuple(error["loc"]), error["msg"].removeprefix("Value error, "))
+        # A dict key's error is located at the key (`headers.Bad Name`), not under it.
+        (
+            tuple(part for part in error["loc"] if part != "[key]"),
+            error["msg"].removeprefix("Value error, "),
+        )
         for error in exc.errors(include_url=False)
     ]

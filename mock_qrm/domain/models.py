@@ -145,6 +145,37 @@ def _check_password(value: str) -> str:
     return value
 
 
+MAX_HEADERS = 20
+MAX_HEADER_VALUE = 4096
+HEADER_NAME = r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,256}$"
+"""An HTTP token (RFC 9110, section 5.6.2)."""
+HEADER_VALUE = r"^[^\x00-\x08\x0a-\x1f\x7f]*$"
+"""Any visible text, spaces and tabs: no CR or LF, so no header can be smuggled in."""
+
+HeaderName = Annotated[str, StringConstraints(pattern=HEADER_NAME)]
+HeaderValue = Annotated[str, StringConstraints(max_length=MAX_HEADER_VALUE, pattern=HEADER_VALUE)]
+CustomHeaders = Annotated[dict[HeaderName, HeaderValue], Field(max_length=MAX_HEADERS)]
+"""A webhook's own headers, sent with every attempt (SPEC.md section 8.7)."""
+
+
+class RateLimit(RequestModel):
+    """At most `limit` attempts in any sliding window of one `period`."""
+
+    limit: Annotated[int, Field(ge=1, le=100_000)]
+    period: Literal["minute", "hour"]
+
+    def __str__(self) -> str:
+        return f"{self.limit}/{self.period}"
+
+    @classmethod
+    def parse(cls, text: str) -> RateLimit:
+        """`2/minute` or `100/hour`, as the CLI, the kit and the TUI form take it."""
+        count, _, period = text.strip().partition("/")
+        if not count.strip().isdigit() or period.strip() not in ("minute", "hour"):
+            raise ValueError(f"expected N/minute or N/hour, like 2/minute, not {text!r}")
+        return cls(limit=int(count), period=period.strip())
+
+
 class BasicAuthIn(RequestModel):
     username: str
     password: str
@@ -173,6 +204,8 @@ class WebhookCreate(RequestModel):
     events: list[str]
     basic_auth: BasicAuthIn | None = None
     active: StrictBool = True
+    headers: CustomHeaders = Field(default_factory=dict)
+    rate_limit: RateLimit | None = None
 
     _name = field_validator("name")(_check_name)
     _url = field_validator("url")(check_url)
@@ -187,6 +220,10 @@ class WebhookPatch(RequestModel):
     events: list[str] | None = None
     basic_auth: BasicAuthPatch | None = None
     active: StrictBool | None = None
+    headers: CustomHeaders | None = None
+    """Replaces every custom header; `{}` removes them all."""
+    rate_limit: RateLimit | None = None
+    """`null` removes the limit."""
 
     @field_validator("name")
     @classmethod
@@ -228,6 +265,8 @@ class Webhook(CamelModel):
     events: list[str]
     basic_auth: BasicAuthOut | None = None
     active: bool
+    headers: dict[str, str] = Field(default_factory=dict)
+    rate_limit: RateLimit | None = None
     created_at: Timestamp
     updated_at: Timestamp
     last_delivery: LastDelivery | None = None

@@ -16,6 +16,7 @@ from mock_qrm.domain.models import (
     DeliveryStatus,
     LastDelivery,
     Outcome,
+    RateLimit,
     Trigger,
     Webhook,
 )
@@ -39,6 +40,9 @@ class WebhookRecord:
     created_at: int
     updated_at: int
     deleted_at: int | None = None
+    headers: tuple[tuple[str, str], ...] = ()
+    """Custom headers, in the order they were given."""
+    rate_limit: RateLimit | None = None
 
     @property
     def basic_auth(self) -> tuple[str, str] | None:
@@ -56,6 +60,8 @@ class WebhookRecord:
             if self.auth_username is None
             else BasicAuthOut(username=self.auth_username, password_set=bool(self.auth_password)),
             active=self.active,
+            headers=dict(self.headers),
+            rate_limit=self.rate_limit,
             created_at=from_ms(self.created_at),
             updated_at=from_ms(self.updated_at),
             last_delivery=last_delivery,

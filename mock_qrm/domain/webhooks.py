@@ -4,29 +4,64 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from mock_qrm.domain.delivery import DELIVERY_MARKER
 from mock_qrm.domain.errors import FieldErrors
 from mock_qrm.domain.models import WebhookCreate, WebhookPatch
 from mock_qrm.domain.records import WebhookRecord
 
+RESERVED_HEADERS = frozenset(
+    {"content-type", "content-length", "host", "transfer-encoding", "connection"}
+)
+"""Headers the request itself decides: a webhook may not set them."""
+
+
+def checked_headers(webhook: WebhookRecord) -> WebhookRecord:
+    """`webhook` if its custom headers can be sent as they are, else `FieldErrors` by name.
+
+    Refused: the headers the request decides, the marker that keeps the server
+    from delivering to itself, two names differing only in case, and
+    `Authorization` while basic authentication is on (it would be overwritten).
+    """
+    problems: dict[str, list[str]] = {}
+    seen: set[str] = set()
+    for name, _ in webhook.headers:
+        lowered = name.lower()
+        if lowered in RESERVED_HEADERS or lowered == DELIVERY_MARKER.lower():
+            problems[f"headers.{name}"] = [f"{name} is set by the request itself"]
+        elif lowered == "authorization" and webhook.auth_username is not None:
+            problems[f"headers.{name}"] = [
+                "Authorization comes from basic authentication: turn it off to set your own"
+            ]
+        elif lowered in seen:
+            problems[f"headers.{name}"] = ["Another header has this name (names ignore case)"]
+        seen.add(lowered)
+    if problems:
+        raise FieldErrors(problems)
+    return webhook
+
 
 def new_webhook(spec: WebhookCreate, webhook_id: int, now_ms: int) -> WebhookRecord:
-    return WebhookRecord(
-        id=webhook_id,
-        name=spec.name,
-        url=spec.url,
-        events=tuple(spec.events),
-        auth_username=spec.basic_auth.username if spec.basic_auth else None,
-        auth_password=spec.basic_auth.password if spec.basic_auth else None,
-        active=spec.active,
-        created_at=now_ms,
-        updated_at=now_ms,
+    return checked_headers(
+        WebhookRecord(
+            id=webhook_id,
+            name=spec.name,
+            url=spec.url,
+            events=tuple(spec.events),
+            auth_username=spec.basic_auth.username if spec.basic_auth else None,
+            auth_password=spec.basic_auth.password if spec.basic_auth else None,
+            active=spec.active,
+            created_at=now_ms,
+            updated_at=now_ms,
+            headers=tuple(spec.headers.items()),
+            rate_limit=spec.rate_limit,
+        )
     )
 
 
 def check_patch(patch: WebhookPatch) -> None:
     """Rules a patch breaks whatever the webhook: a mandatory field set to null."""
     changed = patch.model_fields_set
-    for field in ("name", "url", "events", "active"):
+    for field in ("name", "url", "events", "active", "headers"):
         if field in changed and getattr(patch, field) is None:
             raise FieldErrors({field: ["must not be null"]})
 
@@ -48,6 +83,10 @@ def patched(current: WebhookRecord, patch: WebhookPatch, now_ms: int) -> Webhook
         updated = replace(updated, events=tuple(patch.events))
     if "active" in changed and patch.active is not None:
         updated = replace(updated, active=patch.active)
+    if "headers" in changed and patch.headers is not None:
+        updated = replace(updated, headers=tuple(patch.headers.items()))
+    if "rate_limit" in changed:
+        updated = replace(updated, rate_limit=patch.rate_limit)
     if "basic_auth" in changed:
         if patch.basic_auth is None:
             updated = replace(updated, auth_username=None, auth_password=None)
@@ -58,4 +97,4 @@ def patched(current: WebhookRecord, patch: WebhookPatch, now_ms: int) -> Webhook
             updated = replace(
                 updated, auth_username=patch.basic_auth.username, auth_password=password
             )
-    return updated
+    return checked_headers(updated)

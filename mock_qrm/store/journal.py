@@ -21,7 +21,7 @@ from mock_qrm.domain.delivery import (
     redact,
     started,
 )
-from mock_qrm.domain.errors import Conflict, NotFound
+from mock_qrm.domain.errors import Conflict, NotFound, RateLimited
 from mock_qrm.domain.models import (
     Attempt,
     Delivery,
@@ -33,7 +33,7 @@ from mock_qrm.domain.models import (
     Trigger,
     WebhookMessage,
 )
-from mock_qrm.domain.policy import RetryPolicy
+from mock_qrm.domain.policy import RetryPolicy, free_at
 from mock_qrm.domain.records import (
     FIRST_REPORT_ID,
     AttemptRecord,
@@ -303,13 +303,16 @@ def start_attempt(
     trigger: Trigger,
     now: float,
     headers: Headers,
+    policy: RetryPolicy,
 ) -> Started | Named | None:
     """Journal an attempt as started, numbered after every attempt committed before it.
 
     Automatic: `None` if the delivery no longer waits (delivered by hand,
     cancelled); its cancellation (`Named`) if its webhook was deactivated or
-    removed meanwhile. Manual: refused for an unknown delivery or a removed
-    webhook (`NotFound`) and an inactive one (`Conflict`).
+    removed meanwhile; the delivery with a later due time (`Named`) if the
+    webhook's rate limit has no room now. Manual: refused for an unknown
+    delivery or a removed webhook (`NotFound`), an inactive one (`Conflict`)
+    and a full rate limit (`RateLimited`).
     """
     delivery = _delivery(conn, delivery_id)
     if delivery is None:
@@ -333,6 +336,14 @@ def start_attempt(
         )
     elif not webhook.active:
         raise Conflict(f"Webhook {webhook.id} is inactive: activate it before redelivering to it")
+    if webhook.rate_limit is not None:
+        free = _take_rate_slot(conn, webhook, policy, now)
+        if free is not None:  # waiting is not an attempt: only the due time moves
+            if trigger is Trigger.MANUAL:
+                raise RateLimited(webhook.id, str(webhook.rate_limit), free, now)
+            waiting = delivery.but(next_attempt_at=free)
+            _update(conn, [waiting])
+            return Named(waiting, webhook.name)
     delivery = started(delivery, trigger)
     sent = headers(webhook, delivery)
     attempt = AttemptRecord(
@@ -351,6 +362,33 @@ def start_attempt(
     )
     _update(conn, [delivery])
     return Started(attempt, delivery, webhook, sent)
+
+
+def _take_rate_slot(
+    conn: sqlite3.Connection, webhook: WebhookRecord, policy: RetryPolicy, now: float
+) -> float | None:
+    """Count an attempt starting now against the webhook's limit, or say when it will fit."""
+    assert webhook.rate_limit is not None
+    now_ms = round(now * 1000)
+    window = policy.window_ms(webhook.rate_limit.period)
+    conn.execute(
+        "DELETE FROM rate_window WHERE webhook_id = ? AND started_at <= ?",
+        (webhook.id, now_ms - window),
+    )
+    starts = [
+        row[0]
+        for row in conn.execute(
+            "SELECT started_at FROM rate_window WHERE webhook_id = ? ORDER BY started_at",
+            (webhook.id,),
+        )
+    ]
+    free = free_at(starts, webhook.rate_limit.limit, window)
+    if free is not None:
+        return free / 1000
+    conn.execute(
+        "INSERT INTO rate_window (webhook_id, started_at) VALUES (?, ?)", (webhook.id, now_ms)
+    )
+    return None
 
 
 def finish_attempt(
@@ -458,10 +496,14 @@ def recover(conn: sqlite3.Connection, now: float) -> Recovered:
     )
 
 
-def wipe(conn: sqlite3.Connection) -> None:
-    """Every webhook, report, event, delivery and attempt gone (for `POST /_mock/reset`)."""
-    for table in ("attempts", "deliveries", "events", "webhooks", "reports"):
+def wipe(conn: sqlite3.Connection, *, keep_reports_below: int = 0) -> None:
+    """Every webhook, report, event, delivery and attempt gone (for `POST /_mock/reset`).
+
+    `keep_reports_below` keeps the reports with lower ids (the seeded ones).
+    """
+    for table in ("attempts", "deliveries", "events", "webhooks", "rate_window"):
         conn.execute(f"DELETE FROM {table}")
+    conn.execute("DELETE FROM reports WHERE id >= ?", (keep_reports_below,))
 
 
 # --- reads --------------------------------------------------------------------

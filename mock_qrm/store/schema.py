@@ -101,6 +101,19 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX attempts_by_delivery ON attempts (delivery_id, number);
     CREATE INDEX attempts_in_flight ON attempts (delivery_id) WHERE outcome IS NULL;
     """,
+    # 2: custom headers and rate limits (SPEC.md section 8.7)
+    """
+    ALTER TABLE webhooks ADD COLUMN headers TEXT NOT NULL DEFAULT '[]'; -- JSON [[name, value]]
+    ALTER TABLE webhooks ADD COLUMN rate_limit TEXT;  -- JSON {"limit", "period"}, or NULL
+
+    -- When each recent attempt to a rate-limited webhook started: the limit's sliding
+    -- window. Only limited webhooks write here, and rows older than the window go.
+    CREATE TABLE rate_window (
+        webhook_id INTEGER NOT NULL,
+        started_at INTEGER NOT NULL
+    );
+    CREATE INDEX rate_window_by_webhook ON rate_window (webhook_id, started_at);
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -13,7 +13,13 @@ import sqlite3
 from dataclasses import dataclass, replace
 
 from mock_qrm.domain.errors import NotFound
-from mock_qrm.domain.models import DeliveryStatus, LastDelivery, WebhookCreate, WebhookPatch
+from mock_qrm.domain.models import (
+    DeliveryStatus,
+    LastDelivery,
+    RateLimit,
+    WebhookCreate,
+    WebhookPatch,
+)
 from mock_qrm.domain.records import WebhookRecord
 from mock_qrm.domain.timefmt import from_ms
 from mock_qrm.domain.webhooks import new_webhook, patched
@@ -22,7 +28,7 @@ from mock_qrm.store.db import Database
 
 _COLUMNS = (
     "id, name, url, events, auth_username, auth_password, active, created_at, updated_at,"
-    " deleted_at"
+    " deleted_at, headers, rate_limit"
 )
 
 
@@ -38,11 +44,26 @@ def _row(webhook: WebhookRecord) -> tuple[object, ...]:
         webhook.created_at,
         webhook.updated_at,
         webhook.deleted_at,
+        json.dumps(webhook.headers),
+        None if webhook.rate_limit is None else webhook.rate_limit.model_dump_json(),
     )
 
 
 def _record(row: sqlite3.Row | tuple[object, ...]) -> WebhookRecord:
-    (id_, name, url, events, username, password, active, created, updated, deleted) = tuple(row)
+    (
+        id_,
+        name,
+        url,
+        events,
+        username,
+        password,
+        active,
+        created,
+        updated,
+        deleted,
+        headers,
+        limit,
+    ) = tuple(row)
     return WebhookRecord(
         id=int(id_),
         name=str(name),
@@ -54,6 +75,8 @@ def _record(row: sqlite3.Row | tuple[object, ...]) -> WebhookRecord:
         created_at=int(created),
         updated_at=int(updated),
         deleted_at=None if deleted is None else int(deleted),
+        headers=tuple((str(name), str(value)) for name, value in json.loads(str(headers))),
+        rate_limit=None if limit is None else RateLimit.model_validate_json(str(limit)),
     )
 
 
@@ -84,7 +107,8 @@ def _live(conn: sqlite3.Connection, webhook_id: int) -> WebhookRecord:
 
 def _save(conn: sqlite3.Connection, webhook: WebhookRecord) -> None:
     conn.execute(
-        f"INSERT OR REPLACE INTO webhooks ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)", _row(webhook)
+        f"INSERT OR REPLACE INTO webhooks ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+        _row(webhook),
     )
 
 

@@ -207,6 +207,7 @@ class FeedMirror:
         self.ready = asyncio.Event()
         self.error: BaseException | None = None
         self.resyncs = 0
+        self._stale_through = 0
 
     async def follow(self) -> None:
         """Consume the feed until cancelled, reconnecting with `after_seq` when it drops."""
@@ -228,6 +229,8 @@ class FeedMirror:
             await self._fail(exc)
 
     async def _apply(self, frame: FeedFrame) -> None:
+        if frame.seq is not None and frame.seq <= self._stale_through:
+            return  # from before a wipe that `forget_through` has applied already
         if frame.type == "resync":
             await self._load_snapshot()
             self.resyncs += 1
@@ -237,6 +240,15 @@ class FeedMirror:
             return
         async with self.changed:
             self.changed.notify_all()
+
+    def forget_through(self, seq: int) -> None:
+        """The journal was wiped and frame `seq` is the feed's `resync` for it: forget now.
+
+        Frames up to it are still on their way; they are dropped as they arrive,
+        so nothing from before the wipe can match a wait that starts after it.
+        """
+        self.deliveries = {}
+        self._stale_through = seq
 
     async def _load_snapshot(self) -> None:
         self.deliveries = {d.id: d for d in await fetch_journal(self._client)}

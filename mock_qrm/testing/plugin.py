@@ -18,12 +18,14 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
+    from mock_qrm.testing.pool import SessionPool
     from mock_qrm.testing.qrm import MockQrm, MockQrmFactory
     from mock_qrm.testing.receiver import MockReceiver
 
 MARKER = "mock_qrm"
 
-_STARTED = pytest.StashKey[list["MockQrm"]]()
+_USED = pytest.StashKey[list["MockQrm"]]()
+"""The servers a test used, whose journals its failure report shows."""
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -45,11 +47,11 @@ def mock_qrm_factory(request: pytest.FixtureRequest) -> Iterator[MockQrmFactory]
     from mock_qrm.testing.qrm import MockQrm
 
     started: list[MockQrm] = []
-    request.node.stash[_STARTED] = started
 
     def start(**settings: Any) -> MockQrm:
         qrm = MockQrm(**settings).start()
         started.append(qrm)
+        request.node.stash.setdefault(_USED, []).append(qrm)
         return qrm
 
     yield start
@@ -57,13 +59,27 @@ def mock_qrm_factory(request: pytest.FixtureRequest) -> Iterator[MockQrmFactory]
         qrm.close()
 
 
+@pytest.fixture(scope="session")
+def _mock_qrm_pool() -> Iterator[SessionPool]:
+    """The session's servers and receiver, renewed for each test (see `mock_qrm.testing.pool`)."""
+    from mock_qrm.testing.pool import SessionPool
+
+    pool = SessionPool()
+    yield pool
+    pool.close()
+
+
 @pytest.fixture
-def mock_qrm(request: pytest.FixtureRequest, mock_qrm_factory: MockQrmFactory) -> MockQrm:
+def mock_qrm(request: pytest.FixtureRequest, _mock_qrm_pool: SessionPool) -> Iterator[MockQrm]:
     """A mock QRM server on a free loopback port: fresh `:memory:` database, manual clock.
 
     Hand `mock_qrm.api_url` and `mock_qrm.api_key` to the code under test;
     change settings with `@pytest.mark.mock_qrm(retries=1, timeout=0.5, ...)`.
+    One server per settings serves the whole session, reset as each test ends
+    (nothing of an earlier test is visible); with a `db` file, each test gets its own.
     """
+    from mock_qrm.testing.pool import poolable
+
     settings: dict[str, Any] = {}
     # iter_markers yields the closest first: apply the farthest first so the closest wins.
     for marker in reversed(list(request.node.iter_markers(MARKER))):
@@ -73,16 +89,23 @@ def mock_qrm(request: pytest.FixtureRequest, mock_qrm_factory: MockQrmFactory) -
                 f"@pytest.mark.{MARKER}(retries=1); got positional {marker.args!r}"
             )
         settings.update(marker.kwargs)
-    return mock_qrm_factory(**settings)
+    if not poolable(settings):
+        factory: MockQrmFactory = request.getfixturevalue("mock_qrm_factory")
+        yield factory(**settings)
+        return
+    qrm = _mock_qrm_pool.server(settings)
+    request.node.stash.setdefault(_USED, []).append(qrm)
+    yield qrm
+    _mock_qrm_pool.release(qrm)
 
 
 @pytest.fixture
-def qrm_receiver() -> Iterator[MockReceiver]:
-    """The fault-injecting webhook receiver on a free loopback port (`qrm_receiver.url`)."""
-    from mock_qrm.testing.receiver import MockReceiver
+def qrm_receiver(_mock_qrm_pool: SessionPool) -> MockReceiver:
+    """The fault-injecting webhook receiver on a free loopback port (`qrm_receiver.url`).
 
-    with MockReceiver() as receiver:
-        yield receiver
+    One per session, cleared before each test: it shows only what this test sent.
+    """
+    return _mock_qrm_pool.receiver()
 
 
 @pytest.hookimpl(wrapper=True)
@@ -91,7 +114,7 @@ def pytest_runtest_makereport(
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     """When a test that used a mock QRM fails, add its delivery journal to the report."""
     report = yield
-    started = item.stash.get(_STARTED, None)
+    started = item.stash.get(_USED, None)
     if report.when != "call" or not report.failed or not started:
         return report
     from mock_qrm.testing.journal import DeliveryWaitTimeout, describe_delivery

@@ -14,6 +14,7 @@ own event loop in a background thread (see `_bridge`), so:
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import secrets
 from collections.abc import Callable, Iterable, Mapping
@@ -23,6 +24,7 @@ from typing import Any
 from aiohttp import web
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 
+from mock_qrm.api.context import SERVICE
 from mock_qrm.app import create_app
 from mock_qrm.client import QrmClient, QrmUnavailable
 from mock_qrm.domain.models import (
@@ -33,6 +35,7 @@ from mock_qrm.domain.models import (
     DeliveryDetail,
     EmittedEvent,
     Fault,
+    RateLimit,
     UploadedReport,
     Webhook,
 )
@@ -101,6 +104,10 @@ def kit_settings(**overrides: Any) -> Settings:
     }
     values.update(overrides)
     return KitSettings(**values)
+
+
+def _rate_limit(limit: str | RateLimit) -> dict[str, Any]:
+    return (RateLimit.parse(limit) if isinstance(limit, str) else limit).model_dump()
 
 
 def _webhook_id(webhook: WebhookRef) -> int:
@@ -231,6 +238,26 @@ class MockQrm(Bridged):
             await self._runner.cleanup()
             self._runner = None
 
+    def _renew_soon(self) -> concurrent.futures.Future[None]:
+        """Start making an embedded server as good as new for another test; done in under 1 ms.
+
+        Its state goes back to how it started (`QrmService.reset(fresh=True)`:
+        webhooks, journal, uploaded reports, faults, API calls, tokens, the
+        manual clock), and the feed mirror with it; the port, key, thread and
+        seeded reports stay. The pytest plugin's pool calls it as a test ends,
+        so nothing the test left running outlives it, and waits for it before the next.
+        """
+        loop = self._kit_loop()  # first: a closed MockQrm raises before a coroutine exists
+        return asyncio.run_coroutine_threadsafe(self._renewed(), loop)
+
+    async def _renewed(self) -> None:
+        if self._runner is None:
+            raise RuntimeError("only a MockQrm that runs its own server can be renewed")
+        mirror = self._feed
+        if mirror.error is not None:
+            raise mirror.error
+        mirror.forget_through(await self._runner.app[SERVICE].reset(fresh=True))
+
     @property
     def _api(self) -> QrmClient:
         if self._client is None:
@@ -254,9 +281,22 @@ class MockQrm(Bridged):
         name: str = "Receiver under test",
         basic_auth: tuple[str, str] | None = None,
         active: bool = True,
+        headers: Mapping[str, str] | None = None,
+        rate_limit: str | RateLimit | None = None,
     ) -> Webhook:
-        """Register a webhook (QRM's "Configuration > Webhooks"); `basic_auth` is (user, password)."""
-        return await self._api.create_webhook(name, url, list(events), basic_auth, active)
+        """Register a webhook (QRM's "Configuration > Webhooks"); `basic_auth` is (user, password).
+
+        `headers` go with every attempt; `rate_limit` is `"2/minute"` or `"100/hour"`.
+        """
+        return await self._api.create_webhook(
+            name,
+            url,
+            list(events),
+            basic_auth,
+            active,
+            headers=headers,
+            rate_limit=None if rate_limit is None else _rate_limit(rate_limit),
+        )
 
     create_webhook = blocking(acreate_webhook)
 
@@ -270,8 +310,13 @@ class MockQrm(Bridged):
         events: Iterable[str] | None = None,
         basic_auth: tuple[str, str] | None = _UNSET,
         active: bool | None = None,
+        headers: Mapping[str, str] | None = None,
+        rate_limit: str | RateLimit | None = _UNSET,
     ) -> Webhook:
-        """Change some fields; `basic_auth=None` turns basic auth off, `active=False` cancels retries."""
+        """Change some fields; `basic_auth=None` turns basic auth off, `active=False` cancels retries.
+
+        `headers` replaces every custom header (`{}` removes them); `rate_limit=None` removes the limit.
+        """
         changes: dict[str, Any] = {}
         if name is not None:
             changes["name"] = name
@@ -287,6 +332,10 @@ class MockQrm(Bridged):
             )
         if active is not None:
             changes["active"] = active
+        if headers is not None:
+            changes["headers"] = dict(headers)
+        if rate_limit is not _UNSET:
+            changes["rateLimit"] = None if rate_limit is None else _rate_limit(rate_limit)
         return await self._api.update_webhook(_webhook_id(webhook), changes)
 
     update_webhook = blocking(aupdate_webhook)
@@ -545,7 +594,17 @@ class MockQrm(Bridged):
         except TimeoutError:
             raise await self._timed_out(expected, count, limit) from None
         # Frames are published once committed: a read after one shows at least its state.
-        return [await self._api.delivery(seen.id) for seen in found]
+        return [await self._detail(seen.id) for seen in found]
+
+    async def _detail(self, delivery_id: int) -> DeliveryDetail:
+        """`GET /api/v1/webhook-deliveries/{id}`; from an embedded server, without the HTTP trip.
+
+        The same service call and the same JSON as the route's, for a third of its time.
+        """
+        if self._runner is None:
+            return await self._api.delivery(delivery_id)
+        detail = await self._runner.app[SERVICE].get_delivery(delivery_id)
+        return DeliveryDetail.model_validate_json(detail.model_dump_json(by_alias=True))
 
     async def _timed_out(
         self, expected: DeliveryMatch, count: int, waited: float

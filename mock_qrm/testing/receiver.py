@@ -19,6 +19,7 @@ from mock_qrm.receiver import (
     RunningReceiver,
     start_receiver,
 )
+from mock_qrm.serving import drop_connection
 from mock_qrm.testing._bridge import Bridged, blocking, on_loop
 
 DEFAULT_WAIT_TIMEOUT = 5.0
@@ -132,3 +133,17 @@ class MockReceiver(Bridged):
         self._live.runner.app[RECEIVER_STATE].clear()
 
     clear = blocking(aclear)
+
+    def _renew(self) -> None:
+        """As good as new for the next test: exchanges still open are cut, then `clear`.
+
+        Cut first, so that nothing a previous test sent is recorded after the clear.
+        The pytest plugin's pool calls it between tests.
+        """
+        self._block(self._renewed(), "renew")
+
+    async def _renewed(self) -> None:
+        state = self._live.runner.app[RECEIVER_STATE]
+        for transport in list(state.in_flight):
+            drop_connection(transport)
+        state.clear()

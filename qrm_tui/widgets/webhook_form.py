@@ -10,23 +10,29 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widget import Widget
-from textual.widgets import Button, Checkbox, Input, Label, Switch
+from textual.widgets import Button, Checkbox, Input, Label, Switch, TextArea
 
 from mock_qrm.domain.errors import validation_messages
-from mock_qrm.domain.models import EventComponent, Webhook, WebhookCreate, WebhookPatch
+from mock_qrm.domain.models import (
+    EventComponent,
+    RateLimit,
+    Webhook,
+    WebhookCreate,
+    WebhookPatch,
+)
 from qrm_tui.client import QrmApiError, QrmClient
 from qrm_tui.screens.base import WorkerErrors
 from qrm_tui.widgets.confirm import ConfirmDialog
 from qrm_tui.widgets.footer import KeyFooter
 
-FIELDS = ("name", "url", "events", "username", "password")
+FIELDS = ("name", "url", "events", "username", "password", "headers", "rate-limit")
 """The form's fields, in screen order; each has an input and an error label."""
 
 API_FIELDS = {
@@ -36,6 +42,8 @@ API_FIELDS = {
     "basicAuth.username": "username",
     "basicAuth.password": "password",
     "basicAuth": "username",
+    "headers": "headers",
+    "rateLimit": "rate-limit",
 }
 """Where an error keyed by the API's dotted field path is shown."""
 
@@ -51,6 +59,33 @@ def errors_by_field(errors: dict[str, list[str]]) -> tuple[dict[str, list[str]],
         else:
             placed.setdefault(field, []).extend(messages)
     return placed, stray
+
+
+def parse_headers(text: str) -> tuple[dict[str, str], list[str]]:
+    """`Name: value` lines as the API's `headers` object, and what could not be read."""
+    headers: dict[str, str] = {}
+    problems: list[str] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        name, sep, value = line.partition(":")
+        if not sep or not name.strip():
+            problems.append(f"Line {number}: write each header as Name: value")
+        else:
+            headers[name.strip()] = value.strip()
+    return headers, problems
+
+
+def parse_rate_limit(text: str) -> tuple[dict[str, Any] | None, list[str]]:
+    """`2/minute` as the API's `rateLimit` object (blank: none), and what could not be read."""
+    if not text.strip():
+        return None, []
+    try:
+        return RateLimit.parse(text).model_dump(), []
+    except ValidationError as exc:
+        return None, [message for _, message in validation_messages(exc)]
+    except ValueError:
+        return None, ["Write the limit as N/minute or N/hour, like 2/minute, or leave it blank"]
 
 
 def validation_errors(exc: ValidationError) -> dict[str, list[str]]:
@@ -173,6 +208,23 @@ class WebhookForm(WorkerErrors, ModalScreen[Webhook | None]):
                         compact=True,
                     )
                     yield Label(id="password-error", classes="field-error", markup=False)
+                yield Label("Custom headers", classes="field-label")
+                yield TextArea(
+                    "\n".join(f"{k}: {v}" for k, v in (webhook.headers if webhook else {}).items()),
+                    id="headers",
+                    compact=True,
+                    placeholder="one per line, e.g. X-Tenant: acme (at most 20)",
+                    show_cursor=True,
+                )
+                yield Label(id="headers-error", classes="field-error", markup=False)
+                yield Label("Rate limit", classes="field-label")
+                yield Input(
+                    str(webhook.rate_limit) if webhook and webhook.rate_limit else "",
+                    placeholder="none; or at most N attempts: 2/minute, 100/hour",
+                    id="rate-limit",
+                    compact=True,
+                )
+                yield Label(id="rate-limit-error", classes="field-error", markup=False)
             with Horizontal(classes="buttons"):
                 yield Button(
                     "Save changes" if self.editing else "Add webhook",
@@ -219,10 +271,14 @@ class WebhookForm(WorkerErrors, ModalScreen[Webhook | None]):
             self._changed.add(event.input.id)
         self._revalidate()
 
-    @on(Input.Blurred)
-    def _left(self, event: Input.Blurred) -> None:
+    @on(TextArea.Changed, "#headers")
+    def _headers_typed(self) -> None:
+        self._changed.add("headers")
+        self._revalidate()
+
+    def on_descendant_blur(self, event: events.DescendantBlur) -> None:
         """A field is checked once the user has changed it and moved on."""
-        field = event.input.id
+        field = event.widget.id
         if field in self._changed and field not in self._touched:
             self._touched.add(field)
             self._revalidate()
@@ -286,6 +342,8 @@ class WebhookForm(WorkerErrors, ModalScreen[Webhook | None]):
             "url": self.query_one("#url", Input).value,
             "events": [code for code, box in self._checkboxes.items() if box.value],
             "basicAuth": None,
+            "headers": parse_headers(self.query_one("#headers", TextArea).text)[0],
+            "rateLimit": parse_rate_limit(self.query_one("#rate-limit", Input).value)[0],
         }
         if self.query_one("#basic-auth", Switch).value:
             auth = {"username": self.query_one("#username", Input).value}
@@ -306,12 +364,20 @@ class WebhookForm(WorkerErrors, ModalScreen[Webhook | None]):
         return model.model_validate(body, context=context)
 
     def check(self) -> dict[str, list[str]]:
-        """Every rule of SPEC.md section 2, keyed by API field path; empty when valid."""
+        """Every rule of SPEC.md sections 2 and 8.7, keyed by API field path; empty when valid."""
+        errors: dict[str, list[str]] = {}
+        for path, problems in (
+            ("headers", parse_headers(self.query_one("#headers", TextArea).text)[1]),
+            ("rateLimit", parse_rate_limit(self.query_one("#rate-limit", Input).value)[1]),
+        ):
+            if problems:
+                errors[path] = problems
         try:
             self._validated()
         except ValidationError as exc:
-            return validation_errors(exc)
-        return {}
+            for path, messages in validation_errors(exc).items():
+                errors.setdefault(path, []).extend(messages)
+        return errors
 
     def _revalidate(self) -> None:
         """The rules again, shown for the fields the user has touched only."""
@@ -334,6 +400,8 @@ class WebhookForm(WorkerErrors, ModalScreen[Webhook | None]):
                     model.url,
                     model.events,
                     basic_auth=None if auth is None else (auth.username, auth.password),
+                    headers=model.headers,
+                    rate_limit=None if model.rate_limit is None else model.rate_limit.model_dump(),
                 )
             else:
                 changes = model.model_dump(mode="json", by_alias=True, exclude_unset=True)

@@ -73,17 +73,24 @@ def test_webhook_commands_print_the_apis_data(server: str, system: tuple[str, st
     receiver = system[1]
     made = data(
         "webhooks", "create", "--name", "Orders", "--url", receiver + "/ok",
-        "--event", "report.created", "--basic-auth", "qrm:s3cret", server=server,
+        "--event", "report.created", "--basic-auth", "qrm:s3cret", "--header", "X-Tenant=acme",
+        "--header", "X-Empty=", "--rate-limit", "2/minute", server=server,
     )  # fmt: skip
     assert made["name"] == "Orders"
     assert made["basicAuth"] == {"username": "qrm", "passwordSet": True}
+    assert made["headers"] == {"X-Tenant": "acme", "X-Empty": ""}
+    assert made["rateLimit"] == {"limit": 2, "period": "minute"}
     webhook_id = str(made["id"])
     assert [w["id"] for w in data("webhooks", "list", server=server)] == [made["id"]]
     assert data("webhooks", "show", webhook_id, server=server)["url"] == receiver + "/ok"
+    table = cli("webhooks", "show", webhook_id, server=server).stdout
+    assert "X-Tenant: acme" in table and "2/minute" in table
     renamed = data(
-        "webhooks", "update", webhook_id, "--name", "Renamed", "--no-basic-auth", server=server
-    )
+        "webhooks", "update", webhook_id, "--name", "Renamed", "--no-basic-auth", "--no-headers",
+        "--rate-limit", "100/hour", server=server,
+    )  # fmt: skip
     assert (renamed["name"], renamed["basicAuth"]) == ("Renamed", None)
+    assert (renamed["headers"], renamed["rateLimit"]) == ({}, {"limit": 100, "period": "hour"})
     assert data("webhooks", "deactivate", webhook_id, server=server)["active"] is False
     assert data("webhooks", "activate", webhook_id, server=server)["active"] is True
     assert data("webhooks", "delete", webhook_id, server=server) == {
@@ -183,6 +190,8 @@ def test_follow_json_prints_one_frame_per_line_as_it_comes(
         (("redeliver",), 2, "pass a delivery ID, or filters"),
         (("clock", "advance"), 2, "needs SECONDS"),
         (("webhooks", "update", "1"), 2, "nothing to change"),
+        (("webhooks", "update", "1", "--header", "X-Tenant"), 2, "expected NAME=VALUE"),
+        (("webhooks", "update", "1", "--rate-limit", "2/day"), 2, "expected N/minute or N/hour"),
         (("webhooks", "show", "999"), 1, "Webhook 999 was not found [HTTP 404]"),
         (("deliveries", "show", "999"), 1, "Delivery 999 was not found"),
         (("webhooks", "create", "--name", "x", "--url", "ftp://x", "--event", "report.created"),

@@ -423,3 +423,115 @@ def test_the_kit_puts_a_fault_on_the_report_route_and_records_the_calls(
     mock_qrm.clear_faults()
     with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=5) as ok:
         assert ok.status == 200
+
+
+# --- one server per session, renewed for every test -----------------------------------------
+
+INNER_ISOLATION = """
+import urllib.error
+import urllib.request
+
+import pytest
+
+from mock_qrm.testing import DeliveryWaitTimeout
+
+FIRST = {}
+
+
+def get_report(qrm, report_id):
+    request = urllib.request.Request(
+        f"{qrm.api_url}/reports/{report_id}", headers={"apiKey": qrm.api_key}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=5) as answer:
+            return answer.status
+    except urllib.error.HTTPError as refused:
+        return refused.code
+
+
+def test_one_leaves_everything_behind(mock_qrm, qrm_receiver):
+    FIRST["server"], FIRST["receiver"] = mock_qrm.base_url, qrm_receiver.url
+    mock_qrm.create_webhook(qrm_receiver.url + "/ok", name="Delivered")
+    mock_qrm.create_webhook(qrm_receiver.url + "/status/500", name="Retrying")
+    mock_qrm.create_webhook(qrm_receiver.url + "/hang", name="Hanging")
+    report = mock_qrm.upload_report()
+    mock_qrm.wait_for_delivery(status="retry_scheduled")
+    mock_qrm.wait_for_delivery()
+    qrm_receiver.wait_for_requests(3)
+    mock_qrm.add_fault(status=503)  # until removed
+    assert get_report(mock_qrm, 12301) == 503
+    FIRST["report"] = report.resource_id
+    FIRST["clock"] = mock_qrm.advance(3600).now
+    mock_qrm.upload_report()  # its deliveries are still in flight when the test ends
+
+
+def test_two_sees_nothing_of_it(qrm_receiver, mock_qrm, mock_qrm_factory):  # receiver first
+    with pytest.raises(DeliveryWaitTimeout, match="The journal is empty"):
+        mock_qrm.wait_for_delivery(status=None, timeout=0)  # the live copy is empty at once
+    assert (mock_qrm.base_url, qrm_receiver.url) == (FIRST["server"], FIRST["receiver"])
+    assert mock_qrm.webhooks() == []
+    assert mock_qrm.deliveries() == []
+    with pytest.raises(DeliveryWaitTimeout, match="The journal is empty"):
+        mock_qrm.wait_for_delivery(status=None, timeout=0.2)
+    assert qrm_receiver.received() == []
+    assert mock_qrm.api_calls() == []
+    assert get_report(mock_qrm, 12301) == 200  # the fault is gone
+    assert get_report(mock_qrm, FIRST["report"]) == 404  # so is the uploaded report
+    fresh = mock_qrm_factory()
+    assert mock_qrm.clock().now < FIRST["clock"]
+    assert abs((mock_qrm.clock().now - fresh.clock().now).total_seconds()) < 60
+    assert mock_qrm.add_fault(status=500).id == fresh.add_fault(status=500).id
+    mock_qrm.clear_faults()
+    hook = mock_qrm.create_webhook(qrm_receiver.url + "/ok")
+    assert hook.id == fresh.create_webhook(qrm_receiver.url + "/ok", active=False).id
+    report = mock_qrm.upload_report()
+    assert report.resource_id == fresh.upload_report().resource_id == FIRST["report"]
+    delivery = mock_qrm.wait_for_delivery()
+    assert (delivery.id, delivery.webhook_id) == (1, hook.id)
+    [request] = qrm_receiver.received()
+    assert request.message_id == delivery.message_id
+
+
+def test_three_closes_what_it_was_given(mock_qrm, qrm_receiver):
+    mock_qrm.close()
+    qrm_receiver.close()
+
+
+def test_four_gets_running_ones(mock_qrm, qrm_receiver):
+    mock_qrm.create_webhook(qrm_receiver.url + "/ok")
+    mock_qrm.upload_report()
+    mock_qrm.wait_for_delivery()
+"""
+
+
+def test_one_server_serves_the_session_and_no_test_sees_another_s_state(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(test_inner=INNER_ISOLATION)
+
+    result = run_inner(pytester, "-q", "-p", "no:randomly")
+
+    result.assert_outcomes(passed=4)
+
+
+def test_a_server_on_a_database_file_is_each_test_s_own(pytester: pytest.Pytester) -> None:
+    db = pytester.path / "qrm.sqlite3"
+    pytester.makepyfile(
+        test_inner=f"""
+        import pytest
+
+        pytestmark = pytest.mark.mock_qrm(db={str(db)!r})
+        FIRST = []
+
+        def test_one(mock_qrm):
+            FIRST.append(mock_qrm)
+            assert mock_qrm.upload_report().resource_id == 12306
+
+        def test_two(mock_qrm):
+            with pytest.raises(RuntimeError, match="not running"):
+                FIRST[0].clock()  # closed when its test ended
+            assert mock_qrm.upload_report().resource_id == 12307  # the same file
+        """
+    )
+    result = run_inner(pytester, "-q", "-p", "no:randomly")
+    result.assert_outcomes(passed=2)

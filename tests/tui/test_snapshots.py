@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from textual.pilot import Pilot
-from textual.widgets import Input, Switch
+from textual.widgets import Input, Switch, TextArea
 
 from mock_qrm.domain.models import ApiCall, Delivery, DeliveryDetail, DeliveryStatus, ReportRow
 from qrm_tui.app import QrmTuiApp, Target
@@ -110,6 +110,8 @@ def test_form_with_validation_errors(snap_compare: Any, size: tuple[int, int]) -
         form.query_one("#basic-auth", Switch).value = True
         await pilot.pause()
         form.query_one("#username", Input).value = "a:b"
+        form.query_one("#headers", TextArea).text = "X-Tenant: acme"
+        form.query_one("#rate-limit", Input).value = "2/day"
         await pilot.press("ctrl+s")
         await pilot.pause()
 

@@ -4,7 +4,7 @@ and changes made elsewhere showing up by themselves."""
 from __future__ import annotations
 
 from aiohttp.test_utils import TestServer
-from textual.widgets import Button, Checkbox, Input, Switch
+from textual.widgets import Button, Checkbox, Input, Switch, TextArea
 
 from mock_qrm.client import QrmClient
 from mock_qrm.receiver import RunningReceiver
@@ -420,3 +420,48 @@ async def test_escape_on_a_changed_form_asks_first(server: TestServer) -> None:
         await until(pilot, lambda: isinstance(app.screen, WebhookForm))
         await pilot.press("escape")
         await until(pilot, lambda: isinstance(app.screen, WebhooksScreen), "the form to close")
+
+
+async def test_headers_and_a_rate_limit_in_the_form(server: TestServer, other: QrmClient) -> None:
+    """SPEC 8.7: `Name: value` lines and `N/minute`, checked before sending and by the server."""
+    app = tui(server)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await pilot.press("n")
+        form = await until(pilot, lambda: isinstance(app.screen, WebhookForm) and app.screen)
+        await fill(pilot, "#name", "Tenant")
+        await fill(pilot, "#url", "http://127.0.0.1:1/t")
+        await pilot.click(Checkbox)
+        headers = form.query_one("#headers", TextArea)
+        headers.focus()
+        headers.text = "X-Tenant acme"
+        await fill(pilot, "#rate-limit", "2/day")  # leaving the headers touches them
+        await pilot.press("ctrl+s")
+        assert error_under(app, "headers") == "Line 1: write each header as Name: value"
+        assert "N/minute or N/hour" in error_under(app, "rate-limit")
+        assert service(server).webhooks == {}
+
+        headers.text = "X-Tenant: acme\nContent-Type: text/plain"
+        await fill(pilot, "#rate-limit", "2/minute")
+        assert form.check() == {}
+        await pilot.press("ctrl+s")  # the server refuses what only it checks
+        await until(pilot, lambda: error_under(app, "headers"), "the server's 422")
+        assert error_under(app, "headers") == "Content-Type is set by the request itself"
+        assert service(server).webhooks == {}
+
+        headers.text = "X-Tenant: acme"
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: isinstance(app.screen, WebhooksScreen), "the form to close")
+        [stored] = service(server).webhooks.values()
+        assert stored.headers == (("X-Tenant", "acme"),)
+        assert str(stored.rate_limit) == "2/minute"
+
+        await pilot.press("e")
+        form = await until(pilot, lambda: isinstance(app.screen, WebhookForm) and app.screen)
+        assert form.query_one("#headers", TextArea).text == "X-Tenant: acme"
+        assert form.query_one("#rate-limit", Input).value == "2/minute"
+        await fill(pilot, "#rate-limit", "")
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: isinstance(app.screen, WebhooksScreen), "the form to close")
+        [stored] = service(server).webhooks.values()
+        assert stored.rate_limit is None and stored.headers == (("X-Tenant", "acme"),)

@@ -1,0 +1,254 @@
+"""Inspectorio's newer webhook options (SPEC.md section 8.7): custom headers and a rate limit."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import pytest
+
+from mock_qrm.receiver import RunningReceiver
+from tests.api.test_errors import qrm_error
+from tests.delivery.helpers import (
+    Client,
+    add_webhook,
+    advance,
+    deliveries,
+    delivery,
+    until,
+    upload,
+)
+
+
+def _seconds(stamp: str) -> float:
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+
+
+async def _delivered(api: Client, count: int) -> list[dict[str, Any]]:
+    async def check() -> list[dict[str, Any]] | None:
+        rows = await deliveries(api, status="delivered")
+        return rows if len(rows) == count else None
+
+    found: list[dict[str, Any]] = await until(check, what=f"{count} delivered")
+    return found
+
+
+# --- the API -------------------------------------------------------------------------
+
+
+async def test_a_webhook_keeps_its_headers_and_rate_limit(api: Client) -> None:
+    created = await add_webhook(
+        api,
+        "http://127.0.0.1:9/ok",
+        headers={"X-Tenant": "acme", "X-Trace": ""},
+        rateLimit={"limit": 2, "period": "minute"},
+    )
+    assert created["headers"] == {"X-Tenant": "acme", "X-Trace": ""}
+    assert created["rateLimit"] == {"limit": 2, "period": "minute"}
+    shown = await (await api.get(f"/api/v1/webhooks/{created['id']}")).json()
+    assert shown["data"]["headers"] == {"X-Tenant": "acme", "X-Trace": ""}
+
+    patched = await api.patch(
+        f"/api/v1/webhooks/{created['id']}", json={"headers": {"X-Other": "1"}, "rateLimit": None}
+    )
+    assert patched.status == 200, await patched.text()
+    data = (await patched.json())["data"]
+    assert data["headers"] == {"X-Other": "1"}  # the whole set is replaced
+    assert data["rateLimit"] is None
+
+    untouched = await api.patch(f"/api/v1/webhooks/{created['id']}", json={"name": "Renamed"})
+    assert (await untouched.json())["data"]["headers"] == {"X-Other": "1"}
+
+
+@pytest.mark.parametrize(
+    ("body", "path", "words"),
+    [
+        ({"headers": {"Content-Type": "text/plain"}}, "headers.Content-Type", "set by the request"),
+        ({"headers": {"host": "example.com"}}, "headers.host", "set by the request"),
+        ({"headers": {"X-Mock-Qrm-Delivery": "x"}}, "headers.X-Mock-Qrm-Delivery", "request"),
+        ({"headers": {"Bad Name": "x"}}, "headers.Bad Name", "pattern"),
+        ({"headers": {"X-Split": "a\r\nX-Evil: 1"}}, "headers.X-Split", "pattern"),
+        ({"headers": {"X-A": "1", "x-a": "2"}}, "headers.x-a", "ignore case"),
+        ({"headers": {f"X-{n}": "v" for n in range(21)}}, "headers", "20"),
+        ({"headers": {"X-A": 5}}, "headers.X-A", "string"),
+        ({"rateLimit": {"limit": 0, "period": "minute"}}, "rateLimit.limit", "greater than"),
+        ({"rateLimit": {"limit": 2, "period": "day"}}, "rateLimit.period", "minute"),
+        ({"rateLimit": {"limit": 2}}, "rateLimit.period", "required"),
+        (
+            {
+                "headers": {"Authorization": "Bearer t"},
+                "basicAuth": {"username": "u", "password": "p"},
+            },
+            "headers.Authorization",
+            "basic authentication",
+        ),
+    ],
+)
+async def test_bad_options_are_422_by_dotted_path(
+    api: Client, body: dict[str, Any], path: str, words: str
+) -> None:
+    webhook = {"name": "Hook", "url": "http://127.0.0.1:9/ok", "events": ["report.created"]}
+    response = await api.post("/api/v1/webhooks", json={**webhook, **body})
+    error = await qrm_error(response, 422)
+    assert path in error["errors"], error
+    assert words in " ".join(error["errors"][path]), error
+    listed = await (await api.get("/api/v1/webhooks")).json()
+    assert listed["data"] == []  # nothing half-made
+
+
+async def test_turning_basic_auth_on_over_an_authorization_header_is_refused(api: Client) -> None:
+    created = await add_webhook(api, "http://127.0.0.1:9/ok", headers={"Authorization": "Bearer t"})
+    response = await api.patch(
+        f"/api/v1/webhooks/{created['id']}",
+        json={"basicAuth": {"username": "u", "password": "p"}},
+    )
+    error = await qrm_error(response, 422)
+    assert "headers.Authorization" in error["errors"]
+    shown = await (await api.get(f"/api/v1/webhooks/{created['id']}")).json()
+    assert shown["data"]["basicAuth"] is None  # unchanged
+
+
+# --- delivery --------------------------------------------------------------------------
+
+
+async def test_custom_headers_go_with_every_attempt_and_are_in_the_journal(
+    api: Client, receiver: RunningReceiver
+) -> None:
+    await add_webhook(
+        api, receiver.url + "/ok", headers={"X-Tenant": "acme", "User-Agent": "my-agent"}
+    )
+    await upload(api)
+    [row] = await _delivered(api, 1)
+    [request] = receiver.received.entries()
+    assert request.headers["X-Tenant"] == "acme"
+    assert request.headers["User-Agent"] == "my-agent"
+    assert request.headers["Content-Type"] == "application/json"
+    [attempt] = (await delivery(api, row["id"]))["attempts"]
+    assert attempt["requestHeaders"]["X-Tenant"] == "acme"
+
+
+async def test_two_a_minute_delivers_the_third_report_a_window_after_the_first(
+    api: Client, receiver: RunningReceiver
+) -> None:
+    """The issue's example: `X-Tenant: acme`, 2/minute, three reports, one attempt each."""
+    await add_webhook(
+        api,
+        receiver.url + "/ok",
+        headers={"X-Tenant": "acme"},
+        rateLimit={"limit": 2, "period": "minute"},
+    )
+    for _ in range(3):
+        await upload(api)
+    await _delivered(api, 2)
+    [waiting] = await deliveries(api, status="pending")
+    first = min(_seconds(row["createdAt"]) for row in await deliveries(api))
+    assert waiting["attemptCount"] == 0 and waiting["attemptsTotal"] == 0  # waiting is no attempt
+    assert _seconds(waiting["nextAttemptAt"]) == pytest.approx(first + 60, abs=0.01)
+
+    await advance(api, 59.9)
+    assert len(await deliveries(api, status="delivered")) == 2
+    await advance(api, 0.1)
+    rows = await _delivered(api, 3)
+    assert all(row["attemptsTotal"] == 1 for row in rows)
+    assert [r.headers["X-Tenant"] for r in receiver.received.entries()] == ["acme"] * 3
+    third = max(rows, key=lambda row: row["id"])
+    [attempt] = (await delivery(api, third["id"]))["attempts"]
+    assert _seconds(attempt["startedAt"]) - first == pytest.approx(60, abs=0.01)
+
+
+async def test_the_window_is_scaled_with_time(server: Any, receiver: RunningReceiver) -> None:
+    api = await server(manual_clock=False, time_scale=600)  # a minute is 0.1 s
+    await add_webhook(api, receiver.url + "/ok", rateLimit={"limit": 1, "period": "minute"})
+    for _ in range(3):
+        await upload(api)
+    rows = await _delivered_within(api, 3, within=5)
+    starts = sorted(_seconds(row["createdAt"]) for row in rows)
+    attempts = sorted(
+        [_seconds((await delivery(api, row["id"]))["attempts"][0]["startedAt"]) for row in rows]
+    )
+    assert attempts[2] - attempts[0] >= 0.2 - 0.01  # two windows of 0.1 s
+    assert attempts[2] - starts[0] < 2.0
+
+
+async def _delivered_within(api: Client, count: int, within: float) -> list[dict[str, Any]]:
+    async def check() -> list[dict[str, Any]] | None:
+        rows = await deliveries(api, status="delivered")
+        return rows if len(rows) == count else None
+
+    found: list[dict[str, Any]] = await until(check, within, f"{count} delivered")
+    return found
+
+
+async def test_a_retry_waits_for_the_window_too(api: Client, receiver: RunningReceiver) -> None:
+    await add_webhook(api, receiver.url + "/status/500", rateLimit={"limit": 1, "period": "hour"})
+    await upload(api)
+
+    async def retry_scheduled() -> dict[str, Any] | None:
+        rows = await deliveries(api, status="retry_scheduled")
+        return rows[0] if rows else None
+
+    row = await until(retry_scheduled, what="a scheduled retry")
+    due = _seconds(row["nextAttemptAt"])
+    await advance(api, 61)  # the retry is due, but the hour's one attempt is spent
+
+    async def moved() -> dict[str, Any] | None:
+        row = await retry_scheduled()
+        return row if row and _seconds(row["nextAttemptAt"]) > due else None
+
+    row = await until(moved, what="the retry, moved")
+    assert row["attemptCount"] == 1 and row["attemptsTotal"] == 1
+    assert _seconds(row["nextAttemptAt"]) == pytest.approx(
+        _seconds(row["createdAt"]) + 3600, abs=0.01
+    )
+    await advance(api, 3539)
+
+    async def retried() -> dict[str, Any] | None:
+        row = await retry_scheduled()
+        return row if row and row["attemptCount"] == 2 else None
+
+    await until(retried, what="the second attempt, an hour after the first")
+
+
+async def test_a_manual_redelivery_counts_and_is_429_when_there_is_no_room(
+    api: Client, receiver: RunningReceiver
+) -> None:
+    await add_webhook(api, receiver.url + "/ok", rateLimit={"limit": 2, "period": "minute"})
+    await upload(api)
+    [row] = await _delivered(api, 1)
+    first = await api.post(f"/api/v1/webhook-deliveries/{row['id']}/redeliver")
+    assert first.status == 200, await first.text()
+    second = await api.post(f"/api/v1/webhook-deliveries/{row['id']}/redeliver")
+    error = await qrm_error(second, 429)
+    assert "rate limited (2/minute)" in error["message"]
+    assert second.headers["Retry-After"] == "60"
+    assert (await delivery(api, row["id"]))["attemptsTotal"] == 2  # the refused one is no attempt
+
+    await upload(api)  # the automatic attempt waits for the manual one to leave the window
+    [waiting] = await deliveries(api, status="pending")
+    assert waiting["attemptsTotal"] == 0
+
+
+async def test_a_bulk_redelivery_waits_its_turn(server: Any, receiver: RunningReceiver) -> None:
+    api = await server(retries=0)
+    hook = await add_webhook(
+        api, receiver.url + "/status/500", rateLimit={"limit": 1, "period": "minute"}
+    )
+    for _ in range(2):
+        await upload(api)
+    await advance(api, 60)
+
+    async def failed() -> list[dict[str, Any]] | None:
+        rows = await deliveries(api, status="failed")
+        return rows if len(rows) == 2 else None
+
+    await until(failed, what="two failed deliveries")
+    patched = await api.patch(f"/api/v1/webhooks/{hook['id']}", json={"url": receiver.url + "/ok"})
+    assert patched.status == 200
+    await advance(api, 60)
+    response = await api.post("/api/v1/webhook-deliveries/redeliver", json={"status": "failed"})
+    assert (await response.json())["data"] == {"count": 2}
+    await _delivered(api, 1)
+    await advance(api, 30)
+    assert len(await deliveries(api, status="delivered")) == 1  # the second waits its minute
+    await advance(api, 30)
+    await _delivered(api, 2)
