@@ -251,7 +251,7 @@ class QrmService:
         if self.catalog.get(code) is None:
             raise FieldErrors({"eventCode": [f"Unknown event code: {code}"]})
         deliveries = await self.dispatcher.emit(code, resource_id)
-        return EmittedEvent(event_code=code, resource_id=resource_id, deliveries=len(deliveries))
+        return EmittedEvent(event_code=code, resource_id=resource_id, deliveries=deliveries)
 
     # --- deliveries --------------------------------------------------------------
 

@@ -23,6 +23,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass, replace
+from functools import partial
 
 from mock_qrm.delivery.clock import Clock
 from mock_qrm.delivery.feed import FeedHub
@@ -30,7 +31,7 @@ from mock_qrm.delivery.sender import Sender
 from mock_qrm.domain.catalog import EventCatalog
 from mock_qrm.domain.delivery import WAITING, message_body, request_headers
 from mock_qrm.domain.errors import Conflict, NotFound, RateLimited
-from mock_qrm.domain.models import Attempt, Delivery, Outcome, Trigger
+from mock_qrm.domain.models import Attempt, Outcome, Trigger
 from mock_qrm.domain.policy import RetryPolicy, is_success
 from mock_qrm.domain.records import AttemptRecord, GeneratedReport, ScheduledEvent
 from mock_qrm.domain.timefmt import from_ms
@@ -155,14 +156,14 @@ class Dispatcher:
     def _body(self, msg_id: str, code: str, resource_id: int) -> bytes:
         return message_body(self.catalog, msg_id, code, resource_id)
 
-    async def emit(self, code: str, resource_id: int) -> list[Delivery]:
+    async def emit(self, code: str, resource_id: int) -> int:
         """An event now: one delivery per webhook active and subscribed when it commits."""
         now = self.clock.now()
         emitted = await self.db.writer.run(
             lambda c: journal.emit_event(c, code, resource_id, now, self._body),
             on_commit=self._emitted,
         )
-        return [named.record.public(named.webhook_name) for named in emitted.deliveries]
+        return len(emitted.deliveries)
 
     async def upload(self, build: Callable[[int], GeneratedReport]) -> GeneratedReport:
         """A report uploaded now: `report.created` at once, `report.file_ready` after the delay."""
@@ -202,14 +203,14 @@ class Dispatcher:
                     heapq.heappush(
                         self._heap, (record.next_attempt_at, next(self._order), record.id)
                     )
-            self.feed.publish("delivery", record.public(named.webhook_name))
+            self.feed.publish("delivery", partial(record.public, named.webhook_name))
         self._wakeup.set()
 
     def _started(self, started: Started | Named | None) -> None:
         if isinstance(started, Started):
             delivery = started.delivery
             if delivery.status.is_final:  # a manual attempt on a finished delivery
-                self.feed.publish("delivery", delivery.public(started.webhook.name))
+                self.feed.publish("delivery", partial(delivery.public, started.webhook.name))
             else:
                 self.track([Named(delivery, started.webhook.name)])
         elif started is not None:
@@ -234,7 +235,8 @@ class Dispatcher:
         async with self._slots(record.webhook_id):
             started = await self._start(delivery_id, Trigger.MANUAL)
             assert isinstance(started, Started)  # a manual start is refused, never skipped
-            return _public_attempt(await self._send(started))
+            ended = await self._request(started)
+        return _public_attempt(await self._finish(started, ended))
 
     def redeliver_matching(self, ids: list[int]) -> None:
         """A manual attempt for each, in the background (bulk redelivery)."""
@@ -409,8 +411,12 @@ class Dispatcher:
         try:
             async with self._slots(webhook_id):
                 started = await self._start(delivery_id, Trigger.AUTOMATIC, release)
-                if isinstance(started, Started):
-                    await self._send(started, release)
+                if not isinstance(started, Started):
+                    return
+                ended = await self._request(started)
+            # The slots hold requests, not writes: the next attempt may go while this one's
+            # result is written.
+            await self._finish(started, ended, release)
         except StoreError:
             self._retry_later(("delivery", delivery_id), lambda: self._due_again(delivery_id))
         finally:
@@ -448,10 +454,8 @@ class Dispatcher:
         self._stalled.pop(("delivery", delivery_id), None)
         return started
 
-    async def _send(
-        self, started: Started, released: Callable[[], None] | None = None
-    ) -> AttemptRecord:
-        """The request, then its result journaled: retried until the store takes it."""
+    async def _request(self, started: Started) -> AttemptRecord:
+        """The attempt's request, and how it ended."""
         self._in_flight += 1
         try:
             result = await self.sender.send(
@@ -469,6 +473,12 @@ class Dispatcher:
             error=result.error,
             outcome=Outcome.SUCCESS if is_success(result.status) else Outcome.FAILURE,
         )
+        return ended
+
+    async def _finish(
+        self, started: Started, ended: AttemptRecord, released: Callable[[], None] | None = None
+    ) -> AttemptRecord:
+        """An attempt's result journaled: retried until the store takes it."""
         key = ("attempt", ended.id)
         while True:
             try:

@@ -3,7 +3,8 @@
 Publishing never waits: each subscriber has a bounded queue, and one that
 falls behind is dropped (it reconnects with `after_seq` and catches up from
 the replay buffer, or is told to resync). A slow client never slows delivery.
-A frame is serialised once, when someone first reads it, never when nobody does.
+A frame is built and serialised once, when someone first reads it, never when
+nobody does: the dispatcher publishes a record and how to show it, not a model.
 """
 
 from __future__ import annotations
@@ -12,9 +13,12 @@ import asyncio
 import json
 import uuid
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from pydantic import BaseModel
+
+Resource = BaseModel | Callable[[], BaseModel]
 
 
 @dataclass(slots=True)
@@ -23,7 +27,8 @@ class Frame:
 
     seq: int
     type: str
-    resource: BaseModel | None = None
+    resource: Resource | None = None
+    """The resource, or how to make it from an immutable record: made when first read."""
     action: str | None = None
     _text: str | None = None
 
@@ -32,8 +37,10 @@ class Frame:
             head = f'{{"seq":{self.seq},"type":{json.dumps(self.type)}'
             if self.action is not None:
                 head += f',"action":{json.dumps(self.action)}'
-            if self.resource is not None:
-                head += f",{json.dumps(self.type)}:{self.resource.model_dump_json(by_alias=True)}"
+            resource = self.resource
+            if resource is not None:
+                model = resource if isinstance(resource, BaseModel) else resource()
+                head += f",{json.dumps(self.type)}:{model.model_dump_json(by_alias=True)}"
             self._text = head + "}"
         return self._text
 
@@ -74,7 +81,7 @@ class FeedHub:
         self._subscribers: set[Subscription] = set()
 
     def publish(
-        self, frame_type: str, resource: BaseModel | None = None, action: str | None = None
+        self, frame_type: str, resource: Resource | None = None, action: str | None = None
     ) -> int:
         self.seq += 1
         frame = Frame(self.seq, frame_type, resource, action)

@@ -6,6 +6,7 @@ transaction left, and the dispatcher's memory follows from what committed.
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 from collections.abc import Callable
@@ -160,6 +161,12 @@ def insert_event(
     return event_id
 
 
+@functools.lru_cache(maxsize=1024)
+def _codes(events: str) -> frozenset[str]:
+    """A webhook's `events` column, parsed once per distinct value (fan-out reads it per event)."""
+    return frozenset(json.loads(events))
+
+
 def fan_out(
     conn: sqlite3.Connection,
     event_id: int,
@@ -172,7 +179,7 @@ def fan_out(
     rows = conn.execute(
         "SELECT id, name, events FROM webhooks WHERE deleted_at IS NULL AND active = 1 ORDER BY id"
     ).fetchall()
-    subscribers = [(row[0], row[1]) for row in rows if code in json.loads(row[2])]
+    subscribers = [(row[0], row[1]) for row in rows if code in _codes(row[2])]
     first = next_id(conn, "deliveries")
     made = []
     for offset, (webhook_id, name) in enumerate(subscribers):
