@@ -11,6 +11,11 @@ Under pytest the same objects come as fixtures (`mock_qrm`, `mock_qrm_factory`,
 `qrm_receiver`) from the plugin in `mock_qrm.testing.plugin`.
 """
 
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from mock_qrm.domain.models import (
     Attempt,
     ClockState,
@@ -21,10 +26,30 @@ from mock_qrm.domain.models import (
     UploadedReport,
     Webhook,
 )
-from mock_qrm.receiver import ReceivedRequest
 from mock_qrm.testing.journal import DeliveryMatch, DeliveryWaitTimeout
-from mock_qrm.testing.qrm import MockQrm, MockQrmFactory
-from mock_qrm.testing.receiver import MockReceiver, ReceiverWaitTimeout
+
+if TYPE_CHECKING:
+    from mock_qrm.receiver import ReceivedRequest
+    from mock_qrm.testing.qrm import MockQrm, MockQrmFactory
+    from mock_qrm.testing.receiver import MockReceiver, ReceiverWaitTimeout
+
+_LAZY = {
+    "MockQrm": "mock_qrm.testing.qrm",
+    "MockQrmFactory": "mock_qrm.testing.qrm",
+    "MockReceiver": "mock_qrm.testing.receiver",
+    "ReceiverWaitTimeout": "mock_qrm.testing.receiver",
+    "ReceivedRequest": "mock_qrm.receiver",
+}
+"""Imported when first used: the CLI reads the feed through `testing.journal` and should
+not pay for the server and the receiver to start."""
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
+
 
 __all__ = [
     "Attempt",
