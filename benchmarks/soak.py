@@ -389,9 +389,20 @@ def table(run: Run) -> str:
 
 
 def fuzz(examples: int) -> int:
-    """The schemathesis run of tests/reliability/test_fuzz.py with `examples` per operation."""
+    """The schemathesis run of tests/reliability/test_fuzz.py with `examples` per operation.
+
+    Without pytest's per-test timeout: every operation runs in one test, which at this
+    count outlasts it.
+    """
     env = {**os.environ, "QRM_FUZZ_EXAMPLES": str(examples)}
-    command = [sys.executable, "-m", "pytest", "-q", "tests/reliability/test_fuzz.py"]
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-q",
+        "--timeout=0",
+        "tests/reliability/test_fuzz.py",
+    ]
     return subprocess.run(command, cwd=ROOT, env=env, check=False).returncode
 
 

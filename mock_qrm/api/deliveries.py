@@ -42,7 +42,7 @@ async def list_deliveries(request: web.Request) -> web.Response:
 
 @api.route(
     "GET",
-    "/api/v1/webhook-deliveries/{delivery_id}",
+    "/api/v1/webhook-deliveries/{delivery_id:[0-9]+}",
     summary="One delivery with every attempt",
     tag=TAG,
     response=Envelope[DeliveryDetail],
@@ -55,7 +55,7 @@ async def get_delivery(request: web.Request) -> web.Response:
 
 @api.route(
     "POST",
-    "/api/v1/webhook-deliveries/{delivery_id}/redeliver",
+    "/api/v1/webhook-deliveries/{delivery_id:[0-9]+}/redeliver",
     summary="One manual attempt with the same messageId; answers with that attempt",
     tag=TAG,
     response=Envelope[Attempt],

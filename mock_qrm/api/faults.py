@@ -104,7 +104,7 @@ async def list_faults(request: web.Request) -> web.Response:
 
 @api.route(
     "DELETE",
-    "/_mock/faults/{fault_id}",
+    "/_mock/faults/{fault_id:[0-9]+}",
     summary="Remove one fault",
     tag=TAG,
     status=204,

@@ -18,6 +18,7 @@ from mock_qrm.domain.models import (
     UploadedReport,
     UploadReport,
 )
+from mock_qrm.reports.generator import override_schema
 
 TAG = "Simulation"
 
@@ -30,6 +31,11 @@ TAG = "Simulation"
     status=201,
     body=UploadReport,
     body_optional=True,
+    body_schema={
+        "type": "object",
+        "properties": {"overrides": override_schema()},
+        "additionalProperties": False,
+    },
     response=Envelope[UploadedReport],
 )
 async def upload_report(request: web.Request) -> web.Response:

@@ -9,7 +9,7 @@ from aiohttp import web
 
 from mock_qrm.api.context import api, service
 from mock_qrm.api.errors import error_response
-from mock_qrm.api.routing import parse_body, parse_query, path_int, respond
+from mock_qrm.api.routing import ID_SCHEMA, parse_body, parse_query, path_int, respond
 from mock_qrm.domain.models import Envelope, LoginForm, LoginResult, ReportQuery
 
 TAG = "QRM reports"
@@ -73,6 +73,9 @@ async def list_reports(request: web.Request) -> web.Response:
     "/api/v1/reports/{report_id}",
     summary="One report, by numeric id or inspectionId",
     tag=TAG,
+    path_params={
+        "report_id": {"anyOf": [ID_SCHEMA, {"type": "string", "format": "uuid"}]},
+    },
     errors=(404,),
     response_schema={"type": "object", "required": ["data"], "properties": {"data": QRM_DOCUMENT}},
 )
@@ -83,7 +86,7 @@ async def get_report(request: web.Request) -> web.Response:
 
 @api.route(
     "GET",
-    "/files/reports/{report_id}.pdf",
+    "/files/reports/{report_id:[0-9]+}.pdf",
     summary="The report's PDF, once the file is ready",
     tag=TAG,
     errors=(404,),

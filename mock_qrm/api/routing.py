@@ -7,9 +7,10 @@ from __future__ import annotations
 import json
 import re
 import zlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any, TypeVar
 
 from aiohttp import web
@@ -17,6 +18,8 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from pydantic.json_schema import models_json_schema
 
 from mock_qrm.api.errors import BadRequest, error_response, field_errors
+from mock_qrm.domain.catalog import EventCatalog
+from mock_qrm.domain.models import EVENT_CODE
 from mock_qrm.service import FieldErrors, NotFound
 
 M = TypeVar("M", bound=BaseModel)
@@ -31,6 +34,13 @@ CODINGS = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS, "deflate"
 _TOO_DEEP = f"Request body is nested too deeply: at most {MAX_DEPTH} levels of arrays and objects"
 _BODY: ContextVar[bytes | None] = ContextVar("body", default=None)
 """The body of the request being handled, read and decoded once by `_body_checked`."""
+ID = "[0-9]+"
+"""The route pattern of a numeric id in a path: anything else is no route (404), and `OPTIONS`
+on a sibling route (`/webhook-deliveries/redeliver`) does not see the id route's methods."""
+MAX_ID = 10**18 - 1
+"""The largest id `path_int` reads: 18 digits."""
+ID_SCHEMA: dict[str, Any] = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
+_PATH_PARAM = re.compile(r"{(\w+)(?::([^{}]+))?}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +57,10 @@ class RouteDoc:
     response: type[BaseModel] | None = None
     response_schema: dict[str, Any] | None = None
     """A schema by hand, for bodies that are QRM's documents rather than our models."""
+    body_schema: dict[str, Any] | None = None
+    """The request body's schema by hand, where `body` checks more than its model says."""
+    path_params: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Path parameter schemas; one routed as `{name:[0-9]+}` is an id, any other a string."""
     errors: tuple[int, ...] = ()
     content_type: str = "application/json"
     secured: bool = True
@@ -58,8 +72,17 @@ class Api:
     docs: list[RouteDoc] = field(default_factory=list)
 
     def route(self, method: str, path: str, **doc: Any) -> Callable[[Handler], Handler]:
+        """`path` as aiohttp routes it; the document shows it without the patterns (`{id:[0-9]+}`)."""
+        params = {
+            name: ID_SCHEMA if pattern == ID else {"type": "string", "pattern": f"^{pattern}$"}
+            for name, pattern in _PATH_PARAM.findall(path)
+            if pattern
+        }
+        params.update(doc.pop("path_params", {}))
+        documented = _PATH_PARAM.sub(r"{\1}", path)
+
         def register(handler: Handler) -> Handler:
-            self.docs.append(RouteDoc(method=method, path=path, **doc))
+            self.docs.append(RouteDoc(method=method, path=documented, path_params=params, **doc))
             self.routes.route(method, path)(_body_checked(handler))
             return handler
 
@@ -168,15 +191,64 @@ async def parse_body(
     data = await read_json(request)
     if not isinstance(data, dict):
         raise FieldErrors({"body": ["Request body must be a JSON object"]})
-    # Strict JSON semantics: "5" is not a number and 1 is not a boolean.
-    return model.model_validate_json(await _body(request), strict=True, context=context)
+    # Strict JSON semantics: "5" is not a number and 1 is not a boolean. But 10666.0 is the
+    # number 10666, an integer to JSON Schema (and to a JavaScript client, which cannot tell).
+    raw = await _body(request)
+    if _has_integral_float(data):
+        raw = json.dumps(_integral_floats_as_ints(data)).encode()
+    return model.model_validate_json(raw, strict=True, context=context)
+
+
+def _has_integral_float(value: Any) -> bool:
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, float) and item.is_integer():
+            return True
+        if isinstance(item, dict):
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return False
+
+
+def _integral_floats_as_ints(value: Any) -> Any:
+    """`value` with every float that is a whole number (`2.0`, `1e3`) as an int."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {key: _integral_floats_as_ints(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_integral_floats_as_ints(item) for item in value]
+    return value
 
 
 def parse_query(request: web.Request, model: type[M]) -> M:
+    query = dict(request.query)
+    # Pydantic would also read `1.0`, ` 5` and `5_0` as integers; the document says digits.
+    given = [name for name in _integer_params(model) if name in query]
+    errors = {name: ["must be a whole number in digits"] for name in given if not _INT(query[name])}
+    if errors:
+        raise FieldErrors(errors)
     try:
-        return model.model_validate(dict(request.query))
+        return model.model_validate(query)
     except ValidationError as exc:
         raise FieldErrors(field_errors(exc)) from None
+
+
+_INT = re.compile(r"-?[0-9]+").fullmatch
+
+
+@cache
+def _integer_params(model: type[BaseModel]) -> frozenset[str]:
+    """The query parameters `model` documents as integers."""
+    properties = model.model_json_schema(by_alias=True).get("properties", {})
+    return frozenset(
+        name
+        for name, prop in properties.items()
+        if "integer"
+        in {prop.get("type"), *(option.get("type") for option in prop.get("anyOf", []))}
+    )
 
 
 def path_int(request: web.Request, name: str, what: str) -> int:
@@ -215,8 +287,12 @@ def respond_list(items: list[Any], item_type: Any) -> web.Response:
 
 
 def openapi_document(
-    docs: list[RouteDoc], extra_models: dict[str, type[BaseModel]]
+    docs: list[RouteDoc],
+    extra_models: dict[str, type[BaseModel]],
+    event_codes: Iterable[str] | None = None,
 ) -> dict[str, Any]:
+    """The OpenAPI 3.1 document of `docs`; `event_codes` (the catalog's by default) are the
+    `EventCode` enum that request bodies name events by."""
     models: list[tuple[type[BaseModel], Any]] = []
     for doc in docs:
         if doc.body is not None:
@@ -231,6 +307,12 @@ def openapi_document(
         list(dict.fromkeys(models)), by_alias=True, ref_template="#/components/schemas/{model}"
     )
     schemas = defs.get("$defs", {})
+    codes = sorted(EventCatalog.load().codes if event_codes is None else event_codes)
+    schemas["EventCode"] = {
+        "type": "string",
+        "enum": codes,
+        "description": "A code of the event catalog (`GET /api/v1/webhook-events`)",
+    }
 
     def ref(model: type[BaseModel], mode: str) -> dict[str, Any]:
         return dict(keys[(model, mode)])  # type: ignore[index]
@@ -246,7 +328,12 @@ def openapi_document(
         if not doc.secured:
             operation["security"] = []
         parameters = [
-            {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+            {
+                "name": name,
+                "in": "path",
+                "required": True,
+                "schema": doc.path_params.get(name, {"type": "string"}),
+            }
             for name in re.findall(r"{(\w+)}", doc.path)
         ]
         if doc.query is not None:
@@ -264,9 +351,10 @@ def openapi_document(
         if parameters:
             operation["parameters"] = parameters
         if doc.body is not None:
+            body = doc.body_schema or ref(doc.body, "validation")
             operation["requestBody"] = {
                 "required": not doc.body_optional,
-                "content": {"application/json": {"schema": ref(doc.body, "validation")}},
+                "content": {"application/json": {"schema": body}},
             }
         success: dict[str, Any] = {"description": "OK" if doc.status != 201 else "Created"}
         if doc.status != 204:
@@ -292,7 +380,7 @@ def openapi_document(
             }
         paths.setdefault(doc.path, {})[doc.method.lower()] = operation
 
-    return {
+    document = {
         "openapi": "3.1.0",
         "info": {
             "title": "mock-qrm",
@@ -322,6 +410,8 @@ def openapi_document(
         },
         "security": [{"ApiKeyAuth": []}],
     }
+    result: dict[str, Any] = _catalog_refs(document)
+    return result
 
 
 _DESCRIPTIONS = {
@@ -338,6 +428,17 @@ _DESCRIPTIONS = {
 def _operation_id(doc: RouteDoc) -> str:
     words = re.sub(r"[{}]", "", doc.path).replace("/api/v1/", "").replace("/_mock/", "mock/")
     return doc.method.lower() + "_" + re.sub(r"[^a-zA-Z0-9]+", "_", words).strip("_")
+
+
+def _catalog_refs(node: Any) -> Any:
+    """`node` with each schema the models marked `EVENT_CODE` a reference to the `EventCode` enum."""
+    if isinstance(node, dict):
+        if all(node.get(key) == value for key, value in EVENT_CODE.items()):
+            return {"$ref": "#/components/schemas/EventCode"}
+        return {key: _catalog_refs(value) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_catalog_refs(item) for item in node]
+    return node
 
 
 def _inline(prop: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:

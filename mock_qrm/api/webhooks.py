@@ -71,7 +71,7 @@ async def create_webhook(request: web.Request) -> web.Response:
 
 @api.route(
     "GET",
-    "/api/v1/webhooks/{webhook_id}",
+    "/api/v1/webhooks/{webhook_id:[0-9]+}",
     summary="Read a webhook",
     tag=TAG,
     response=Envelope[Webhook],
@@ -87,7 +87,7 @@ async def get_webhook(request: web.Request) -> web.Response:
 
 @api.route(
     "PATCH",
-    "/api/v1/webhooks/{webhook_id}",
+    "/api/v1/webhooks/{webhook_id:[0-9]+}",
     summary="Change any fields; an omitted password keeps the stored one",
     tag=TAG,
     body=WebhookPatch,
@@ -103,7 +103,7 @@ async def update_webhook(request: web.Request) -> web.Response:
 
 @api.route(
     "DELETE",
-    "/api/v1/webhooks/{webhook_id}",
+    "/api/v1/webhooks/{webhook_id:[0-9]+}",
     summary="Remove a webhook; its delivery history stays",
     tag=TAG,
     status=204,
@@ -116,7 +116,7 @@ async def delete_webhook(request: web.Request) -> web.Response:
 
 @api.route(
     "POST",
-    "/api/v1/webhooks/{webhook_id}/activate",
+    "/api/v1/webhooks/{webhook_id:[0-9]+}/activate",
     summary="Activate a webhook",
     tag=TAG,
     response=Envelope[Webhook],
@@ -129,7 +129,7 @@ async def activate(request: web.Request) -> web.Response:
 
 @api.route(
     "POST",
-    "/api/v1/webhooks/{webhook_id}/deactivate",
+    "/api/v1/webhooks/{webhook_id:[0-9]+}/deactivate",
     summary="Deactivate a webhook; its pending retries are cancelled",
     tag=TAG,
     response=Envelope[Webhook],

@@ -8,6 +8,7 @@ resource models ignore unknown fields so older clients survive additions.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Generic, Literal, TypeVar
@@ -16,15 +17,19 @@ from urllib.parse import urlsplit
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     PlainSerializer,
     StrictBool,
     StringConstraints,
+    TypeAdapter,
     ValidationInfo,
+    WithJsonSchema,
     field_validator,
 )
 from pydantic.alias_generators import to_camel
+from pydantic.json_schema import SkipJsonSchema
 
 from mock_qrm.domain.timefmt import iso_z
 
@@ -36,11 +41,92 @@ def _naive_is_utc(moment: datetime) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
 
 
-UtcInput = Annotated[datetime, AfterValidator(_naive_is_utc)]
+_NUMBER = re.compile(r"\s*[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\s*")
+_DATETIME: TypeAdapter[datetime] = TypeAdapter(datetime)
+
+
+def _not_a_number(value: Any) -> Any:
+    """A time is ISO 8601 text: pydantic alone would read `0.5` as Unix seconds, 1970.
+
+    Text is parsed here, laxly: after a before-validator a strict body would refuse any string.
+    """
+    if not isinstance(value, str):
+        return value
+    if _NUMBER.fullmatch(value):
+        raise ValueError("must be an ISO 8601 date-time, e.g. 2026-11-28T15:04:05Z")
+    return _DATETIME.validate_python(value)
+
+
+UtcInput = Annotated[datetime, BeforeValidator(_not_a_number), AfterValidator(_naive_is_utc)]
 """A time from a client; one without an offset is UTC, never the server's local time."""
 
 MAX_URL_LENGTH = 2048
 MAX_NAME_LENGTH = 100
+_H16 = "[0-9A-Fa-f]{1,4}"
+_IPV6 = "|".join(
+    [
+        f"(?:{_H16}:){{7}}{_H16}",
+        f"(?:{_H16}:){{1,7}}:",
+        f"(?:{_H16}:){{1,6}}:{_H16}",
+        *(f"(?:{_H16}:){{1,{5 - n}}}(?::{_H16}){{1,{n + 2}}}" for n in range(4)),
+        f"{_H16}:(?::{_H16}){{1,6}}",
+        f":(?:(?::{_H16}){{1,7}}|:)",
+    ]
+)
+_SPACE = r"\t-\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+"""What `str.strip()` trims, spelled out: `\\s` means less in the ECMA regexes of JSON Schema."""
+_PORT = "[1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]"
+URL_PATTERN = (
+    rf"^[{_SPACE}]*[Hh][Tt][Tt][Pp][Ss]?://"
+    rf"(?:[A-Za-z0-9\-._~!$&'()*+,;=%]+|\[(?:{_IPV6})\])"
+    rf"(?::(?:{_PORT}))?"
+    rf"(?:[/?#][^{_SPACE}\x00-\x1f\x7f-\x9f]*)?[{_SPACE}]*$"
+)
+"""What `check_url` accepts, as the document's `pattern`: http(s), a host name or an IPv6
+literal, a port from 1 to 65535, then no space or control character; space around is trimmed."""
+_URL = re.compile(URL_PATTERN)
+NAME_PATTERN = (
+    rf"^[{_SPACE}]*[^{_SPACE}](?:[\s\S]{{0,{MAX_NAME_LENGTH - 2}}}[^{_SPACE}])?[{_SPACE}]*$"
+)
+"""What `_check_name` accepts: 1 to 100 characters after `str.strip()`."""
+
+WebhookName = Annotated[
+    str,
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": NAME_PATTERN,
+            "description": f"1 to {MAX_NAME_LENGTH} characters once the space around them is"
+            " trimmed",
+        }
+    ),
+]
+WebhookUrl = Annotated[
+    str,
+    WithJsonSchema(
+        {
+            "type": "string",
+            "maxLength": MAX_URL_LENGTH,
+            "pattern": URL_PATTERN,
+            "description": "An absolute http(s) URL without credentials; space around it is"
+            " trimmed",
+        }
+    ),
+]
+EVENT_CODE = {"x-catalog": "eventCode"}
+"""Where the document names a code of the event catalog: `openapi_document` fills in the enum."""
+EventCodes = Annotated[
+    list[str], WithJsonSchema({"type": "array", "minItems": 1, "items": EVENT_CODE})
+]
+EventCode = Annotated[str, WithJsonSchema(EVENT_CODE)]
+Username = Annotated[str, WithJsonSchema({"type": "string", "pattern": "^[^:]+$"})]
+Password = Annotated[str, WithJsonSchema({"type": "string", "minLength": 1})]
+
+
+def _omittable(schema: dict[str, Any]) -> None:
+    """A PATCH field that may be left out but not set to null: no `default: null` documented."""
+    schema.pop("default", None)
+
 
 SqlInt = Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]
 """An integer SQLite can bind: a larger id or offset is a 422, not a crash."""
@@ -93,15 +179,18 @@ def _check_name(value: str) -> str:
 
 
 def check_url(value: str) -> str:
-    """An absolute http(s) URL with a host, no credentials, at most 2,048 characters."""
+    """An absolute http(s) URL with a host, no credentials, at most 2,048 characters as sent.
+
+    The checks below word the common mistakes; `URL_PATTERN` is the whole rule, as documented.
+    """
+    if len(value) > MAX_URL_LENGTH:
+        raise ValueError(f"URL must be at most {MAX_URL_LENGTH} characters")
     value = value.strip()
     if not value:
         raise ValueError("URL is required")
     # C0, DEL and C1; checked before urlsplit, which would silently drop tabs and newlines.
     if any(ch < " " or "\x7f" <= ch <= "\x9f" for ch in value):
         raise ValueError("URL must not contain control characters")
-    if len(value) > MAX_URL_LENGTH:
-        raise ValueError(f"URL must be at most {MAX_URL_LENGTH} characters")
     try:
         parts = urlsplit(value)
         port = parts.port
@@ -117,6 +206,11 @@ def check_url(value: str) -> str:
         raise ValueError("URL port must be between 1 and 65535")
     if any(ch.isspace() for ch in value):
         raise ValueError("URL must not contain spaces")
+    if not _URL.fullmatch(value):
+        raise ValueError(
+            "URL is not valid: use a host name or an IPv6 address in brackets, and a port"
+            " from 1 to 65535 without leading zeros"
+        )
     return value
 
 
@@ -154,7 +248,27 @@ HEADER_VALUE = r"^[^\x00-\x08\x0a-\x1f\x7f]*$"
 
 HeaderName = Annotated[str, StringConstraints(pattern=HEADER_NAME)]
 HeaderValue = Annotated[str, StringConstraints(max_length=MAX_HEADER_VALUE, pattern=HEADER_VALUE)]
-CustomHeaders = Annotated[dict[HeaderName, HeaderValue], Field(max_length=MAX_HEADERS)]
+RESERVED_HEADERS = ("Content-Type", "Content-Length", "Host", "Transfer-Encoding", "Connection")
+"""Headers the request itself decides: a webhook may not set them (nor the loop marker)."""
+
+
+def _any_case(name: str) -> str:
+    return "".join(f"[{c.lower()}{c.upper()}]" if c.isalpha() else c for c in name)
+
+
+_RESERVED = "|".join(_any_case(name) for name in (*RESERVED_HEADERS, "X-Mock-Qrm-Delivery"))
+CustomHeaders = Annotated[
+    dict[HeaderName, HeaderValue],
+    Field(
+        max_length=MAX_HEADERS,
+        json_schema_extra={
+            "additionalProperties": False,
+            "propertyNames": {"not": {"pattern": f"^(?:{_RESERVED})$"}},
+            "description": "Sent with every attempt. Names ignore case and must differ; the"
+            " request's own headers are refused, and Authorization while basic auth is on",
+        },
+    ),
+]
 """A webhook's own headers, sent with every attempt (SPEC.md section 8.7)."""
 
 
@@ -177,8 +291,8 @@ class RateLimit(RequestModel):
 
 
 class BasicAuthIn(RequestModel):
-    username: str
-    password: str
+    username: Username
+    password: Password
 
     _username = field_validator("username")(_check_username)
     _password = field_validator("password")(_check_password)
@@ -187,8 +301,12 @@ class BasicAuthIn(RequestModel):
 class BasicAuthPatch(RequestModel):
     """Basic auth on edit: an omitted password keeps the stored one."""
 
-    username: str
-    password: str | None = None
+    username: Username
+    password: str | None = Field(
+        None,
+        description="Omitted, null or empty: keep the stored password; a webhook without one"
+        " answers 422 on `basicAuth.password`",
+    )
 
     _username = field_validator("username")(_check_username)
 
@@ -199,9 +317,9 @@ class BasicAuthPatch(RequestModel):
 
 
 class WebhookCreate(RequestModel):
-    name: str
-    url: str
-    events: list[str]
+    name: WebhookName
+    url: WebhookUrl
+    events: EventCodes
     basic_auth: BasicAuthIn | None = None
     active: StrictBool = True
     headers: CustomHeaders = Field(default_factory=dict)
@@ -215,12 +333,13 @@ class WebhookCreate(RequestModel):
 class WebhookPatch(RequestModel):
     """Any subset of a webhook's fields; `basicAuth: null` turns basic auth off."""
 
-    name: str | None = None
-    url: str | None = None
-    events: list[str] | None = None
+    # Documented without null: null is refused (422, `check_patch`), not "leave as is".
+    name: WebhookName | SkipJsonSchema[None] = Field(None, json_schema_extra=_omittable)
+    url: WebhookUrl | SkipJsonSchema[None] = Field(None, json_schema_extra=_omittable)
+    events: EventCodes | SkipJsonSchema[None] = Field(None, json_schema_extra=_omittable)
     basic_auth: BasicAuthPatch | None = None
-    active: StrictBool | None = None
-    headers: CustomHeaders | None = None
+    active: StrictBool | SkipJsonSchema[None] = Field(None, json_schema_extra=_omittable)
+    headers: CustomHeaders | SkipJsonSchema[None] = Field(None, json_schema_extra=_omittable)
     """Replaces every custom header; `{}` removes them all."""
     rate_limit: RateLimit | None = None
     """`null` removes the limit."""
@@ -426,7 +545,7 @@ class UploadedReport(CamelModel):
 
 
 class EmitEvent(RequestModel):
-    event_code: str
+    event_code: EventCode
     resource_id: SqlInt
 
 
@@ -480,6 +599,21 @@ FaultRoute = Literal[
 
 class FaultSpec(RequestModel):
     """What QRM's API does, for the next `times` matching calls (absent: until removed)."""
+
+    # The document says what `model_post_init` and `_reset_alone` check ("integer": not null).
+    model_config = ConfigDict(
+        json_schema_extra={
+            "anyOf": [
+                {"required": ["status"], "properties": {"status": {"type": "integer"}}},
+                {"required": ["delayMs"], "properties": {"delayMs": {"type": "integer"}}},
+                {"required": ["reset"], "properties": {"reset": {"const": True}}},
+            ],
+            "not": {
+                "required": ["status", "reset"],
+                "properties": {"status": {"type": "integer"}, "reset": {"const": True}},
+            },
+        }
+    )
 
     route: FaultRoute
     status: Annotated[int, Field(ge=400, le=599)] | None = None

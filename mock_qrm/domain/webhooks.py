@@ -6,13 +6,10 @@ from dataclasses import replace
 
 from mock_qrm.domain.delivery import DELIVERY_MARKER
 from mock_qrm.domain.errors import FieldErrors
-from mock_qrm.domain.models import WebhookCreate, WebhookPatch
+from mock_qrm.domain.models import RESERVED_HEADERS, WebhookCreate, WebhookPatch
 from mock_qrm.domain.records import WebhookRecord
 
-RESERVED_HEADERS = frozenset(
-    {"content-type", "content-length", "host", "transfer-encoding", "connection"}
-)
-"""Headers the request itself decides: a webhook may not set them."""
+_RESERVED = frozenset(name.lower() for name in (*RESERVED_HEADERS, DELIVERY_MARKER))
 
 
 def checked_headers(webhook: WebhookRecord) -> WebhookRecord:
@@ -26,7 +23,7 @@ def checked_headers(webhook: WebhookRecord) -> WebhookRecord:
     seen: set[str] = set()
     for name, _ in webhook.headers:
         lowered = name.lower()
-        if lowered in RESERVED_HEADERS or lowered == DELIVERY_MARKER.lower():
+        if lowered in _RESERVED:
             problems[f"headers.{name}"] = [f"{name} is set by the request itself"]
         elif lowered == "authorization" and webhook.auth_username is not None:
             problems[f"headers.{name}"] = [

@@ -252,7 +252,9 @@ OVERRIDABLE: Mapping[str, _Shape] = {
     "status": _Shape("string", choices=STATUSES),
     "systemUpdatedAt": _Shape("time"),
     "tags": _STRS_N,
-    "type": _obj({"typeOfInspection": _STR_1, "typeOfInspectionName": _STR}),
+    "type": _obj(
+        {"typeOfInspection": _STR_1, "typeOfInspectionName": _STR}, required=("typeOfInspection",)
+    ),
     "updatedDate": _Shape("time"),
     "vendor": _ORG_LOCAL,
     "workflowName": _STR_N,
@@ -272,9 +274,10 @@ _JSON_TYPE_NAMES = {
 }
 _TIME_KINDS = ("time", "day", "rfc3339")
 _TIME_HINT = "an ISO 8601 date-time with a timezone, e.g. 2021-06-03T07:18:05Z"
-_EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
-_AFTER = datetime(9999, 1, 1, tzinfo=UTC)
-"""Override times fall from `_EARLIEST` until `_AFTER`: other fields are dated days either side."""
+_YEARS = range(1900, 9999)
+"""Override times are in these years, as written: other fields are dated days either side."""
+_YEAR_PATTERN = "^(?:19[0-9]{2}|[2-8][0-9]{3}|9[0-8][0-9]{2}|99[0-8][0-9]|999[0-8])-"
+"""`_YEARS`, for the document."""
 _TYPE_CHECKS: dict[str, Callable[[Any], bool]] = {
     "string": lambda v: isinstance(v, str),
     "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
@@ -303,9 +306,9 @@ def _check(shape: _Shape, value: Any, path: str) -> None:
             moment = _parse_time(value)
             if moment is None:
                 raise ReportOverrideError(path, f"must be {_TIME_HINT}")
-            if not _EARLIEST <= moment < _AFTER:
-                years = f"{_EARLIEST.year} to {_AFTER.year - 1}"
-                raise ReportOverrideError(path, f"must be in the years {years} (UTC)")
+            if moment.year not in _YEARS:
+                years = f"{_YEARS.start} to {_YEARS.stop - 1}"
+                raise ReportOverrideError(path, f"must be in the years {years}")
     elif kind == "integer" and shape.minimum is not None and value < shape.minimum:
         raise ReportOverrideError(path, f"must be at least {shape.minimum}")
     elif kind == "array":
@@ -346,6 +349,48 @@ def _normalise_overrides(overrides: Mapping[str, Any]) -> dict[str, Any]:
                 value = rfc3339(moment)
         clean[name] = value
     return clean
+
+
+def override_schema() -> dict[str, Any]:
+    """The JSON Schema of `overrides`: the fields `_normalise_overrides` takes, as it checks them."""
+    properties = {name: _json_schema(shape) for name, shape in OVERRIDABLE.items()}
+    # `type` also takes the code alone, its name filled in from the catalog of types.
+    properties["type"] = {"anyOf": [{"type": "string", "minLength": 1}, properties["type"]]}
+    return {
+        "type": "object",
+        "description": "`inspectionGeneral` fields to set; every other field is generated",
+        "properties": properties,
+        "additionalProperties": False,
+    }
+
+
+def _json_schema(shape: _Shape) -> dict[str, Any]:
+    schema: dict[str, Any]
+    if shape.kind in _TIME_KINDS:
+        schema = {
+            "type": "string",
+            "anyOf": [{"format": "date-time"}, {"format": "date"}],
+            "pattern": _YEAR_PATTERN,
+            "description": f"{_TIME_HINT} (a date alone is midnight UTC), in the years"
+            f" {_YEARS.start} to {_YEARS.stop - 1}",
+        }
+    else:
+        schema = {"type": shape.kind}
+    if shape.choices:
+        schema["enum"] = list(shape.choices)
+    if shape.min_length:
+        schema["minLength"] = shape.min_length
+    if shape.minimum is not None:
+        schema["minimum"] = shape.minimum
+    if shape.items is not None:
+        schema["items"] = _json_schema(shape.items)
+    if shape.min_items:
+        schema["minItems"] = shape.min_items
+    if shape.fields:
+        schema["properties"] = {name: _json_schema(item) for name, item in shape.fields.items()}
+    if shape.required:
+        schema["required"] = list(shape.required)
+    return {"anyOf": [schema, {"type": "null"}]} if shape.nullable else schema
 
 
 # ---------------------------------------------------------------------------

@@ -7,7 +7,20 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from openapi_spec_validator import OpenAPIV31SpecValidator, validate
+from pydantic import ValidationError
+
+from mock_qrm.domain.models import (
+    MAX_URL_LENGTH,
+    NAME_PATTERN,
+    URL_PATTERN,
+    WebhookPatch,
+    check_url,
+)
+from mock_qrm.reports.generator import OVERRIDABLE
+from tests.api.test_errors import qrm_error
 
 Client = TestClient[Any, Any]
 
@@ -113,3 +126,165 @@ async def test_healthz_reports_liveness_queue_and_overdue(api: Client) -> None:
     assert body["dispatcherAlive"] is True
     assert body["queueDepth"] == 0
     assert body["oldestOverdueMs"] is None
+
+
+# -- the document says what the server enforces (what `--checks all` found, issue 11)
+
+
+def body_schema(document: dict[str, Any], method: str, path: str) -> dict[str, Any]:
+    operation = document["paths"][path][method]
+    return resolve(document, operation["requestBody"]["content"]["application/json"]["schema"])
+
+
+def path_parameter(document: dict[str, Any], method: str, path: str) -> dict[str, Any]:
+    (parameter,) = document["paths"][path][method]["parameters"]
+    assert parameter["in"] == "path"
+    schema: dict[str, Any] = parameter["schema"]
+    return schema
+
+
+async def test_openapi_states_the_webhook_rules_the_server_checks(
+    api: Client, document: dict[str, Any]
+) -> None:
+    create = body_schema(document, "post", "/api/v1/webhooks")["properties"]
+    for blank in ("   ", "\x1f\u3000\t"):  # what str.strip() trims, not only ECMA's \s
+        assert re.search(create["name"]["pattern"], blank) is None
+        response = await api.post(
+            "/api/v1/webhooks",
+            json={"name": blank, "url": "http://h/", "events": ["report.created"]},
+        )
+        assert set((await qrm_error(response, 422))["errors"]) == {"name"}
+    for name, documented in (
+        ("n" * 100, True),
+        (f"\u3000 {'n' * 100}\n", True),
+        ("n" * 101, False),
+    ):
+        assert bool(re.search(create["name"]["pattern"], name)) is documented
+        response = await api.post(
+            "/api/v1/webhooks",
+            json={"name": name, "url": "http://h/", "events": ["report.created"]},
+        )
+        assert response.status == (201 if documented else 422)
+    assert create["url"]["maxLength"] == 2048
+    assert create["events"]["minItems"] == 1
+    codes = resolve(document, create["events"]["items"])["enum"]
+    catalog = (await (await api.get("/api/v1/webhook-events")).json())["data"]
+    assert sorted(codes) == sorted(e["eventCode"] for c in catalog for e in c["events"])
+    auth = resolve(document, create["basicAuth"]["anyOf"][0])["properties"]
+    assert re.search(auth["username"]["pattern"], "a:b") is None
+    assert auth["password"]["minLength"] == 1
+
+
+@pytest.mark.parametrize(
+    ("url", "accepted"),
+    [
+        ("https://hooks.example.com/qrm?x=1#y", True),
+        ("  HTTP://127.0.0.1:8080/x  ", True),
+        ("http://[::1]:65535/", True),
+        ("ftp://hooks.example.com/", False),
+        ("http://user:pass@hooks.example.com/", False),
+        ("http://hooks.example.com:0/", False),
+        ("http://hooks.example.com:65536/", False),
+        ("http://[::g]/", False),
+        ("http://hooks.example.com/a b", False),
+        ("http:///nohost", False),
+    ],
+)
+async def test_the_documented_url_pattern_is_what_the_server_accepts(
+    api: Client, document: dict[str, Any], url: str, accepted: bool
+) -> None:
+    pattern = body_schema(document, "post", "/api/v1/webhooks")["properties"]["url"]["pattern"]
+    assert bool(re.search(pattern, url)) is accepted
+    body = {"name": "n", "url": url, "events": ["report.created"]}
+    response = await api.post("/api/v1/webhooks", json=body)
+    assert response.status == (201 if accepted else 422), await response.text()
+
+
+@settings(max_examples=40, deadline=None)
+@given(data=st.data())
+def test_every_url_the_documented_pattern_matches_is_a_webhook_url(data: st.DataObject) -> None:
+    """The server's own check (`check_url`), on URLs drawn from the pattern it documents."""
+    url = data.draw(st.from_regex(URL_PATTERN).filter(lambda u: len(u) <= MAX_URL_LENGTH))
+    assert check_url(url) == url.strip()
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(st.sampled_from(" \t\n\x1c\x85\u3000\ufeffnä"), max_size=104))
+def test_the_documented_name_pattern_is_what_the_server_accepts(name: str) -> None:
+    """Trimmed as `str.strip()` trims, which is not what ECMA's `\\s` means (`\\x1c`, `\\ufeff`)."""
+    try:
+        WebhookPatch.model_validate({"name": name})
+        accepted = True
+    except ValidationError:
+        accepted = False
+    assert bool(re.search(NAME_PATTERN, name)) is accepted
+
+
+def test_openapi_does_not_offer_null_for_a_webhook_field_a_patch_refuses_null_for(
+    document: dict[str, Any],
+) -> None:
+    patch = body_schema(document, "patch", "/api/v1/webhooks/{webhook_id}")["properties"]
+    for field in ("name", "url", "events", "active"):
+        assert "anyOf" not in patch[field] and patch[field]["type"] != "null", field
+        assert "default" not in patch[field], field
+    assert {"type": "null"} in patch["basicAuth"]["anyOf"]  # null turns basic auth off
+
+
+async def test_a_patch_setting_a_field_to_null_is_422(api: Client) -> None:
+    created = await api.post(
+        "/api/v1/webhooks", json={"name": "n", "url": "http://h/", "events": ["report.created"]}
+    )
+    webhook_id = (await created.json())["data"]["id"]
+    response = await api.patch(f"/api/v1/webhooks/{webhook_id}", json={"name": None})
+    error = await qrm_error(response, 422)
+    assert set(error["errors"]) == {"name"}
+
+
+def test_openapi_lists_the_report_fields_an_upload_may_override(document: dict[str, Any]) -> None:
+    overrides = body_schema(document, "post", "/_mock/reports")["properties"]["overrides"]
+    assert overrides["additionalProperties"] is False
+    assert set(overrides["properties"]) == set(OVERRIDABLE)
+    assert {"caseNumber", "inspectionResult", "createdDate"} <= set(overrides["properties"])
+    assert "id" not in overrides["properties"]  # assigned by the server
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("get", "/api/v1/webhooks/{webhook_id}"),
+        ("post", "/api/v1/webhooks/{webhook_id}/activate"),
+        ("get", "/api/v1/webhook-deliveries/{delivery_id}"),
+        ("post", "/api/v1/webhook-deliveries/{delivery_id}/redeliver"),
+        ("get", "/files/reports/{report_id}.pdf"),
+        ("delete", "/_mock/faults/{fault_id}"),
+    ],
+)
+def test_openapi_types_a_numeric_id_in_a_path_as_an_integer(
+    document: dict[str, Any], method: str, path: str
+) -> None:
+    assert path_parameter(document, method, path) == {
+        "type": "integer",
+        "minimum": 1,
+        "maximum": 10**18 - 1,
+    }
+
+
+def test_openapi_types_a_report_id_as_a_number_or_an_inspection_uuid(
+    document: dict[str, Any],
+) -> None:
+    schema = path_parameter(document, "get", "/api/v1/reports/{report_id}")
+    assert {s.get("type") for s in schema["anyOf"]} == {"integer", "string"}
+    assert {"type": "string", "format": "uuid"} in schema["anyOf"]
+
+
+@pytest.mark.parametrize(
+    "path", ["/api/v1/webhooks/abc", "/api/v1/webhooks/-1", "/api/v1/webhook-deliveries/1.5"]
+)
+async def test_a_path_id_that_is_not_an_integer_is_404(api: Client, path: str) -> None:
+    await qrm_error(await api.get(path), 404)
+
+
+def test_openapi_says_a_fault_needs_a_status_a_delay_or_a_reset(document: dict[str, Any]) -> None:
+    fault = body_schema(document, "post", "/_mock/faults")
+    assert [option["required"] for option in fault["anyOf"]] == [["status"], ["delayMs"], ["reset"]]
+    assert fault["not"]["required"] == ["status", "reset"]
