@@ -431,11 +431,10 @@ def finish_attempt(
     )
     if finished.rowcount == 0:
         return None
-    webhook = webhooks.webhook_row(conn, delivery.webhook_id)
-    active = webhook is not None and webhook.deleted_at is None and webhook.active
+    name, active = webhooks.name_and_liveness(conn, delivery.webhook_id)
     after = next_state(delivery, ended, policy, webhook_active=active, now=now)
     _update(conn, [after])
-    return Named(after, webhook.name if webhook else "")
+    return Named(after, name)
 
 
 def cancel_waiting(

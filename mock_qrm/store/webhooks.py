@@ -8,9 +8,11 @@ have left: a PATCH after a DELETE finds nothing to patch.
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 from dataclasses import dataclass, replace
+from typing import Any
 
 from mock_qrm.domain.errors import NotFound
 from mock_qrm.domain.models import (
@@ -50,6 +52,12 @@ def _row(webhook: WebhookRecord) -> tuple[object, ...]:
 
 
 def _record(row: sqlite3.Row | tuple[object, ...]) -> WebhookRecord:
+    return _parsed(tuple(row))
+
+
+@functools.lru_cache(maxsize=256)
+def _parsed(row: tuple[Any, ...]) -> WebhookRecord:
+    """A row as a record, parsed once per distinct row: every attempt reads its webhook."""
     (
         id_,
         name,
@@ -63,7 +71,7 @@ def _record(row: sqlite3.Row | tuple[object, ...]) -> WebhookRecord:
         deleted,
         headers,
         limit,
-    ) = tuple(row)
+    ) = row
     return WebhookRecord(
         id=int(id_),
         name=str(name),
@@ -96,6 +104,14 @@ def webhook_row(conn: sqlite3.Connection, webhook_id: int) -> WebhookRecord | No
     """One webhook, removed or not, as the writer's transaction sees it."""
     row = conn.execute(f"SELECT {_COLUMNS} FROM webhooks WHERE id = ?", (webhook_id,)).fetchone()
     return None if row is None else _record(row)
+
+
+def name_and_liveness(conn: sqlite3.Connection, webhook_id: int) -> tuple[str, bool]:
+    """A webhook's name, and whether it is active and not removed, as committed."""
+    row = conn.execute(
+        "SELECT name, active AND deleted_at IS NULL FROM webhooks WHERE id = ?", (webhook_id,)
+    ).fetchone()
+    return ("", False) if row is None else (str(row[0]), bool(row[1]))
 
 
 def _live(conn: sqlite3.Connection, webhook_id: int) -> WebhookRecord:
