@@ -63,7 +63,10 @@ class WebhookRegistry:
         check_patch(patch)  # a 422 that needs no transaction
         now = self._now_ms()
         changed = await self.db.writer.run(
-            lambda c: store.update(c, webhook_id, patch, now), self._updated
+            lambda c: store.update(
+                c, webhook_id, patch, now, self.dispatcher.policy.retry_interval
+            ),
+            self._updated,
         )
         return changed.webhook
 
@@ -77,10 +80,10 @@ class WebhookRegistry:
 
     def _updated(self, changed: store.Changed) -> None:
         self._webhooks[changed.webhook.id] = changed.webhook
-        self.dispatcher.track(changed.cancelled)
+        self.dispatcher.track(changed.deliveries)
         self.feed.publish("webhook", changed.webhook.public(changed.last), action="updated")
 
     def _deleted(self, changed: store.Changed) -> None:
         self._webhooks.pop(changed.webhook.id, None)
-        self.dispatcher.track(changed.cancelled)
+        self.dispatcher.track(changed.deliveries)
         self.feed.publish("webhook", changed.webhook.public(changed.last), action="deleted")

@@ -454,6 +454,38 @@ def cancel_waiting(
     return [Named(record, webhook_name) for record in gone]
 
 
+def retime_waiting(
+    conn: sqlite3.Connection, webhook_id: int, webhook_name: str, now: float, retry_interval: float
+) -> list[Named]:
+    """A webhook's rate limit changed: its waiting deliveries are due when they would have been.
+
+    A rate limit only ever moves a due time later, so each goes back to its own:
+    a pending delivery now, a retry `retry_interval` after its last automatic
+    attempt ended. `start_attempt` then applies the new limit.
+    """
+    rows = conn.execute(
+        f"SELECT {_DELIVERY_COLUMNS} FROM deliveries"
+        " WHERE webhook_id = ? AND status IN ('pending', 'retry_scheduled')",
+        (webhook_id,),
+    ).fetchall()
+    moved = []
+    for row in rows:
+        delivery = _record(row)
+        due = now
+        if delivery.status is DeliveryStatus.RETRY_SCHEDULED:
+            last = conn.execute(
+                "SELECT started_at + COALESCE(duration_ms, 0) FROM attempts"
+                " WHERE delivery_id = ? AND trigger = 'automatic' ORDER BY number DESC LIMIT 1",
+                (delivery.id,),
+            ).fetchone()
+            if last is not None:
+                due = max(now, last[0] / 1000 + retry_interval)
+        if delivery.next_attempt_at is not None and due < delivery.next_attempt_at:
+            moved.append(delivery.but(next_attempt_at=due))
+    _update(conn, moved)
+    return [Named(record, webhook_name) for record in moved]
+
+
 def interrupt_unfinished(conn: sqlite3.Connection, now: float) -> int:
     """After a crash: journal attempts that never ended as `interrupted`, retry their deliveries now.
 

@@ -93,10 +93,10 @@ def _parsed(row: tuple[Any, ...]) -> WebhookRecord:
 
 @dataclass(frozen=True, slots=True)
 class Changed:
-    """A webhook as committed, and the deliveries its change cancelled."""
+    """A webhook as committed, and the deliveries its change cancelled or re-timed."""
 
     webhook: WebhookRecord
-    cancelled: list[journal.Named]
+    deliveries: list[journal.Named]
     last: LastDelivery | None
 
 
@@ -134,15 +134,29 @@ def create(conn: sqlite3.Connection, spec: WebhookCreate, now_ms: int) -> Webhoo
     return webhook
 
 
-def update(conn: sqlite3.Connection, webhook_id: int, patch: WebhookPatch, now_ms: int) -> Changed:
-    """Apply a patch to the webhook as committed; deactivating cancels its waiting deliveries."""
+def update(
+    conn: sqlite3.Connection,
+    webhook_id: int,
+    patch: WebhookPatch,
+    now_ms: int,
+    retry_interval: float,
+) -> Changed:
+    """Apply a patch to the webhook as committed.
+
+    Deactivating cancels its waiting deliveries; a new rate limit re-times
+    those the old one held back (the new one applies when they start).
+    """
     current = _live(conn, webhook_id)
     updated = patched(current, patch, now_ms)
     _save(conn, updated)
-    gone = []
+    moved: list[journal.Named] = []
     if current.active and not updated.active:
-        gone = journal.cancel_waiting(conn, webhook_id, updated.name, now_ms / 1000)
-    return Changed(updated, gone, _last(conn.execute(_LAST, (webhook_id,)).fetchone()))
+        moved = journal.cancel_waiting(conn, webhook_id, updated.name, now_ms / 1000)
+    elif updated.active and updated.rate_limit != current.rate_limit:
+        moved = journal.retime_waiting(
+            conn, webhook_id, updated.name, now_ms / 1000, retry_interval
+        )
+    return Changed(updated, moved, _last(conn.execute(_LAST, (webhook_id,)).fetchone()))
 
 
 def delete(conn: sqlite3.Connection, webhook_id: int, now_ms: int) -> Changed:

@@ -252,3 +252,41 @@ async def test_a_bulk_redelivery_waits_its_turn(server: Any, receiver: RunningRe
     assert len(await deliveries(api, status="delivered")) == 1  # the second waits its minute
     await advance(api, 30)
     await _delivered(api, 2)
+
+
+async def test_removing_the_limit_lets_what_it_held_back_go_now(
+    api: Client, receiver: RunningReceiver
+) -> None:
+    hook = await add_webhook(api, receiver.url + "/ok", rateLimit={"limit": 1, "period": "hour"})
+    await upload(api)
+    await upload(api)
+    await _delivered(api, 1)
+    [held] = await deliveries(api, status="pending")
+    assert _seconds(held["nextAttemptAt"]) > _seconds(held["createdAt"]) + 3500
+
+    patched = await api.patch(
+        f"/api/v1/webhooks/{hook['id']}", json={"rateLimit": {"limit": 2, "period": "hour"}}
+    )
+    assert patched.status == 200
+    await _delivered(api, 2)  # no clock move: due now, and the new limit has room
+    assert [r["attemptsTotal"] for r in await deliveries(api)] == [1, 1]
+
+
+async def test_a_new_limit_does_not_pull_a_retry_forward(
+    api: Client, receiver: RunningReceiver
+) -> None:
+    hook = await add_webhook(api, receiver.url + "/status/500")
+
+    async def scheduled() -> dict[str, Any] | None:
+        rows = await deliveries(api, status="retry_scheduled")
+        return rows[0] if rows else None
+
+    await upload(api)
+    row = await until(scheduled, what="a scheduled retry")
+    patched = await api.patch(f"/api/v1/webhooks/{hook['id']}", json={"rateLimit": None})
+    assert patched.status == 200  # unchanged limit: nothing re-timed
+    patched = await api.patch(
+        f"/api/v1/webhooks/{hook['id']}", json={"rateLimit": {"limit": 5, "period": "minute"}}
+    )
+    assert patched.status == 200
+    assert (await scheduled()) == row  # still due 60 s after the failed attempt
