@@ -323,7 +323,7 @@ def _header(value: str) -> tuple[str, str]:
     name, sep, text = value.partition("=")
     if not sep or not name.strip():
         raise argparse.ArgumentTypeError("expected NAME=VALUE, like X-Tenant=acme")
-    return name.strip(), text
+    return name.strip(), text.strip()
 
 
 def _rate_limit(value: str) -> dict[str, Any]:

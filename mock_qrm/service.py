@@ -125,6 +125,7 @@ class QrmService:
     async def shutdown(self) -> None:
         """Stop taking part: feeds hung up, attempts in flight given `shutdown_grace` to finish."""
         self.feed.close()
+        self.faults.clear_faults()  # a call held by a fault's delay answers now
         await self.dispatcher.close(self.settings.shutdown_grace)
 
     async def close(self) -> None:
@@ -355,6 +356,7 @@ class QrmService:
             finally:
                 await self.dispatcher.start()
             if fresh:
+                self.faults.clear_faults()  # a call its delay holds answers now
                 self.faults = FaultBook()
                 self._tokens.clear()
             else:

@@ -8,12 +8,14 @@ mock to, and show whether the receiver called back at all.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 from aiohttp import web
 
 from mock_qrm.api.context import SERVICE, api, service
 from mock_qrm.api.errors import Handler, error_response
 from mock_qrm.api.routing import parse_body, path_int, respond, respond_list
+from mock_qrm.domain.faults import FaultBook
 from mock_qrm.domain.models import ApiCall, Envelope, Fault, FaultSpec
 from mock_qrm.domain.timefmt import from_ms
 from mock_qrm.serving import drop_connection, unsendable
@@ -53,16 +55,27 @@ async def record_calls(request: web.Request, handler: Handler) -> web.StreamResp
     return response
 
 
+async def _delay(book: FaultBook, fault: Fault) -> None:
+    """Wait the fault's delay, unless it is removed, cleared or reset meanwhile."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + (fault.delay_ms or 0) / 1000
+    while not book.lifted(fault) and (left := deadline - loop.time()) > 0:
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(left):
+                await book.lifting.wait()
+
+
 @web.middleware
 async def apply_faults(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Innermost (after the key is checked): the first fault on the route, if any, applies."""
     route = qrm_route(request)
-    fault = None if route is None else request.app[SERVICE].faults.take(route)
+    book = request.app[SERVICE].faults
+    fault = None if route is None else book.take(route)
     if fault is None:
         return await handler(request)
     request[_FAULT] = fault
     if fault.delay_ms:
-        await asyncio.sleep(fault.delay_ms / 1000)
+        await _delay(book, fault)
     if fault.reset:
         drop_connection(request.transport, reset=True)
         return unsendable()

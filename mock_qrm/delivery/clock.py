@@ -19,11 +19,6 @@ class Clock(ABC):
     async def wait(self, deadline: float | None, wakeup: asyncio.Event) -> None:
         """Return at `deadline` (never, if `None`), when `wakeup` is set, or when time jumps."""
 
-    async def sleep_until(self, deadline: float) -> None:
-        """Return once this clock has reached `deadline`."""
-        while self.now() < deadline:
-            await self.wait(deadline, asyncio.Event())
-
 
 class RealClock(Clock):
     def now(self) -> float:

@@ -90,6 +90,8 @@ class Dispatcher:
         """Work whose write the store refused: since when (monotonic seconds), and how many tries."""
         self._stopping = False
         self._wakeup = asyncio.Event()
+        self._webhooks_changed = asyncio.Event()
+        """Set (and replaced) when a webhook changes: bulk redeliveries waiting on a limit look again."""
         self._loop_task: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._settled = asyncio.Condition()
@@ -238,6 +240,11 @@ class Dispatcher:
             ended = await self._request(started)
         return _public_attempt(await self._finish(started, ended))
 
+    def webhook_changed(self) -> None:
+        """A webhook changed (its limit, its state): waiting bulk redeliveries try again now."""
+        self._webhooks_changed.set()
+        self._webhooks_changed = asyncio.Event()
+
     def redeliver_matching(self, ids: list[int]) -> None:
         """A manual attempt for each, in the background (bulk redelivery)."""
         for delivery_id in ids:
@@ -251,7 +258,7 @@ class Dispatcher:
             except (NotFound, Conflict):  # the webhook changed since the query
                 return
             except RateLimited as limited:
-                await self.clock.sleep_until(limited.free_at)
+                await self.clock.wait(limited.free_at, self._webhooks_changed)
             else:
                 return
 

@@ -81,9 +81,11 @@ class WebhookRegistry:
     def _updated(self, changed: store.Changed) -> None:
         self._webhooks[changed.webhook.id] = changed.webhook
         self.dispatcher.track(changed.deliveries)
+        self.dispatcher.webhook_changed()
         self.feed.publish("webhook", changed.webhook.public(changed.last), action="updated")
 
     def _deleted(self, changed: store.Changed) -> None:
         self._webhooks.pop(changed.webhook.id, None)
         self.dispatcher.track(changed.deliveries)
+        self.dispatcher.webhook_changed()
         self.feed.publish("webhook", changed.webhook.public(changed.last), action="deleted")

@@ -63,8 +63,14 @@ def request_headers(webhook: WebhookRecord, delivery: DeliveryRecord) -> dict[st
 
 
 def redact(headers: dict[str, str]) -> dict[str, str]:
-    """Headers as the journal keeps them: the credentials never leave the sender."""
-    return {k: (REDACTED if k.lower() == "authorization" else v) for k, v in headers.items()}
+    """Headers as the journal keeps them: basic-auth credentials never leave the sender.
+
+    A custom `Authorization` (basic auth off) is configuration the API shows anyway.
+    """
+    return {
+        k: (REDACTED if k.lower() == "authorization" and v.startswith("Basic ") else v)
+        for k, v in headers.items()
+    }
 
 
 def started(delivery: DeliveryRecord, trigger: Trigger) -> DeliveryRecord:

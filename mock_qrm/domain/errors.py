@@ -42,13 +42,27 @@ def validation_messages(exc: ValidationError) -> list[tuple[tuple[int | str, ...
     """Each of pydantic's errors as (location, message), worded for a person.
 
     Pydantic prefixes the messages of our own validators with "Value error, ";
-    every place that shows a validation error shows it without.
+    every place that shows a validation error shows it without. For an optional
+    field (`X | None`) pydantic reports each member of the union: the `None`
+    member's "should be null" is dropped and the other member's tag taken out of
+    the path, so `{"name": 5}` is an error on `name`, not on `name.str`. A dict
+    key's error is located at the key (`headers.Bad Name`), not under it.
     """
-    return [
-        # A dict key's error is located at the key (`headers.Bad Name`), not under it.
-        (
-            tuple(part for part in error["loc"] if part != "[key]"),
-            error["msg"].removeprefix("Value error, "),
-        )
-        for error in exc.errors(include_url=False)
-    ]
+    errors = exc.errors(include_url=False)
+    optional = {
+        tuple(error["loc"][:-1])
+        for error in errors
+        if error["type"] == "none_required" and error["loc"][-1:] == ("none",)
+    }
+    messages = []
+    for error in errors:
+        loc = tuple(error["loc"])
+        if loc[:-1] in optional and loc[-1] == "none":
+            continue
+        for prefix in optional:
+            if len(loc) > len(prefix) and loc[: len(prefix)] == prefix:
+                loc = prefix + loc[len(prefix) + 1 :]
+                break
+        where = tuple(part for part in loc if part != "[key]")
+        messages.append((where, error["msg"].removeprefix("Value error, ")))
+    return messages

@@ -1,11 +1,13 @@
 """Faults on QRM's own routes, and the calls receivers made to them (SPEC 8.4).
 
 In memory only: they are test set-up, not state worth a restart. Faults apply
-in the order they were added, each to its next `times` matching calls.
+in the order they were added, each to its next `times` matching calls. A fault
+removed (or cleared by a reset or shutdown) ends the delays it is holding.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections import deque
 from datetime import datetime
 
@@ -20,6 +22,10 @@ class FaultBook:
         self._faults: dict[int, Fault] = {}
         self._next_id = 1
         self.calls: deque[ApiCall] = deque(maxlen=API_CALLS_KEPT)
+        self._lifted: set[int] = set()
+        """Faults a user removed (or a reset or shutdown cleared): their delays end at once."""
+        self.lifting = asyncio.Event()
+        """Set (and replaced) whenever faults are lifted, to wake the delays they hold."""
 
     def add(self, spec: FaultSpec) -> Fault:
         fault = Fault(
@@ -42,14 +48,27 @@ class FaultBook:
     def remove(self, fault_id: int) -> None:
         if self._faults.pop(fault_id, None) is None:
             raise NotFound("Fault", fault_id)
+        self._lifted.add(fault_id)
+        self._wake()
 
     def clear_faults(self) -> None:
+        """Every fault gone, and every delay they are holding ended."""
+        self._lifted.update(range(1, self._next_id))
         self._faults.clear()
+        self._wake()
+
+    def _wake(self) -> None:
+        self.lifting.set()
+        self.lifting = asyncio.Event()
 
     def clear(self) -> None:
-        """Back to none (a reset): no faults, no calls."""
-        self._faults.clear()
+        """Back to none (a reset, a shutdown): no faults, no calls."""
+        self.clear_faults()
         self.calls.clear()
+
+    def lifted(self, fault: Fault) -> bool:
+        """Whether `fault` was removed or cleared (not merely used up) since it applied."""
+        return fault.id in self._lifted
 
     def take(self, route: str) -> Fault | None:
         """The first fault on `route`, counted as applied (and gone once used up)."""

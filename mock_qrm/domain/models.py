@@ -243,11 +243,16 @@ MAX_HEADERS = 20
 MAX_HEADER_VALUE = 4096
 HEADER_NAME = r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,256}$"
 """An HTTP token (RFC 9110, section 5.6.2)."""
-HEADER_VALUE = r"^[^\x00-\x08\x0a-\x1f\x7f]*$"
-"""Any visible text, spaces and tabs: no CR or LF, so no header can be smuggled in."""
+HEADER_VALUE = r"^[^\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]*$"
+"""Any visible text, spaces and tabs: no control character (C0, DEL, C1) and no line or
+paragraph separator, so no header can be smuggled in. Space around it is trimmed, as HTTP does."""
 
 HeaderName = Annotated[str, StringConstraints(pattern=HEADER_NAME)]
-HeaderValue = Annotated[str, StringConstraints(max_length=MAX_HEADER_VALUE, pattern=HEADER_VALUE)]
+HeaderValue = Annotated[
+    str,
+    StringConstraints(max_length=MAX_HEADER_VALUE, pattern=HEADER_VALUE),
+    AfterValidator(lambda value: value.strip(" \t")),
+]
 RESERVED_HEADERS = ("Content-Type", "Content-Length", "Host", "Transfer-Encoding", "Connection")
 """Headers the request itself decides: a webhook may not set them (nor the loop marker)."""
 
@@ -285,9 +290,10 @@ class RateLimit(RequestModel):
     def parse(cls, text: str) -> RateLimit:
         """`2/minute` or `100/hour`, as the CLI, the kit and the TUI form take it."""
         count, _, period = text.strip().partition("/")
-        if not count.strip().isdigit() or period.strip() not in ("minute", "hour"):
+        digits = count.strip()
+        if not (digits.isascii() and digits.isdigit()) or period.strip() not in ("minute", "hour"):
             raise ValueError(f"expected N/minute or N/hour, like 2/minute, not {text!r}")
-        return cls(limit=int(count), period=period.strip())
+        return cls(limit=int(digits), period=period.strip())
 
 
 class BasicAuthIn(RequestModel):
@@ -575,7 +581,8 @@ class ClockState(CamelModel):
 
 
 class ClockAdvance(RequestModel):
-    seconds: Annotated[float, Field(gt=0, le=366 * 86400)]
+    seconds: Annotated[float, Field(ge=0.001, le=366 * 86400)]
+    """The manual clock keeps whole milliseconds, as the journal does."""
 
 
 # --- faults on QRM's own routes (the receiver's call back) -------------------------

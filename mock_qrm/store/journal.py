@@ -343,14 +343,16 @@ def start_attempt(
         )
     elif not webhook.active:
         raise Conflict(f"Webhook {webhook.id} is inactive: activate it before redelivering to it")
+    now_ms = round(now * 1000)
     if webhook.rate_limit is not None:
-        free = _take_rate_slot(conn, webhook, policy, now)
+        free = _rate_limited(conn, webhook, policy, now_ms)
         if free is not None:  # waiting is not an attempt: only the due time moves
             if trigger is Trigger.MANUAL:
                 raise RateLimited(webhook.id, str(webhook.rate_limit), free, now)
             waiting = delivery.but(next_attempt_at=free)
             _update(conn, [waiting])
             return Named(waiting, webhook.name)
+    _note_start(conn, webhook.id, now_ms, policy.window_ms("hour"))
     delivery = started(delivery, trigger)
     sent = headers(webhook, delivery)
     attempt = AttemptRecord(
@@ -371,31 +373,37 @@ def start_attempt(
     return Started(attempt, delivery, webhook, sent)
 
 
-def _take_rate_slot(
-    conn: sqlite3.Connection, webhook: WebhookRecord, policy: RetryPolicy, now: float
+def _rate_limited(
+    conn: sqlite3.Connection, webhook: WebhookRecord, policy: RetryPolicy, now_ms: int
 ) -> float | None:
-    """Count an attempt starting now against the webhook's limit, or say when it will fit."""
+    """When an attempt starting now fits the webhook's limit: `None` if it fits now.
+
+    Every attempt's start is in `rate_window` for the longest period, limited
+    webhook or not, so a limit set (or changed) just now counts what came before it.
+    """
     assert webhook.rate_limit is not None
-    now_ms = round(now * 1000)
     window = policy.window_ms(webhook.rate_limit.period)
-    conn.execute(
-        "DELETE FROM rate_window WHERE webhook_id = ? AND started_at <= ?",
-        (webhook.id, now_ms - window),
-    )
     starts = [
         row[0]
         for row in conn.execute(
-            "SELECT started_at FROM rate_window WHERE webhook_id = ? ORDER BY started_at",
-            (webhook.id,),
+            "SELECT started_at FROM rate_window WHERE webhook_id = ? AND started_at > ?"
+            " ORDER BY started_at",
+            (webhook.id, now_ms - window),
         )
     ]
     free = free_at(starts, webhook.rate_limit.limit, window)
-    if free is not None:
-        return free / 1000
+    return None if free is None else free / 1000
+
+
+def _note_start(conn: sqlite3.Connection, webhook_id: int, now_ms: int, keep_ms: int) -> None:
+    """An attempt started now; starts older than the longest window are forgotten."""
     conn.execute(
-        "INSERT INTO rate_window (webhook_id, started_at) VALUES (?, ?)", (webhook.id, now_ms)
+        "DELETE FROM rate_window WHERE webhook_id = ? AND started_at <= ?",
+        (webhook_id, now_ms - keep_ms),
     )
-    return None
+    conn.execute(
+        "INSERT INTO rate_window (webhook_id, started_at) VALUES (?, ?)", (webhook_id, now_ms)
+    )
 
 
 def finish_attempt(

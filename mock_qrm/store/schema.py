@@ -106,8 +106,8 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE webhooks ADD COLUMN headers TEXT NOT NULL DEFAULT '[]'; -- JSON [[name, value]]
     ALTER TABLE webhooks ADD COLUMN rate_limit TEXT;  -- JSON {"limit", "period"}, or NULL
 
-    -- When each recent attempt to a rate-limited webhook started: the limit's sliding
-    -- window. Only limited webhooks write here, and rows older than the window go.
+    -- When each recent attempt to a webhook started, for rate limits' sliding windows
+    -- (kept for the longest period, so a limit set now counts what came before it).
     CREATE TABLE rate_window (
         webhook_id INTEGER NOT NULL,
         started_at INTEGER NOT NULL

@@ -9,7 +9,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.delivery.helpers import Client
+from tests.delivery.helpers import Client, until
 
 REPORT = "GET /api/v1/reports/{id}"
 
@@ -119,3 +119,28 @@ async def test_only_qrm_routes_are_recorded(api: Client) -> None:
         ("/api/v1/auth/login", 200),
         ("/api/v1/reports/99999", 404),
     ]
+
+
+@pytest.mark.parametrize(
+    ("lift", "path"),
+    [("DELETE", "/_mock/faults/1"), ("DELETE", "/_mock/faults"), ("POST", "/_mock/reset")],
+)
+async def test_removing_a_fault_ends_the_delay_it_is_holding(
+    api: Client, lift: str, path: str
+) -> None:
+    """A 10-minute delay used to hold its call (and a server's shutdown) to the end."""
+    await add_fault(api, route="GET /api/v1/reports/{id}", delayMs=600_000, times=5)
+    held = asyncio.create_task(api.get("/api/v1/reports/12301"))
+
+    async def taken() -> bool:
+        body = await (await api.get("/_mock/faults")).json()
+        return bool(body["data"][0]["remaining"] == 4)
+
+    await until(taken, what="the call inside its delay")
+    assert not held.done()
+    started = time.monotonic()
+    response = await api.request(lift, path)
+    assert response.status in (200, 204), await response.text()
+    answered = await asyncio.wait_for(held, 5)
+    assert answered.status == 200
+    assert time.monotonic() - started < 2

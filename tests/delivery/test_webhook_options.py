@@ -290,3 +290,80 @@ async def test_a_new_limit_does_not_pull_a_retry_forward(
     )
     assert patched.status == 200
     assert (await scheduled()) == row  # still due 60 s after the failed attempt
+
+
+async def test_a_limit_set_now_counts_the_attempts_before_it(
+    api: Client, receiver: RunningReceiver
+) -> None:
+    hook = await add_webhook(api, receiver.url + "/ok")
+    await upload(api)
+    [row] = await _delivered(api, 1)
+    redeliver = f"/api/v1/webhook-deliveries/{row['id']}/redeliver"
+    assert (await api.post(redeliver)).status == 200
+    patched = await api.patch(
+        f"/api/v1/webhooks/{hook['id']}", json={"rateLimit": {"limit": 2, "period": "hour"}}
+    )
+    assert patched.status == 200
+    await qrm_error(await api.post(redeliver), 429)  # two attempts already in this hour
+
+    await advance(api, 61)
+    patched = await api.patch(
+        f"/api/v1/webhooks/{hook['id']}", json={"rateLimit": {"limit": 1, "period": "minute"}}
+    )
+    assert (await api.post(redeliver)).status == 200  # the minute before is empty
+    patched = await api.patch(
+        f"/api/v1/webhooks/{hook['id']}", json={"rateLimit": {"limit": 3, "period": "hour"}}
+    )
+    await qrm_error(await api.post(redeliver), 429)  # three in this hour, counted across limits
+
+
+@pytest.mark.parametrize(
+    ("body", "path"),
+    [
+        ({"headers": {"X A": "1"}}, "headers.X A"),
+        ({"headers": {"X-N": 5}}, "headers.X-N"),
+        ({"headers": {"X-C1": "a\u0085b"}}, "headers.X-C1"),
+        ({"name": 5}, "name"),
+        ({"rateLimit": {"limit": 0, "period": "hour"}}, "rateLimit.limit"),
+    ],
+)
+async def test_a_patchs_errors_are_keyed_by_the_field_alone(
+    api: Client, body: dict[str, Any], path: str
+) -> None:
+    """An optional field's errors used to come keyed `headers.dict[...]` plus `headers.none`."""
+    hook = await add_webhook(api, "http://127.0.0.1:9/ok")
+    error = await qrm_error(await api.patch(f"/api/v1/webhooks/{hook['id']}", json=body), 422)
+    assert list(error["errors"]) == [path]
+
+
+async def test_header_values_are_journaled_as_sent(api: Client, receiver: RunningReceiver) -> None:
+    await add_webhook(
+        api,
+        receiver.url + "/ok",
+        headers={"X-Padded": "  padded  ", "Authorization": "Bearer tok"},
+    )
+    await upload(api)
+    [row] = await _delivered(api, 1)
+    [request] = receiver.received.entries()
+    [attempt] = (await delivery(api, row["id"]))["attempts"]
+    assert request.headers["X-Padded"] == attempt["requestHeaders"]["X-Padded"] == "padded"
+    assert attempt["requestHeaders"]["Authorization"] == "Bearer tok"  # configuration, shown
+    assert request.headers["Authorization"] == "Bearer tok"
+
+
+async def test_a_waiting_bulk_redelivery_goes_when_the_limit_is_removed(
+    api: Client, receiver: RunningReceiver
+) -> None:
+    hook = await add_webhook(api, receiver.url + "/ok", rateLimit={"limit": 1, "period": "hour"})
+    await upload(api)
+    await _delivered(api, 1)
+    response = await api.post("/api/v1/webhook-deliveries/redeliver", json={"status": "delivered"})
+    assert (await response.json())["data"] == {"count": 1}
+    patched = await api.patch(f"/api/v1/webhooks/{hook['id']}", json={"rateLimit": None})
+    assert patched.status == 200
+
+    async def redelivered() -> list[dict[str, Any]] | None:
+        rows = await deliveries(api)
+        return rows if rows[0]["attemptsTotal"] == 2 else None
+
+    await until(redelivered, what="the bulk redelivery, with no clock move")
