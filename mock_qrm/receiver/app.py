@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from aiohttp import hdrs, web
+from aiohttp.web_protocol import RequestPayloadError
 
 from mock_qrm.domain.timefmt import iso_z
 from mock_qrm.receiver.settings import ReceiverSettings
@@ -188,6 +189,10 @@ def _recorded(behaviour: Handler) -> Handler:
             return _error(
                 413, "PayloadTooLarge", f"bodies over {request.client_max_size} bytes are refused"
             )
+        except RequestPayloadError as exc:  # a Content-Encoding the body is not in
+            received.append(_capture(request, None))
+            coding = request.headers.get("Content-Encoding", "none")
+            return _error(400, "BadRequest", f"the body is not {coding}-encoded: {exc}")
         received.append(_capture(request, _parse_body(raw)))
         transport = request.transport
         if transport is None:

@@ -373,3 +373,15 @@ def test_settings_default_to_loopback_8766(monkeypatch: pytest.MonkeyPatch) -> N
 def test_settings_refuse_ports_outside_0_to_65535(port: int) -> None:
     with pytest.raises(ValidationError):
         ReceiverSettings(port=port)
+
+
+async def test_a_body_not_in_its_content_encoding_is_400_and_recorded(client: Client) -> None:
+    """A webhook's custom `Content-Encoding: gzip` over a plain body was a 500."""
+    response = await client.post(
+        "/ok", data=b'{"a": 1}', headers={"Content-Encoding": "gzip", "Connection": "close"}
+    )
+    assert response.status == 400
+    body = await response.json()
+    assert body["errorCode"] == "BadRequest" and "gzip" in body["message"]
+    [entry] = await received(client)
+    assert entry["path"] == "/ok" and entry["body"] is None
