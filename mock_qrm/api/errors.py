@@ -8,7 +8,6 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 from pydantic import ValidationError
 
-from mock_qrm.domain.delivery import DELIVERY_MARKER
 from mock_qrm.domain.errors import (
     Conflict,
     FieldErrors,
@@ -16,7 +15,7 @@ from mock_qrm.domain.errors import (
     RateLimited,
     validation_messages,
 )
-from mock_qrm.domain.models import ApiError
+from mock_qrm.domain.models import DELIVERY_MARKER, ApiError
 from mock_qrm.store.db import StoreError
 
 log = logging.getLogger(__name__)

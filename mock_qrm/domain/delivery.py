@@ -13,6 +13,7 @@ from base64 import b64encode
 from mock_qrm import __version__
 from mock_qrm.domain.catalog import EventCatalog
 from mock_qrm.domain.models import (
+    DELIVERY_MARKER,
     DeliveryStatus,
     MessagePayload,
     Outcome,
@@ -24,8 +25,6 @@ from mock_qrm.domain.records import AttemptRecord, DeliveryRecord, WebhookRecord
 
 USER_AGENT = f"mock-qrm/{__version__} (Inspectorio QRM webhook simulator)"
 REDACTED = "Basic [redacted]"
-DELIVERY_MARKER = "X-Mock-Qrm-Delivery"
-"""Carried by every delivery: the server refuses requests bearing it, so it never feeds itself."""
 
 WAITING = frozenset({DeliveryStatus.PENDING, DeliveryStatus.RETRY_SCHEDULED})
 """States with an automatic attempt still to come."""

@@ -253,6 +253,9 @@ HeaderValue = Annotated[
     StringConstraints(max_length=MAX_HEADER_VALUE, pattern=HEADER_VALUE),
     AfterValidator(lambda value: value.strip(" \t")),
 ]
+DELIVERY_MARKER = "X-Mock-Qrm-Delivery"
+"""Carried by every delivery: the server refuses requests bearing it, so it never feeds itself."""
+
 RESERVED_HEADERS = ("Content-Type", "Content-Length", "Host", "Transfer-Encoding", "Connection")
 """Headers the request itself decides: a webhook may not set them (nor the loop marker)."""
 
@@ -261,7 +264,7 @@ def _any_case(name: str) -> str:
     return "".join(f"[{c.lower()}{c.upper()}]" if c.isalpha() else c for c in name)
 
 
-_RESERVED = "|".join(_any_case(name) for name in (*RESERVED_HEADERS, "X-Mock-Qrm-Delivery"))
+_RESERVED = "|".join(_any_case(name) for name in (*RESERVED_HEADERS, DELIVERY_MARKER))
 CustomHeaders = Annotated[
     dict[HeaderName, HeaderValue],
     Field(

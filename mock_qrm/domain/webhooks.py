@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from mock_qrm.domain.delivery import DELIVERY_MARKER
 from mock_qrm.domain.errors import FieldErrors
-from mock_qrm.domain.models import RESERVED_HEADERS, WebhookCreate, WebhookPatch
+from mock_qrm.domain.models import DELIVERY_MARKER, RESERVED_HEADERS, WebhookCreate, WebhookPatch
 from mock_qrm.domain.records import WebhookRecord
 
 _RESERVED = frozenset(name.lower() for name in (*RESERVED_HEADERS, DELIVERY_MARKER))
