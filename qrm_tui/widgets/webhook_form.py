@@ -446,6 +446,9 @@ class WebhookForm(WorkerErrors, ModalScreen[Webhook | None]):
                 if isinstance(widget, Vertical):
                     widget = next(iter(self._checkboxes.values()), widget)
                 widget.focus()
+                # The message under it too: at 80x24 the last field's is below the fold.
+                error = self.query_one(f"#{field}-error", Label)
+                self.call_after_refresh(error.scroll_visible, animate=False)
                 return
 
     def _field_widget(self, field: str) -> Widget:

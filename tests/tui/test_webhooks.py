@@ -465,3 +465,21 @@ async def test_headers_and_a_rate_limit_in_the_form(server: TestServer, other: Q
         await until(pilot, lambda: isinstance(app.screen, WebhooksScreen), "the form to close")
         [stored] = service(server).webhooks.values()
         assert stored.rate_limit is None and stored.headers == (("X-Tenant", "acme"),)
+
+
+async def test_an_error_under_the_last_field_is_scrolled_into_view_at_80x24(
+    server: TestServer, other: QrmClient
+) -> None:
+    await other.create_webhook("Orders", "http://127.0.0.1:1/orders", ["report.created"])
+    app = tui(server)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(pilot)
+        await pilot.press("e")
+        form = await until(pilot, lambda: isinstance(app.screen, WebhookForm) and app.screen)
+        await fill(pilot, "#rate-limit", "0/minute")
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: error_under(app, "rate-limit"), "the error")
+        await pilot.pause()
+        body = form.query_one("#form-body")
+        label = form.query_one("#rate-limit-error")
+        assert body.region.contains_region(label.region), (body.region, label.region)
