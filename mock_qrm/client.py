@@ -84,6 +84,31 @@ class ClientSettings(BaseSettings):
 M = TypeVar("M")
 
 
+def webhook_body(
+    name: str,
+    url: str,
+    events: list[str],
+    basic_auth: tuple[str, str] | None,
+    active: bool,
+    headers: Mapping[str, str] | None,
+    rate_limit: Mapping[str, Any] | None,
+) -> dict[str, Any]:
+    """`POST /api/v1/webhooks`'s body."""
+    body: dict[str, Any] = {"name": name, "url": url, "events": events, "active": active}
+    if basic_auth is not None:
+        body["basicAuth"] = {"username": basic_auth[0], "password": basic_auth[1]}
+    if headers:
+        body["headers"] = dict(headers)
+    if rate_limit is not None:
+        body["rateLimit"] = dict(rate_limit)
+    return body
+
+
+def upload_body(overrides: Mapping[str, Any] | None) -> dict[str, Any]:
+    """`POST /_mock/reports`'s body."""
+    return {"overrides": dict(overrides)} if overrides else {}
+
+
 class QrmApiError(Exception):
     """The server answered with an error in QRM's shape."""
 
@@ -259,13 +284,7 @@ class QrmClient:
         rate_limit: Mapping[str, Any] | None = None,
     ) -> Webhook:
         """`rate_limit` is the API's object: `{"limit": 2, "period": "minute"}`."""
-        body: dict[str, Any] = {"name": name, "url": url, "events": events, "active": active}
-        if basic_auth is not None:
-            body["basicAuth"] = {"username": basic_auth[0], "password": basic_auth[1]}
-        if headers:
-            body["headers"] = dict(headers)
-        if rate_limit is not None:
-            body["rateLimit"] = dict(rate_limit)
+        body = webhook_body(name, url, events, basic_auth, active, headers, rate_limit)
         return _data(Webhook, await self.request("POST", "/api/v1/webhooks", json_body=body))
 
     async def update_webhook(self, webhook_id: int, changes: Mapping[str, Any]) -> Webhook:
@@ -286,7 +305,7 @@ class QrmClient:
     # --- reports -----------------------------------------------------------------
 
     async def upload_report(self, overrides: Mapping[str, Any] | None = None) -> UploadedReport:
-        body = {"overrides": dict(overrides)} if overrides else {}
+        body = upload_body(overrides)
         return _data(UploadedReport, await self.request("POST", "/_mock/reports", json_body=body))
 
     async def emit_event(self, event_code: str, resource_id: int) -> EmittedEvent:

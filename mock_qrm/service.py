@@ -191,7 +191,7 @@ class QrmService:
 
     async def create_webhook(self, spec: WebhookCreate, reached: Address | None = None) -> Webhook:
         await refuse_own_address(spec.url, reached)
-        return await self.registry.public(await self.registry.create(spec))
+        return (await self.registry.create(spec)).public()  # new: no delivery to read yet
 
     async def update_webhook(
         self, webhook_id: int, patch: WebhookPatch, reached: Address | None = None

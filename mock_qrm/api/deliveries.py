@@ -113,14 +113,17 @@ async def feed(request: web.Request) -> web.StreamResponse:
         reader = asyncio.create_task(_drain(ws, subscription))
         try:
             while not ws.closed:
+                # asyncio.timeout, not wait_for: no task per frame.
                 try:
-                    frame = await asyncio.wait_for(subscription.queue.get(), HEARTBEAT)
+                    async with asyncio.timeout(HEARTBEAT):
+                        frame = await subscription.queue.get()
                 except TimeoutError:
                     await ws.send_json({"type": "heartbeat", "seq": qrm.feed.seq})
                     continue
                 if frame is None:  # fell behind: the client reconnects with after_seq
                     break
-                await asyncio.wait_for(ws.send_str(frame.text()), HEARTBEAT)
+                async with asyncio.timeout(HEARTBEAT):
+                    await ws.send_str(frame.text())
         finally:
             reader.cancel()
     except (ConnectionResetError, TimeoutError):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 from aiohttp import web
 from pydantic import ValidationError
@@ -44,10 +45,14 @@ class BadRequest(Exception):
     """Malformed input that is not a rule failure (bad JSON): 400."""
 
 
+def api_error(status: int, message: str, errors: dict[str, list[str]] | None = None) -> ApiError:
+    return ApiError(error_code=_CODES.get(status, "Generic"), message=message, errors=errors)
+
+
 def error_response(
     status: int, message: str, errors: dict[str, list[str]] | None = None
 ) -> web.Response:
-    body = ApiError(error_code=_CODES.get(status, "Generic"), message=message, errors=errors)
+    body = api_error(status, message, errors)
     return web.json_response(
         text=body.model_dump_json(by_alias=True, exclude_none=True), status=status
     )
@@ -60,6 +65,43 @@ def field_errors(exc: ValidationError, prefix: str = "") -> dict[str, list[str]]
         path = ".".join(str(part) for part in loc) or "body"
         errors.setdefault(prefix + path, []).append(message)
     return errors
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """How a refused call answers: its status, QRM's error body, and any extra header."""
+
+    status: int
+    error: ApiError
+    headers: dict[str, str]
+
+
+def failure(exc: Exception) -> Failure | None:
+    """The answer to a domain error (bad input, unknown id, conflict, limit, store), else `None`.
+
+    One mapping for the API's middleware and for the testing kit, which calls an
+    embedded server's service without the HTTP trip and must refuse exactly alike.
+    """
+    headers: dict[str, str] = {}
+    match exc:
+        case BadRequest():
+            status, message, errors = 400, str(exc), None
+        case ValidationError():
+            status, message, errors = 422, "Validation error", field_errors(exc)
+        case FieldErrors():
+            status, message, errors = 422, "Validation error", exc.errors
+        case NotFound():
+            status, message, errors = 404, str(exc), None
+        case Conflict():
+            status, message, errors = 409, str(exc), None
+        case RateLimited():
+            status, message, errors = 429, str(exc), None
+            headers["Retry-After"] = str(exc.retry_after)
+        case StoreError():
+            status, message, errors = 503, str(exc), None
+        case _:
+            return None
+    return Failure(status, api_error(status, message, errors), headers)
 
 
 @web.middleware
@@ -78,26 +120,18 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         if "Allow" in exc.headers:  # a 405 must say what is allowed (RFC 9110)
             response.headers["Allow"] = exc.headers["Allow"]
         return response
-    except BadRequest as exc:
-        return error_response(400, str(exc))
-    except ValidationError as exc:
-        return error_response(422, "Validation error", field_errors(exc))
-    except FieldErrors as exc:
-        return error_response(422, "Validation error", exc.errors)
-    except NotFound as exc:
-        return error_response(404, str(exc))
-    except Conflict as exc:
-        return error_response(409, str(exc))
-    except RateLimited as exc:
-        response = error_response(429, str(exc))
-        response.headers["Retry-After"] = str(exc.retry_after)
-        return response
-    except StoreError as exc:
-        log.error("store error on %s %s: %s", request.method, request.path, exc)
-        return error_response(503, str(exc))
-    except Exception:
-        log.exception("unhandled error on %s %s", request.method, request.path)
-        return error_response(500, "Internal server error")
+    except Exception as exc:
+        refused = failure(exc)
+        if refused is None:
+            log.exception("unhandled error on %s %s", request.method, request.path)
+            return error_response(500, "Internal server error")
+        if refused.status == 503:
+            log.error("store error on %s %s: %s", request.method, request.path, exc)
+        return web.json_response(
+            text=refused.error.model_dump_json(by_alias=True, exclude_none=True),
+            status=refused.status,
+            headers=refused.headers,
+        )
 
 
 @web.middleware

@@ -189,11 +189,18 @@ async def parse_body(
     request: web.Request, model: type[M], context: dict[str, Any] | None = None
 ) -> M:
     data = await read_json(request)
+    return body_model(data, await _body(request), model, context)
+
+
+def body_model(data: Any, raw: bytes, model: type[M], context: dict[str, Any] | None = None) -> M:
+    """A request body (`raw`, and `data` decoded from it) as `model`, or why not (422).
+
+    The testing kit validates what it would have sent through here too.
+    """
     if not isinstance(data, dict):
         raise FieldErrors({"body": ["Request body must be a JSON object"]})
     # Strict JSON semantics: "5" is not a number and 1 is not a boolean. But 10666.0 is the
     # number 10666, an integer to JSON Schema (and to a JavaScript client, which cannot tell).
-    raw = await _body(request)
     if _has_integral_float(data):
         raw = json.dumps(_integral_floats_as_ints(data)).encode()
     return model.model_validate_json(raw, strict=True, context=context)

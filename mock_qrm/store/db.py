@@ -342,22 +342,17 @@ class Database:
         return self.writer.failing or self._read_failing
 
     async def fetchall(self, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+        """The rows, in one trip to the reader's thread (not three: execute, fetch, close)."""
         try:
-            async with self.reader.execute(sql, params) as cur:
-                rows = list(await cur.fetchall())
+            rows = list(await self.reader.execute_fetchall(sql, params))
         except sqlite3.DatabaseError as exc:
             raise self._read_failed(exc) from None
         self._read_failing = None
         return rows
 
     async def fetchone(self, sql: str, params: tuple[Any, ...] = ()) -> sqlite3.Row | None:
-        try:
-            async with self.reader.execute(sql, params) as cur:
-                row: sqlite3.Row | None = await cur.fetchone()
-        except sqlite3.DatabaseError as exc:
-            raise self._read_failed(exc) from None
-        self._read_failing = None
-        return row
+        rows = await self.fetchall(sql, params)
+        return rows[0] if rows else None
 
     def _read_failed(self, exc: sqlite3.DatabaseError) -> StoreError:
         """A damaged or unreadable database is the server's trouble: 503, and health says so."""

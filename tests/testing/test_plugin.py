@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -73,6 +74,34 @@ def test_the_api_key_is_enforced(mock_qrm: MockQrm) -> None:
     with pytest.raises(QrmApiError) as refused, MockQrm.connect(mock_qrm.base_url):
         pass
     assert refused.value.status == 401
+
+
+@pytest.mark.parametrize(
+    ("call", "field"),
+    [
+        (lambda q: q.create_webhook("ftp://example.com/hook"), "url"),
+        (lambda q: q.create_webhook(q.base_url + "/hook"), "url"),  # the mock itself
+        (lambda q: q.create_webhook("http://example.com/h", events=["report.nope"]), "events"),
+        (lambda q: q.create_webhook("http://example.com/h", headers={"Host": "x"}), "headers.Host"),
+        (lambda q: q.upload_report({"caseNumber": 5}), "overrides.caseNumber"),
+    ],
+)
+def test_setup_calls_on_an_embedded_server_are_refused_as_over_http(
+    mock_qrm: MockQrm, call: Any, field: str
+) -> None:
+    """The kit calls its own server's service without the HTTP trip: the refusal is the same."""
+    with pytest.raises(QrmApiError) as embedded:
+        call(mock_qrm)
+    with (
+        MockQrm.connect(mock_qrm.base_url, api_key=mock_qrm.api_key) as remote,
+        pytest.raises(QrmApiError) as over_http,
+    ):
+        call(remote)
+
+    assert embedded.value.status == over_http.value.status == 422
+    assert field in embedded.value.field_errors
+    assert embedded.value.error == over_http.value.error
+    assert mock_qrm.webhooks() == []
 
 
 def test_the_environment_does_not_leak_into_the_fixture(
