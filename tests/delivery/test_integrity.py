@@ -268,12 +268,12 @@ async def test_redelivery_to_a_removed_webhook_is_404_and_to_an_inactive_one_409
 async def test_a_database_error_on_read_is_503_and_health_degraded(api: Client) -> None:
     service = service_of(api)
     reader = service.db.reader
-    original = reader.execute
+    original = reader.execute_fetchall
 
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise sqlite3.DatabaseError("database disk image is malformed")
 
-    reader.execute = broken
+    reader.execute_fetchall = broken
     try:
         response = await api.get("/api/v1/webhook-deliveries")
         assert response.status == 503
@@ -284,7 +284,7 @@ async def test_a_database_error_on_read_is_503_and_health_degraded(api: Client) 
         assert health.status == 503
         assert "malformed" in (await health.json())["reason"]
     finally:
-        reader.execute = original
+        reader.execute_fetchall = original
     assert (await api.get("/api/v1/webhook-deliveries")).status == 200
     assert (await api.get("/healthz")).status == 200
 
@@ -326,9 +326,14 @@ async def test_the_filter_predicate_selects_what_the_journal_query_selects(
     await add_webhook(api, receiver.url + "/status/500", name="Broken")
     for _ in range(3):
         await upload(api)
-    await advance(api, 10)
-    journal = [Delivery.model_validate(row) for row in await deliveries(api)]
-    assert len(journal) == 9
+    await advance(api, 10)  # every due attempt started; wait for them to end too
+
+    async def settled() -> list[dict[str, Any]] | None:
+        rows = await deliveries(api)
+        at_rest = len(rows) == 9 and all(r["status"] != "in_flight" for r in rows)
+        return rows if at_rest else None
+
+    journal = [Delivery.model_validate(row) for row in await until(settled)]
     filters: list[dict[str, Any]] = [
         {"webhook_id": ok["id"]},
         {"status": "retry_scheduled"},
