@@ -144,13 +144,14 @@ def next_id(conn: sqlite3.Connection, table: str, floor: int = 1) -> int:
 def insert_event(
     conn: sqlite3.Connection, code: str, resource_id: int, created_at: float, due_at: float
 ) -> int:
-    """An event row; one due now is emitted in the same transaction, a later one stays pending."""
-    event_id = next_id(conn, "events")
-    conn.execute(
-        "INSERT INTO events (id, event_code, resource_id, created_at, due_at, emitted_at)"
-        " VALUES (?,?,?,?,?,?)",
+    """An event row; one due now is emitted in the same transaction, a later one stays pending.
+
+    Numbered by SQLite, as `next_id` would (the largest id plus one), without reading it first.
+    """
+    inserted = conn.execute(
+        "INSERT INTO events (event_code, resource_id, created_at, due_at, emitted_at)"
+        " VALUES (?,?,?,?,?)",
         (
-            event_id,
             code,
             resource_id,
             _ms(created_at),
@@ -158,7 +159,8 @@ def insert_event(
             _ms(created_at) if due_at <= created_at else None,
         ),
     )
-    return event_id
+    assert inserted.lastrowid is not None
+    return inserted.lastrowid
 
 
 @functools.lru_cache(maxsize=1024)
