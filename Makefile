@@ -36,8 +36,10 @@ lint: $(STAMP_DEV)
 typecheck: $(STAMP_DEV)
 	$(BIN)/mypy
 
+# One worker per core, at most two: the suite's budget is 5 minutes on 2 cores, and more
+# workers than cores would slow the tests that wait on the clock of a loaded machine.
 pytest: $(STAMP_DEV)
-	$(BIN)/pytest -q $(ARGS)
+	$(BIN)/pytest -q -n auto --maxprocesses 2 $(ARGS)
 
 test: lint typecheck pytest
 
