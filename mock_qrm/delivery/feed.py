@@ -32,14 +32,19 @@ class Frame:
     action: str | None = None
     _text: str | None = None
 
+    def model(self) -> BaseModel | None:
+        """The resource, made (once) if it was published as how to make it."""
+        if self.resource is not None and not isinstance(self.resource, BaseModel):
+            self.resource = self.resource()
+        return self.resource
+
     def text(self) -> str:
         if self._text is None:
             head = f'{{"seq":{self.seq},"type":{json.dumps(self.type)}'
             if self.action is not None:
                 head += f',"action":{json.dumps(self.action)}'
-            resource = self.resource
-            if resource is not None:
-                model = resource if isinstance(resource, BaseModel) else resource()
+            model = self.model()
+            if model is not None:
                 head += f",{json.dumps(self.type)}:{model.model_dump_json(by_alias=True)}"
             self._text = head + "}"
         return self._text

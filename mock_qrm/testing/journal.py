@@ -11,11 +11,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from mock_qrm.client import FeedConnected, FeedFollower, FeedLost, QrmApiError, QrmClient
+from mock_qrm.client import (
+    FeedConnected,
+    FeedEvent,
+    FeedFollower,
+    FeedLost,
+    QrmApiError,
+    QrmClient,
+)
+from mock_qrm.delivery.feed import FeedHub
 from mock_qrm.domain.models import Delivery, DeliveryFilter, DeliveryStatus, FeedFrame
 
 log = logging.getLogger(__name__)
@@ -192,16 +200,52 @@ async def fetch_journal(client: QrmClient) -> list[Delivery]:
             return rows
 
 
+async def hub_events(hub: FeedHub) -> AsyncIterator[FeedEvent]:
+    """The feed of a server in this very process, from its hub: what the WebSocket
+    would carry to a mirror (delivery frames, and resync), without the socket.
+
+    A subscriber that falls behind is dropped by the hub, as a WebSocket one
+    is, and catches up the same way: from the hub's buffer, or a `resync`.
+    """
+    subscription, _ = hub.subscribe()
+    seen = hub.seq  # before yielding: frames published meanwhile come after it
+    yield FeedConnected("embedded", hub.boot_id, resumed=False)
+    try:
+        while True:
+            frame = await subscription.queue.get()
+            if frame is None:  # fell behind
+                subscription, missed = hub.subscribe(seen)
+                if missed is None:
+                    seen = hub.seq
+                    yield FeedFrame(seq=seen, type="resync")
+                    continue
+                frames = missed
+            else:
+                frames = [frame]
+            for each in frames:
+                seen = each.seq
+                if each.type == "delivery":
+                    delivery = each.model()
+                    assert isinstance(delivery, Delivery)
+                    yield FeedFrame(seq=each.seq, type="delivery", delivery=delivery)
+                elif each.type == "resync":
+                    yield FeedFrame(seq=each.seq, type="resync")
+    finally:
+        subscription.drop()
+
+
 class FeedMirror:
     """The latest state of every delivery, kept current by the live feed.
 
     Started from a REST snapshot taken after the feed is open (so nothing falls
     between the two), then updated frame by frame; after a `resync` frame (a
-    reset, or a client that fell behind) the snapshot is taken again.
+    reset, or a client that fell behind) the snapshot is taken again. The feed
+    of an embedded server is read from its hub (`hub_events`), not the WebSocket.
     """
 
-    def __init__(self, client: QrmClient) -> None:
+    def __init__(self, client: QrmClient, hub: FeedHub | None = None) -> None:
         self._client = client
+        self._hub = hub
         self.deliveries: dict[int, Delivery] = {}
         self.changed = asyncio.Condition()
         self.ready = asyncio.Event()
@@ -211,9 +255,12 @@ class FeedMirror:
 
     async def follow(self) -> None:
         """Consume the feed until cancelled, reconnecting with `after_seq` when it drops."""
-        follower = FeedFollower(self._client, backoff=_BACKOFF)
+        if self._hub is not None:
+            events = hub_events(self._hub)
+        else:
+            events = FeedFollower(self._client, backoff=_BACKOFF).events()
         try:
-            async for event in follower.events():
+            async for event in events:
                 if isinstance(event, FeedConnected):
                     if not event.resumed:  # first connection: the journal so far, then changes
                         await self._load_snapshot()

@@ -219,7 +219,8 @@ class MockQrm(Bridged):
         self._client = QrmClient(self._base_url, self._api_key)
         if self.settings is None:
             await self._client.health()  # "nothing listens there" now, not at the first wait
-        self._mirror = FeedMirror(self._client)
+        hub = None if self._runner is None else self._runner.app[SERVICE].feed
+        self._mirror = FeedMirror(self._client, hub)
         self._follower = asyncio.create_task(self._mirror.follow(), name="mock-qrm-kit-feed")
         try:
             await asyncio.wait_for(self._mirror.ready.wait(), _START_TIMEOUT)

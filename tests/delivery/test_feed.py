@@ -137,3 +137,63 @@ async def test_a_client_that_closes_is_unsubscribed_at_once(api: Client) -> None
 
 async def _none_left(hub: FeedHub) -> bool:
     return hub.subscribers == 0
+
+
+# --- the testing kit's in-process follower -------------------------------------------
+
+
+def _delivery(delivery_id: int) -> Any:
+    from mock_qrm.domain.models import DeliveryStatus
+    from mock_qrm.domain.records import DeliveryRecord
+
+    record = DeliveryRecord(
+        id=delivery_id,
+        message_id=f"wh-{delivery_id}",
+        event_id=1,
+        webhook_id=1,
+        event_code="report.created",
+        resource_id=12301,
+        status=DeliveryStatus.PENDING,
+        body=b"{}",
+        created_at=1_700_000_000.0,
+    )
+    return lambda: record.public("Hook")
+
+
+async def _follow(hub: FeedHub, published: int) -> list[tuple[str, int | None]]:
+    """Publish `published` delivery frames without letting the follower read, then read all."""
+    from mock_qrm.client import FeedConnected
+    from mock_qrm.testing.journal import hub_events
+
+    events = hub_events(hub)
+    assert isinstance(await anext(events), FeedConnected)
+    for n in range(1, published + 1):
+        hub.publish("webhook")  # not a mirror's business: skipped
+        hub.publish("delivery", _delivery(n))
+    assert hub.subscribers == 0  # it fell behind: the hub dropped it
+    seen: list[tuple[str, int | None]] = []
+    async with asyncio.timeout(5):
+        while len(seen) < published and ("resync", None) not in seen:
+            frame = await anext(events)
+            seen.append((frame.type, frame.delivery.id if frame.delivery else None))
+    await events.aclose()
+    assert hub.subscribers == 0
+    return seen
+
+
+async def test_the_kits_follower_catches_up_from_the_hub_after_falling_behind(
+    monkeypatch: Any,
+) -> None:
+    """An embedded server's feed is read from its hub; a dropped reader resumes, losing nothing."""
+    monkeypatch.setattr("mock_qrm.delivery.feed.SUBSCRIBER_QUEUE", 4)
+    seen = await _follow(FeedHub(buffer_size=100), published=10)
+    assert seen == [("delivery", n) for n in range(1, 11)]
+
+
+async def test_the_kits_follower_resyncs_when_the_hub_no_longer_has_what_it_missed(
+    monkeypatch: Any,
+) -> None:
+    monkeypatch.setattr("mock_qrm.delivery.feed.SUBSCRIBER_QUEUE", 4)
+    seen = await _follow(FeedHub(buffer_size=5), published=10)
+    assert seen[-1] == ("resync", None)
+    assert ("delivery", 10) not in seen
