@@ -645,13 +645,13 @@ def _public(row: sqlite3.Row) -> Delivery:
     return _record(row).public(row["webhook_name"])
 
 
-def _select_public(message: str = "'' AS message") -> str:
+def _select_public(message: str = "'' AS message", more: str = "") -> str:
     """Deliveries with their webhook's name; the message body only where it is shown."""
     return (
         "SELECT d.id, d.message_id, d.event_id, d.webhook_id, d.event_code, d.resource_id,"
         " d.status, d.attempt_count, d.attempts_total, d.next_attempt_at, d.created_at,"
         f" d.completed_at, {message}, d.last_status, d.last_error, d.last_duration_ms,"
-        " w.name AS webhook_name FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id"
+        f" w.name AS webhook_name{more} FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id"
     )
 
 
@@ -701,20 +701,24 @@ def _attempt(row: sqlite3.Row) -> Attempt:
     )
 
 
+_DETAIL_ATTEMPT_COLUMNS = ", ".join(
+    "a." + c.strip() for c in _ATTEMPT_COLUMNS.split(",") if c.strip() != "id"
+)
+"""An attempt's columns beside its delivery's: all but `id`, the one name they share."""
+
+
 async def delivery_detail(db: Database, delivery_id: int) -> DeliveryDetail | None:
-    row = await db.fetchone(
-        f"{_select_public('d.message')} WHERE d.id = ?",
+    """The delivery and its attempts, read in one query (one row per attempt, or one without)."""
+    rows = await db.fetchall(
+        f"{_select_public('d.message', ', ' + _DETAIL_ATTEMPT_COLUMNS)}"
+        " LEFT JOIN attempts a ON a.delivery_id = d.id WHERE d.id = ? ORDER BY a.number",
         (delivery_id,),
     )
-    if row is None:
+    if not rows:
         return None
-    attempts = await db.fetchall(
-        f"SELECT {_ATTEMPT_COLUMNS} FROM attempts WHERE delivery_id = ? ORDER BY number",
-        (delivery_id,),
-    )
-    summary = _public(row)
+    summary = _public(rows[0])
     return DeliveryDetail(
         **summary.model_dump(),
-        message=WebhookMessage.model_validate_json(row["message"]),
-        attempts=[_attempt(a) for a in attempts],
+        message=WebhookMessage.model_validate_json(rows[0]["message"]),
+        attempts=[_attempt(row) for row in rows if row["number"] is not None],
     )
