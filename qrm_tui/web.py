@@ -14,9 +14,10 @@ import asyncio
 import binascii
 import contextlib
 import hmac
+import os
 import shlex
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any, Self
 
 import aiohttp_jinja2
@@ -38,6 +39,8 @@ PASSWORD_ENV = "QRM_TUI_WEB_PASSWORD"
 REALM = "qrm-tui"
 SESSIONS_GRACE = 1.0
 """Seconds open tabs get at shutdown before their sessions are cancelled (each app then quits)."""
+TAB_KEY_VARIABLE = "QRM_TUI_API_KEY"
+"""How each tab's app gets the server's key (a `ClientSettings` source)."""
 
 
 class WebError(Exception):
@@ -83,12 +86,30 @@ def basic_auth(password: str) -> Middleware:
     return require_password
 
 
-def tab_command(server: str, api_key: str | None) -> str:
+def tab_command(server: str) -> str:
     """The shell command textual-serve runs for each tab: this app, on the shared server."""
-    argv = [sys.executable, "-m", "qrm_tui", "--server", server]
-    if api_key:
-        argv += ["--api-key", api_key]
-    return shlex.join(argv)
+    return shlex.join([sys.executable, "-m", "qrm_tui", "--server", server])
+
+
+@contextlib.contextmanager
+def tab_key(api_key: str | None) -> Iterator[None]:
+    """The server's key for every tab's app, in the environment it inherits (`QRM_TUI_API_KEY`).
+
+    Not on its command line: any user of the machine can read a process's
+    arguments, only its owner its environment.
+    """
+    if not api_key:
+        yield
+        return
+    before = os.environ.get(TAB_KEY_VARIABLE)
+    os.environ[TAB_KEY_VARIABLE] = api_key
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(TAB_KEY_VARIABLE, None)
+        else:
+            os.environ[TAB_KEY_VARIABLE] = before
 
 
 class WebApp(Server):
@@ -184,7 +205,14 @@ async def _serve_tabs(
     settings: WebSettings, server: str, api_key: str | None, say: Callable[[str], None]
 ) -> None:
     """textual-serve on its socket until SIGINT or SIGTERM; each tab runs `tab_command`."""
-    web_app = WebApp(tab_command(server, api_key), password=settings.password)
+    web_app = WebApp(tab_command(server), password=settings.password)
+    with tab_key(api_key):
+        await _serve_app(web_app, settings, server, say)
+
+
+async def _serve_app(
+    web_app: WebApp, settings: WebSettings, server: str, say: Callable[[str], None]
+) -> None:
     try:
         running = await serve(
             await web_app.make_app(),

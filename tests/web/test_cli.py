@@ -10,7 +10,7 @@ import sys
 import pytest
 from pydantic import ValidationError
 
-from qrm_tui.web import WebSettings, tab_command
+from qrm_tui.web import WebSettings, tab_command, tab_key
 
 
 def run_tui(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -60,7 +60,22 @@ def test_a_bad_port_is_refused() -> None:
 
 
 def test_each_tab_runs_this_app_on_the_shared_server() -> None:
-    argv = shlex.split(tab_command("http://127.0.0.1:9/", "key with spaces"))
-    expected = [sys.executable, "-m", "qrm_tui", "--server", "http://127.0.0.1:9/"]
-    assert argv == [*expected, "--api-key", "key with spaces"]
-    assert "--api-key" not in tab_command("http://127.0.0.1:9", None)
+    argv = shlex.split(tab_command("http://127.0.0.1:9/"))
+    assert argv == [sys.executable, "-m", "qrm_tui", "--server", "http://127.0.0.1:9/"]
+
+
+def test_each_tab_gets_the_key_from_its_environment_not_its_command_line(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Anyone on the machine can read a process's arguments (`ps`); only its owner its environment."""
+    monkeypatch.setenv("QRM_TUI_API_KEY", "the user's own")
+    resolve = (
+        "import os; from mock_qrm.client import ClientSettings;"
+        " print(ClientSettings.resolve({}, os.environ).api_key)"
+    )
+    with tab_key("key with spaces"):
+        child = subprocess.run(
+            [sys.executable, "-c", resolve], capture_output=True, text=True, check=True
+        )
+    assert child.stdout.strip() == "key with spaces"
+    assert os.environ["QRM_TUI_API_KEY"] == "the user's own"  # put back once serving ends
