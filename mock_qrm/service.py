@@ -346,8 +346,16 @@ class QrmService:
                     self._seed(conn)
 
             def forget(_: None) -> None:
+                # With the wipe's commit, not after the restart: no call in between
+                # meets a fault (or a token) from before the reset.
                 self.registry.replace([])
                 self.dispatcher.forget()
+                if fresh:
+                    self.faults.clear_faults()  # a call its delay holds answers now
+                    self.faults = FaultBook()
+                    self._tokens.clear()
+                else:
+                    self.faults.clear()
 
             try:
                 await self.db.writer.run(wipe, on_commit=forget)
@@ -355,12 +363,6 @@ class QrmService:
                     self.clock.rewind()  # nothing is scheduled: the dispatcher is stopped
             finally:
                 await self.dispatcher.start()
-            if fresh:
-                self.faults.clear_faults()  # a call its delay holds answers now
-                self.faults = FaultBook()
-                self._tokens.clear()
-            else:
-                self.faults.clear()
             return self.feed.publish("resync")
 
     def _now_ms(self) -> int:
