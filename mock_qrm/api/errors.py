@@ -41,6 +41,9 @@ _CODES = {
 }
 
 
+TOO_LARGE = "Request body is larger than 1 MiB"
+
+
 class BadRequest(Exception):
     """Malformed input that is not a rule failure (bad JSON): 400."""
 
@@ -77,13 +80,16 @@ class Failure:
 
 
 def failure(exc: Exception) -> Failure | None:
-    """The answer to a domain error (bad input, unknown id, conflict, limit, store), else `None`.
+    """The answer to a refused call (too big, bad input, unknown id, conflict, limit, store),
+    else `None`.
 
     One mapping for the API's middleware and for the testing kit, which calls an
     embedded server's service without the HTTP trip and must refuse exactly alike.
     """
     headers: dict[str, str] = {}
     match exc:
+        case web.HTTPRequestEntityTooLarge():
+            status, message, errors = 413, TOO_LARGE, None
         case BadRequest():
             status, message, errors = 400, str(exc), None
         case ValidationError():
@@ -114,7 +120,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         message = {
             404: f"No route {request.path}",
             405: f"Method {request.method} is not allowed on {request.path}",
-            413: "Request body is larger than 1 MiB",
+            413: TOO_LARGE,
         }.get(exc.status, exc.reason)
         response = error_response(exc.status, message)
         if "Allow" in exc.headers:  # a 405 must say what is allowed (RFC 9110)

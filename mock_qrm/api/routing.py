@@ -159,7 +159,11 @@ async def _body(request: web.Request) -> bytes:
 
 
 async def read_json(request: web.Request) -> Any:
-    raw = await _body(request)
+    return json_body(await _body(request))
+
+
+def json_body(raw: bytes) -> Any:
+    """A request body's JSON, or why it is not (400): empty, malformed, nested too deep."""
     if not raw:
         raise BadRequest("Request body is empty; send a JSON object")
     try:

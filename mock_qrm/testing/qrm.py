@@ -28,8 +28,8 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 
 from mock_qrm.api.context import SERVICE
 from mock_qrm.api.errors import failure
-from mock_qrm.api.routing import body_model
-from mock_qrm.app import create_app
+from mock_qrm.api.routing import body_model, json_body
+from mock_qrm.app import MAX_BODY, create_app
 from mock_qrm.client import QrmApiError, QrmClient, QrmUnavailable, upload_body, webhook_body
 from mock_qrm.domain.models import (
     ApiCall,
@@ -666,8 +666,12 @@ class MockQrm(Bridged):
 
 
 def _as_sent(body: dict[str, Any], model: type[M], context: dict[str, Any] | None = None) -> M:
-    """`body` as the route would parse it, had the client sent it as JSON."""
-    return body_model(body, json.dumps(body).encode(), model, context)
+    """`body` as the route takes it, had the client sent it as JSON: within the size
+    limit (413), decodable and not nested too deep (400), valid (422)."""
+    raw = json.dumps(body).encode()
+    if len(raw) > MAX_BODY:
+        raise web.HTTPRequestEntityTooLarge(max_size=MAX_BODY, actual_size=len(raw))
+    return body_model(json_body(raw), raw, model, context)
 
 
 MockQrmFactory = Callable[..., MockQrm]

@@ -76,18 +76,27 @@ def test_the_api_key_is_enforced(mock_qrm: MockQrm) -> None:
     assert refused.value.status == 401
 
 
+def _nested(depth: int) -> Any:
+    value: Any = "x"
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
 @pytest.mark.parametrize(
-    ("call", "field"),
+    ("call", "status", "field"),
     [
-        (lambda q: q.create_webhook("ftp://example.com/hook"), "url"),
-        (lambda q: q.create_webhook(q.base_url + "/hook"), "url"),  # the mock itself
-        (lambda q: q.create_webhook("http://example.com/h", events=["report.nope"]), "events"),
-        (lambda q: q.create_webhook("http://example.com/h", headers={"Host": "x"}), "headers.Host"),
-        (lambda q: q.upload_report({"caseNumber": 5}), "overrides.caseNumber"),
+        (lambda q: q.create_webhook("ftp://example.com/hook"), 422, "url"),
+        (lambda q: q.create_webhook(q.base_url + "/hook"), 422, "url"),  # the mock itself
+        (lambda q: q.create_webhook("http://e.com/h", events=["report.nope"]), 422, "events"),
+        (lambda q: q.create_webhook("http://e.com/h", headers={"Host": "x"}), 422, "headers.Host"),
+        (lambda q: q.upload_report({"caseNumber": 5}), 422, "overrides.caseNumber"),
+        (lambda q: q.upload_report({"caseNumber": "x" * 2_000_000}), 413, None),  # over 1 MiB
+        (lambda q: q.upload_report({"caseNumber": _nested(70)}), 400, None),  # over 64 deep
     ],
 )
 def test_setup_calls_on_an_embedded_server_are_refused_as_over_http(
-    mock_qrm: MockQrm, call: Any, field: str
+    mock_qrm: MockQrm, call: Any, status: int, field: str | None
 ) -> None:
     """The kit calls its own server's service without the HTTP trip: the refusal is the same."""
     with pytest.raises(QrmApiError) as embedded:
@@ -98,8 +107,8 @@ def test_setup_calls_on_an_embedded_server_are_refused_as_over_http(
     ):
         call(remote)
 
-    assert embedded.value.status == over_http.value.status == 422
-    assert field in embedded.value.field_errors
+    assert embedded.value.status == over_http.value.status == status
+    assert field is None or field in embedded.value.field_errors
     assert embedded.value.error == over_http.value.error
     assert mock_qrm.webhooks() == []
 
