@@ -252,6 +252,7 @@ class FeedMirror:
         self.error: BaseException | None = None
         self.resyncs = 0
         self._stale_through = 0
+        self._wipes = 0
 
     async def follow(self) -> None:
         """Consume the feed until cancelled, reconnecting with `after_seq` when it drops."""
@@ -296,9 +297,22 @@ class FeedMirror:
         """
         self.deliveries = {}
         self._stale_through = seq
+        self._wipes += 1
+
+    def drop(self, delivery_ids: Iterable[int]) -> None:
+        """Deliveries the server no longer has (the mirror missed their wipe): forget them."""
+        for delivery_id in delivery_ids:
+            self.deliveries.pop(delivery_id, None)
 
     async def _load_snapshot(self) -> None:
-        self.deliveries = {d.id: d for d in await fetch_journal(self._client)}
+        # Read page by page: a wipe meanwhile (`forget_through`) could leave rows from
+        # before it among them, so read again until none happened.
+        while True:
+            wipes = self._wipes
+            rows = await fetch_journal(self._client)
+            if wipes == self._wipes:
+                self.deliveries = {d.id: d for d in rows}
+                return
 
     async def _fail(self, exc: BaseException) -> None:
         self.error = exc

@@ -573,3 +573,47 @@ def test_a_server_on_a_database_file_is_each_test_s_own(pytester: pytest.Pyteste
     )
     result = run_inner(pytester, "-q", "-p", "no:randomly")
     result.assert_outcomes(passed=2)
+
+
+# --- the wait mirror, when it lags behind the server -----------------------------------
+
+
+def test_a_wait_passes_over_deliveries_the_server_no_longer_has(
+    mock_qrm: MockQrm, qrm_receiver: MockReceiver
+) -> None:
+    """A mirror that missed a wipe (it fell behind a burst) must not hand back what is gone."""
+    mock_qrm.create_webhook(qrm_receiver.url + "/ok")
+    mock_qrm.upload_report()
+    real = mock_qrm.wait_for_delivery()
+    stale = real.model_copy(update={"id": 999})
+    mock_qrm._feed.deliveries[999] = stale  # as if left over from before a reset
+
+    with pytest.raises(DeliveryWaitTimeout):
+        mock_qrm.wait_for_delivery(message_id=real.message_id, delivery_id=999, timeout=0.2)
+    assert 999 not in mock_qrm._feed.deliveries
+    assert mock_qrm.wait_for_delivery(message_id=real.message_id).id == real.id
+
+
+async def test_a_snapshot_read_across_a_wipe_is_read_again() -> None:
+    """The mirror's journal snapshot is paged; a wipe between the pages must not leave old rows."""
+    from mock_qrm.domain.models import Delivery, Page
+    from mock_qrm.testing.journal import FeedMirror
+
+    old = Delivery.model_validate(
+        {"id": 1, "messageId": "wh-1", "webhookId": 1, "webhookName": "Hook",
+         "eventCode": "report.created", "resourceId": 12301, "status": "delivered",
+         "attemptCount": 1, "attemptsTotal": 1, "createdAt": "2026-12-01T00:00:00Z"}
+    )  # fmt: skip
+    journals = [[old], []]  # before the wipe, and after it
+
+    class Client:
+        async def deliveries(self, limit: int, offset: int) -> Page[Delivery]:
+            rows = journals[0]
+            if len(journals) > 1:
+                mirror.forget_through(7)  # the wipe lands while this page is read
+                journals.pop(0)
+            return Page[Delivery](data=rows, limit=limit, offset=offset, total=len(rows))
+
+    mirror = FeedMirror(Client())  # type: ignore[arg-type]
+    await mirror._load_snapshot()
+    assert mirror.deliveries == {}
