@@ -115,11 +115,15 @@ def _say(line: str) -> None:
     try:
         print(line, flush=True)
     except OSError:  # BrokenPipeError, or a terminal that has closed
-        # What is still buffered, and every later line, goes nowhere instead of failing again.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        with contextlib.suppress(OSError, ValueError):  # ValueError: stdout is not a file
-            os.dup2(devnull, sys.stdout.fileno())
-        os.close(devnull)
+        _silence_stdout()
+
+
+def _silence_stdout() -> None:
+    """What is still buffered, and every later line, goes nowhere instead of failing again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    with contextlib.suppress(OSError, ValueError):  # ValueError: stdout is not a file
+        os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 def cmd_serve(args: argparse.Namespace) -> None:
@@ -204,3 +208,6 @@ def main(argv: Sequence[str] | None = None) -> None:
         sys.exit(exc.status)
     except KeyboardInterrupt:
         sys.exit(130)
+    except BrokenPipeError:  # the reader stopped early (`| head`): nothing more to say
+        _silence_stdout()
+        sys.exit(141)  # as if killed by SIGPIPE, like any other command in a pipe

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -58,6 +59,26 @@ def test_upload_report_prints_the_new_report(system: tuple[str, str]) -> None:
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("uploaded report ")
     assert "GET /api/v1/reports/" in result.stdout
+
+
+def test_a_reader_that_stops_early_ends_the_command_quietly(system: tuple[str, str]) -> None:
+    """`mock-qrm ... --json | head -1`: the pipe closes before the output is written."""
+    server, _ = system
+    reader, writer = os.pipe()
+    os.close(reader)  # nobody will read: the first write fails with EPIPE
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "mock_qrm", "reports", "show", "12301", "--json"],
+            stdout=writer,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=30,
+            env={**os.environ, "MOCK_QRM_SERVER": server},
+        )
+    finally:
+        os.close(writer)
+    assert result.stderr == ""
+    assert result.returncode == 141  # as a command killed by SIGPIPE would
 
 
 def test_upload_report_with_a_bad_override_says_which_field(system: tuple[str, str]) -> None:
