@@ -16,6 +16,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from mock_qrm.client import QrmApiError, QrmUnavailable
 from mock_qrm.domain.models import (
     Attempt,
     ClockState,
@@ -63,6 +64,8 @@ __all__ = [
     "MockQrm",
     "MockQrmFactory",
     "MockReceiver",
+    "QrmApiError",
+    "QrmUnavailable",
     "ReceivedRequest",
     "ReceiverWaitTimeout",
     "UploadedReport",

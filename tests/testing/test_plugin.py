@@ -13,13 +13,14 @@ from typing import Any
 
 import pytest
 
-from mock_qrm.client import QrmApiError, QrmUnavailable
 from mock_qrm.domain.models import DeliveryDetail, DeliveryStatus
 from mock_qrm.testing import (
     DeliveryWaitTimeout,
     MockQrm,
     MockQrmFactory,
     MockReceiver,
+    QrmApiError,
+    QrmUnavailable,
     ReceiverWaitTimeout,
 )
 from tests.e2e.processes import free_port, running
