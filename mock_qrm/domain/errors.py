@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -64,5 +65,22 @@ def validation_messages(exc: ValidationError) -> list[tuple[tuple[int | str, ...
                 loc = prefix + loc[len(prefix) + 1 :]
                 break
         where = tuple(part for part in loc if part != "[key]")
-        messages.append((where, error["msg"].removeprefix("Value error, ")))
+        messages.append((where, _worded(error)))
     return messages
+
+
+_BOUNDS = {
+    "greater_than_equal": ("ge", "Must be at least {}"),
+    "less_than_equal": ("le", "Must be at most {}"),
+    "greater_than": ("gt", "Must be more than {}"),
+    "less_than": ("lt", "Must be less than {}"),
+}
+"""Pydantic's numeric bounds ("Input should be greater than or equal to 1"), said plainly."""
+
+
+def _worded(error: Any) -> str:
+    bound = _BOUNDS.get(error["type"])
+    limit = (error.get("ctx") or {}).get(bound[0]) if bound else None
+    if bound is not None and limit is not None:
+        return bound[1].format(limit)
+    return str(error["msg"]).removeprefix("Value error, ")

@@ -71,7 +71,7 @@ async def test_a_webhook_keeps_its_headers_and_rate_limit(api: Client) -> None:
         ({"headers": {"X-A": "1", "x-a": "2"}}, "headers.x-a", "ignore case"),
         ({"headers": {f"X-{n}": "v" for n in range(21)}}, "headers", "20"),
         ({"headers": {"X-A": 5}}, "headers.X-A", "string"),
-        ({"rateLimit": {"limit": 0, "period": "minute"}}, "rateLimit.limit", "greater than"),
+        ({"rateLimit": {"limit": 0, "period": "minute"}}, "rateLimit.limit", "at least 1"),
         ({"rateLimit": {"limit": 2, "period": "day"}}, "rateLimit.period", "minute"),
         ({"rateLimit": {"limit": 2}}, "rateLimit.period", "required"),
         (
