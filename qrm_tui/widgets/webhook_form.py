@@ -27,6 +27,7 @@ from mock_qrm.domain.models import (
     WebhookCreate,
     WebhookPatch,
 )
+from mock_qrm.domain.webhooks import header_problems
 from qrm_tui.client import QrmApiError, QrmClient
 from qrm_tui.screens.base import WorkerErrors
 from qrm_tui.widgets.confirm import ConfirmDialog
@@ -377,6 +378,11 @@ class WebhookForm(WorkerErrors, ModalScreen[Webhook | None]):
         except ValidationError as exc:
             for path, messages in validation_errors(exc).items():
                 errors.setdefault(path, []).extend(messages)
+        body = self.body()  # the server's own header rules, so every error shows at once
+        for path, messages in header_problems(
+            body["headers"], body["basicAuth"] is not None
+        ).items():
+            errors.setdefault(path, []).extend(messages)
         return errors
 
     def _revalidate(self) -> None:

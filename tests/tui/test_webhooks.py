@@ -442,12 +442,12 @@ async def test_headers_and_a_rate_limit_in_the_form(server: TestServer, other: Q
         assert service(server).webhooks == {}
 
         headers.text = "X-Tenant: acme\nContent-Type: text/plain"
-        await fill(pilot, "#rate-limit", "2/minute")
-        assert form.check() == {}
-        await pilot.press("ctrl+s")  # the server refuses what only it checks
-        await until(pilot, lambda: error_under(app, "headers"), "the server's 422")
+        await fill(pilot, "#rate-limit", "0/minute")
+        await pilot.press("ctrl+s")  # every error at once, the server's header rules included
         assert error_under(app, "headers") == "Content-Type is set by the request itself"
+        assert error_under(app, "rate-limit") == "Must be at least 1"
         assert service(server).webhooks == {}
+        await fill(pilot, "#rate-limit", "2/minute")
 
         headers.text = "X-Tenant: acme"
         await pilot.press("ctrl+s")
@@ -483,3 +483,23 @@ async def test_an_error_under_the_last_field_is_scrolled_into_view_at_80x24(
         body = form.query_one("#form-body")
         label = form.query_one("#rate-limit-error")
         assert body.region.contains_region(label.region), (body.region, label.region)
+
+
+async def test_a_long_error_wraps_under_its_field_at_80x24(server: TestServer) -> None:
+    """The server's loop-guard message is longer than the form is wide: all of it shows."""
+    app = tui(server)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(pilot)
+        await pilot.press("n")
+        form = await until(pilot, lambda: isinstance(app.screen, WebhookForm) and app.screen)
+        await fill(pilot, "#name", "Loop")
+        await fill(pilot, "#url", str(server.make_url("/hook")))  # the mock itself
+        await pilot.click(Checkbox)
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: error_under(app, "url"), "the server's 422")
+        await pilot.pause()
+        assert error_under(app, "url").endswith("(a delivery to the mock's own API would loop)")
+        body = form.query_one("#form-body")
+        label = form.query_one("#url-error")
+        assert label.region.height >= 2  # wrapped, not cut at the form's edge
+        assert label.region.right <= body.region.right, (body.region, label.region)
