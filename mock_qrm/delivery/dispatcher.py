@@ -94,8 +94,10 @@ class Dispatcher:
         """Set (and replaced) when a webhook changes: bulk redeliveries waiting on a limit look again."""
         self._loop_task: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
-        self._settled = asyncio.Condition()
         self._settled_at = float("-inf")
+        """The clock reading of the scheduler's last pass."""
+        self._progress: set[asyncio.Future[None]] = set()
+        """Waiters woken by each pass and each committed change (`advance`)."""
 
     # --- life cycle ---------------------------------------------------------
 
@@ -142,8 +144,7 @@ class Dispatcher:
                 task.cancel()
             await asyncio.wait(tuple(self._tasks))
         self._launched.clear()
-        async with self._settled:
-            self._settled.notify_all()
+        self._progressed()
 
     async def close(self, grace: float) -> None:
         await self.quiesce(grace)
@@ -207,6 +208,7 @@ class Dispatcher:
                     )
             self.feed.publish("delivery", partial(record.public, named.webhook_name))
         self._wakeup.set()
+        self._progressed()
 
     def _started(self, started: Started | Named | None) -> None:
         if isinstance(started, Started):
@@ -265,14 +267,41 @@ class Dispatcher:
     # --- manual clock ---------------------------------------------------------------
 
     async def advance(self, seconds: float) -> None:
-        """With a manual clock: move time and return once everything now due has been started."""
+        """With a manual clock: move time and return once everything now due has been started.
+
+        Started means journaled as started (or, past a rate limit, given a later due
+        time): a read right after sees the attempt. A delivery waiting for one of
+        its webhook's slots (all in flight) holds `advance` until it gets one.
+        """
         advance = getattr(self.clock, "advance", None)
         if advance is None:
             raise RuntimeError("the clock is not manual")
         target: float = advance(seconds)  # where the clock landed (it keeps whole milliseconds)
         self._wakeup.set()
-        async with self._settled:
-            await self._settled.wait_for(lambda: self._settled_at >= target or not self.alive)
+        loop = asyncio.get_running_loop()
+        while self.alive and (self._settled_at < target or self._due_by(target)):
+            waiter = loop.create_future()
+            self._progress.add(waiter)
+            try:
+                await waiter
+            finally:
+                self._progress.discard(waiter)
+
+    def _due_by(self, moment: float) -> bool:
+        """A delivery due by `moment` still waits to start (not one the store refuses to start)."""
+        return any(
+            named.record.status in WAITING
+            and named.record.next_attempt_at is not None
+            and named.record.next_attempt_at <= moment
+            and ("delivery", delivery_id) not in self._stalled
+            for delivery_id, named in self._active.items()
+        )
+
+    def _progressed(self) -> None:
+        """Wake `advance`: a pass ended, or a change committed, or the scheduler stopped."""
+        for waiter in self._progress:
+            if not waiter.done():
+                waiter.set_result(None)
 
     # --- health ---------------------------------------------------------------
 
@@ -338,9 +367,8 @@ class Dispatcher:
                     continue  # superseded: cancelled, delivered by hand, or rescheduled
                 token = self._launched[delivery_id] = object()
                 self._spawn(self._automatic(delivery_id, named.record.webhook_id, token))
-            async with self._settled:
-                self._settled_at = now
-                self._settled.notify_all()
+            self._settled_at = now
+            self._progressed()
             deadline = min(
                 (heap[0][0] for heap in (self._heap, self._events) if heap), default=None
             )
@@ -367,6 +395,7 @@ class Dispatcher:
         """The store refused this work's write: note it, and how long to back off."""
         since, tries = self._stalled.get(key, (time.monotonic(), 0))
         self._stalled[key] = (since, tries + 1)
+        self._progressed()  # `advance` waits for no write the store refuses
         return STORE_BACKOFF[min(tries, len(STORE_BACKOFF) - 1)]
 
     def _retry_later(self, key: tuple[str, int], again: Callable[[], None]) -> None:

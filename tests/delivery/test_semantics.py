@@ -481,6 +481,24 @@ async def test_advance_is_refused_without_a_manual_clock(server: Any) -> None:
     assert "manual" in (await response.json())["message"]
 
 
+async def test_advance_returns_once_every_due_retry_has_started(
+    api: Client, receiver: RunningReceiver
+) -> None:
+    """What `advance` promises: a read right after it sees every due attempt started."""
+    await add_webhook(api, receiver.url + "/status/500")
+    for _ in range(20):
+        await upload(api)
+
+    async def all_retrying() -> bool:
+        rows = await deliveries(api)
+        return len(rows) == 20 and all(r["status"] == "retry_scheduled" for r in rows)
+
+    await until(all_retrying)
+    await advance(api, 61)
+    rows = await deliveries(api)
+    assert [r["attemptsTotal"] for r in rows] == [2] * 20  # the retry of every one has started
+
+
 async def test_time_scale_shrinks_the_retry_interval(
     server: Any, receiver: RunningReceiver
 ) -> None:
