@@ -199,7 +199,11 @@ def _completion(parser: argparse.ArgumentParser, shell: str) -> str:
 def main(argv: Sequence[str] | None = None) -> None:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     parser = build_parser()
-    args = parser.parse_args(argv)
+    given = list(sys.argv[1:] if argv is None else argv)
+    if given and given[0].split("=", 1)[0] in ("--server", "--api-key", "--json"):
+        flag = given[0].split("=", 1)[0]
+        parser.error(f"{flag} goes after the command, e.g. mock-qrm webhooks list {flag} ...")
+    args = parser.parse_args(given)
     run: Callable[[argparse.Namespace], None] = args.run
     try:
         run(args)

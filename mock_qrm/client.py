@@ -424,8 +424,13 @@ def _api_failure(status: int, text: str) -> QrmApiError:
 def _api_error(status: int, text: str) -> ApiError:
     try:
         return ApiError.model_validate_json(text)
-    except ValueError:
-        return ApiError(error_code="Generic", message=text[:200] or f"HTTP {status}")
+    except ValueError:  # not our error body: a proxy, or not a mock-qrm server at all
+        said = "" if text.lstrip().startswith("<") else " ".join(text.split())[:200]  # no HTML
+        return ApiError(
+            error_code="Generic",
+            message=f"the server answered HTTP {status}{': ' + said if said else ''}"
+            " (is it a mock-qrm server?)",
+        )
 
 
 def _parse(model: Any, body: Any) -> Any:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.server
 import json
 import os
 import re
@@ -200,6 +201,31 @@ def test_port_from_env_is_honoured_and_sigterm_exits_cleanly(db: str) -> None:
 
 
 # -- client commands
+
+
+@pytest.mark.parametrize("flag", ["--server=http://127.0.0.1:9", "--api-key"])
+def test_a_client_flag_before_the_command_says_where_it_goes(flag: str) -> None:
+    line = one_clear_line(run(flag, "webhooks", "list"))
+    assert "goes after the command, e.g. mock-qrm webhooks list" in line, line
+
+
+def test_a_server_that_is_not_a_mock_qrm_is_named_so() -> None:
+    """An address where something else answers (a proxy's empty 404, an HTML page)."""
+
+    class NotFound(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_error(404)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), NotFound) as other:
+        threading.Thread(target=other.serve_forever, daemon=True).start()
+        url = f"http://127.0.0.1:{other.server_address[1]}"
+        line = one_clear_line(run("webhooks", "list", "--server", url))
+        other.shutdown()
+    assert "the server answered HTTP 404 (is it a mock-qrm server?)" in line, line
+    assert "<" not in line  # not the page's HTML
 
 
 def test_upload_report_without_a_server_is_one_line_naming_its_url() -> None:
