@@ -78,12 +78,17 @@ def countdown(seconds: float) -> str:
 
 
 def state_label(delivery: Delivery, now: float) -> tuple[str, Tone]:
-    """`✓ delivered`, `⟳ retry in 42 s`, `✗ failed`, … (`now`: the server's clock, epoch s)."""
+    """`✓ delivered`, `⟳ retry in 42 s`, `✗ failed`, … (`now`: the server's clock, epoch s).
+
+    A pending delivery due later is one its webhook's rate limit holds back: `· due in 20 s`.
+    """
     status = delivery.status
-    if status is DeliveryStatus.RETRY_SCHEDULED and delivery.next_attempt_at is not None:
-        left = delivery.next_attempt_at.timestamp() - now
+    left = None if delivery.next_attempt_at is None else delivery.next_attempt_at.timestamp() - now
+    if status is DeliveryStatus.RETRY_SCHEDULED and left is not None:
         text = f"⟳ retry in {countdown(left)}" if left > 0.5 else "⟳ retry due"
         return text, STATE_TONES[status]
+    if status is DeliveryStatus.PENDING and left is not None and left > 0.5:
+        return f"· due in {countdown(left)}", STATE_TONES[status]
     return STATE_NAMES[status], STATE_TONES[status]
 
 

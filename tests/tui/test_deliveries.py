@@ -98,6 +98,31 @@ async def test_rows_appear_and_change_state_as_the_clock_advances(
         )
 
 
+async def test_a_delivery_a_rate_limit_holds_back_says_when_it_is_due(
+    server: TestServer, other: QrmClient, receiver: RunningReceiver
+) -> None:
+    await other.create_webhook(
+        "Limited",
+        receiver.url + "/ok",
+        ["report.created"],
+        rate_limit={"limit": 1, "period": "minute"},
+    )
+    app = tui(server, start_mode="deliveries")
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await other.upload_report()
+        await other.upload_report()
+        await until(
+            pilot,
+            lambda: column(app, "state") == ["· due in 60 s", "✓ delivered"],
+            "the second held back by the limit",
+        )
+        await other.advance(60)
+        await until(
+            pilot, lambda: column(app, "state") == ["✓ delivered", "✓ delivered"], "both delivered"
+        )
+
+
 async def test_follow_mode_pauses_when_the_cursor_leaves_the_newest_row(
     server: TestServer, other: QrmClient, receiver: RunningReceiver
 ) -> None:
