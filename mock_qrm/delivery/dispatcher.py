@@ -98,6 +98,8 @@ class Dispatcher:
         """The clock reading of the scheduler's last pass."""
         self._progress: set[asyncio.Future[None]] = set()
         """Waiters woken by each pass and each committed change (`advance`)."""
+        self._queued: set[int] = set()
+        """Deliveries launched but waiting for a slot: every one of their webhook's is taken."""
 
     # --- life cycle ---------------------------------------------------------
 
@@ -270,8 +272,8 @@ class Dispatcher:
         """With a manual clock: move time and return once everything now due has been started.
 
         Started means journaled as started (or, past a rate limit, given a later due
-        time): a read right after sees the attempt. A delivery waiting for one of
-        its webhook's slots (all in flight) holds `advance` until it gets one.
+        time): a read right after sees the attempt. A delivery queued for a slot,
+        every one of its webhook's being in flight, starts when one frees.
         """
         advance = getattr(self.clock, "advance", None)
         if advance is None:
@@ -288,11 +290,13 @@ class Dispatcher:
                 self._progress.discard(waiter)
 
     def _due_by(self, moment: float) -> bool:
-        """A delivery due by `moment` still waits to start (not one the store refuses to start)."""
+        """A delivery due by `moment` still waits to start: not one queued for a slot
+        (its webhook's are all in flight) nor one the store refuses to start."""
         return any(
             named.record.status in WAITING
             and named.record.next_attempt_at is not None
             and named.record.next_attempt_at <= moment
+            and delivery_id not in self._queued
             and ("delivery", delivery_id) not in self._stalled
             for delivery_id, named in self._active.items()
         )
@@ -427,13 +431,25 @@ class Dispatcher:
         task.add_done_callback(self._tasks.discard)
 
     @contextlib.asynccontextmanager
-    async def _slots(self, webhook_id: int) -> AsyncIterator[None]:
+    async def _slots(self, webhook_id: int, delivery_id: int | None = None) -> AsyncIterator[None]:
         # Per-webhook slot first: a hanging receiver queues on its own slots, not the global ones.
         semaphore = self._per_webhook.get(webhook_id)
         if semaphore is None:
             semaphore = self._per_webhook[webhook_id] = asyncio.Semaphore(self._webhook_concurrency)
-        async with semaphore, self._global:
-            yield
+        if delivery_id is None:
+            async with semaphore, self._global:
+                yield
+            return
+        if semaphore.locked() or self._global.locked():
+            # Every slot is taken (a hanging receiver): `advance` does not wait for this one.
+            self._queued.add(delivery_id)
+            self._progressed()
+        try:
+            async with semaphore, self._global:
+                self._queued.discard(delivery_id)
+                yield
+        finally:
+            self._queued.discard(delivery_id)
 
     # --- one attempt ------------------------------------------------------------
 
@@ -445,7 +461,7 @@ class Dispatcher:
                 del self._launched[delivery_id]
 
         try:
-            async with self._slots(webhook_id):
+            async with self._slots(webhook_id, delivery_id):
                 started = await self._start(delivery_id, Trigger.AUTOMATIC, release)
                 if not isinstance(started, Started):
                     return

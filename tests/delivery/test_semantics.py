@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import re
 import socket
@@ -497,6 +498,24 @@ async def test_advance_returns_once_every_due_retry_has_started(
     await advance(api, 61)
     rows = await deliveries(api)
     assert [r["attemptsTotal"] for r in rows] == [2] * 20  # the retry of every one has started
+
+
+async def test_advance_does_not_wait_for_a_delivery_queued_behind_a_hanging_one(
+    server: Any, receiver: RunningReceiver
+) -> None:
+    """With every slot of the webhook held by a hung request, the next delivery queues for one."""
+    api = await server(webhook_concurrency=1, timeout=60.0)
+    await add_webhook(api, receiver.url + "/hang")
+    await upload(api)
+    await upload(api)
+
+    async def one_hangs_one_queues() -> bool:
+        return sorted(r["status"] for r in await deliveries(api)) == ["in_flight", "pending"]
+
+    await until(one_hangs_one_queues)
+    async with asyncio.timeout(5):  # not the hung request's 60 s
+        await advance(api, 1)
+    assert sorted(r["status"] for r in await deliveries(api)) == ["in_flight", "pending"]
 
 
 async def test_time_scale_shrinks_the_retry_interval(
