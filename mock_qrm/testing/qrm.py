@@ -275,8 +275,9 @@ class MockQrm(Bridged):
         What the route would do with the same body (`_as_sent`) and the same
         error mapping (`failure`: a `QrmApiError` with the route's status and
         body), without the HTTP trip: that trip was a third of a kit test's time.
-        Only setup calls go this way; faults and the API-call record concern
-        QRM's routes, which a receiver calls over HTTP.
+        The kit's own calls go this way (create, upload, reset, the read after a
+        wait); faults and the API-call record concern QRM's routes, which a
+        receiver calls over HTTP.
         """
         assert self._runner is not None
         try:
