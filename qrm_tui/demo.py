@@ -26,6 +26,8 @@ TIME_SCALE = 20.0
 """60 s becomes 3 s: a delivery that always fails is `failed` about 10 s after its event."""
 UPLOAD_EVERY = 4.0
 """Seconds between simulated uploads (real seconds, not scaled)."""
+CALL_BACK_AFTER = 0.2
+"""Real seconds from an upload to the healthy receiver's call back for its report."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +116,7 @@ class Demo:
         self.options = options
         self.receiver: RunningReceiver | None = None
         self.uploads = 0
+        self.call_backs = 0
 
     async def start(
         self, client: QrmClient, health: Health, components: list[EventComponent]
@@ -130,15 +133,28 @@ class Demo:
         return created
 
     async def upload_forever(self, client: QrmClient) -> None:
-        """An inspector uploading a report every `upload_every` seconds, the first one now."""
+        """An inspector uploading a report every `upload_every` seconds, the first one now;
+        after each, the healthy receiver's call back for it (see `call_back`)."""
         while True:
             try:
-                await client.upload_report()
+                uploaded = await client.upload_report()
             except (QrmUnavailable, QrmApiError):
                 pass  # the server is going away (quitting) or busy: the next one will do
             else:
                 self.uploads += 1
+                await self.call_back(client, uploaded.resource_id)
             await asyncio.sleep(self.options.upload_every)
+
+    async def call_back(self, client: QrmClient, report_id: int) -> None:
+        """What the healthy receiver's second half does with a `report.created` message:
+        `GET /api/v1/reports/{id}`. The faults screen shows these calls, and what a
+        fault on that route makes of them (a 503, a delay); no answer holds up the
+        next upload."""
+        with contextlib.suppress(QrmUnavailable, QrmApiError, TimeoutError):
+            async with asyncio.timeout(self.options.upload_every):
+                await asyncio.sleep(CALL_BACK_AFTER)  # the message reaches the receiver first
+                await client.report(report_id)
+                self.call_backs += 1
 
     async def stop(self) -> None:
         receiver, self.receiver = self.receiver, None

@@ -39,6 +39,11 @@ async def test_the_demo_adds_its_webhooks_and_uploads_and_opens_on_deliveries(
             "Broken receiver: always 500": f"{receiver}/status/500",
         }
         await until(pilot, lambda: app.demo is not None and app.demo.uploads >= 2, "uploads")
+        # The healthy receiver's second half: it reads each report back (the faults screen's calls).
+        await until(pilot, lambda: app.demo is not None and app.demo.call_backs >= 1, "call-backs")
+        calls = await app.client.api_calls()
+        assert any(c.method == "GET" and c.path.startswith("/api/v1/reports/") for c in calls)
+        assert all(c.status == 200 for c in calls)
 
         def seen(webhook: str, state: str) -> bool:
             return any(r["webhook"] == webhook and r["state"] == state for r in delivery_rows(app))
