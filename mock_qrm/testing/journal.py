@@ -299,10 +299,12 @@ class FeedMirror:
         self._stale_through = seq
         self._wipes += 1
 
-    def drop(self, delivery_ids: Iterable[int]) -> None:
-        """Deliveries the server no longer has (the mirror missed their wipe): forget them."""
-        for delivery_id in delivery_ids:
-            self.deliveries.pop(delivery_id, None)
+    def drop(self, stale: Iterable[Delivery]) -> None:
+        """Deliveries the server no longer has (the mirror missed their wipe): forget them,
+        unless a frame has meanwhile put a new delivery under the same id."""
+        for delivery in stale:
+            if self.deliveries.get(delivery.id) is delivery:
+                del self.deliveries[delivery.id]
 
     async def _load_snapshot(self) -> None:
         # Read page by page: a wipe meanwhile (`forget_through`) could leave rows from

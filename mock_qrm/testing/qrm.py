@@ -644,14 +644,14 @@ class MockQrm(Bridged):
                 raise await self._timed_out(expected, count, limit) from None
             # Frames are published once committed: a read after one shows at least its state.
             details: list[DeliveryDetail] = []
-            gone: list[int] = []
+            gone: list[Delivery] = []
             for seen in found:
                 try:
                     details.append(await self._detail(seen.id))
                 except QrmApiError as exc:
                     if exc.status != 404:
                         raise
-                    gone.append(seen.id)
+                    gone.append(seen)
             if not gone:
                 return details
             mirror.drop(gone)  # wiped by a reset the mirror had not caught up with: wait on

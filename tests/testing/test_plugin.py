@@ -618,3 +618,19 @@ async def test_a_snapshot_read_across_a_wipe_is_read_again() -> None:
     mirror = FeedMirror(Client())  # type: ignore[arg-type]
     await mirror._load_snapshot()
     assert mirror.deliveries == {}
+
+
+def test_dropping_a_stale_delivery_keeps_a_new_one_under_its_id(
+    mock_qrm: MockQrm, qrm_receiver: MockReceiver
+) -> None:
+    """The 404 for a stale row and a frame reusing its id can cross: the new row stays."""
+    mock_qrm.create_webhook(qrm_receiver.url + "/ok")
+    mock_qrm.upload_report()
+    current = mock_qrm.wait_for_delivery()
+    mirror = mock_qrm._feed
+    stale = current.model_copy(update={"status": "failed"})
+
+    mirror.drop([stale])  # the mirror already holds a newer object under this id
+    assert mirror.deliveries[current.id].status == "delivered"
+    mirror.drop([mirror.deliveries[current.id]])
+    assert current.id not in mirror.deliveries
