@@ -1,0 +1,200 @@
+"""The sender against a scripted server: what each kind of answer becomes in the journal.
+
+The server writes exact bytes, so each test pins one thing a receiver can do
+(repeat a header, compress, run on past the cap, close early, babble) and
+asserts on the `SendResult` the journal is written from.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import pytest
+
+from mock_qrm.delivery.sender import RESPONSE_BODY_CAP, Sender
+
+Answer = Callable[[bytes], bytes | None]
+"""The bytes to answer a request with (`None`: say nothing), given the request's bytes."""
+
+
+class Scripted:
+    """A server answering every request with the script; it counts connections."""
+
+    def __init__(self, answer: Answer, *, close_after: bool = False) -> None:
+        self.answer = answer
+        self.close_after = close_after
+        self.connections = 0
+        self.requests: list[bytes] = []
+        self.url = ""
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = next(
+                    int(line.split(b":")[1])
+                    for line in head.split(b"\r\n")
+                    if line.lower().startswith(b"content-length:")
+                )
+                request = head + await reader.readexactly(length)
+                self.requests.append(request)
+                answer = self.answer(request)
+                if answer is None:
+                    await asyncio.sleep(3600)
+                    return
+                writer.write(answer)
+                await writer.drain()
+                if self.close_after:
+                    return
+        except (asyncio.IncompleteReadError, ConnectionError):
+            return
+        finally:
+            writer.close()
+
+
+@pytest.fixture
+async def scripted() -> AsyncIterator[Callable[..., Awaitable[Scripted]]]:
+    servers: list[asyncio.Server] = []
+
+    async def start(answer: Answer, **options: bool) -> Scripted:
+        script = Scripted(answer, **options)
+        server = await asyncio.start_server(script.handle, "127.0.0.1", 0)
+        servers.append(server)
+        port = server.sockets[0].getsockname()[1]
+        script.url = f"http://127.0.0.1:{port}/hook?x=1"
+        return script
+
+    yield start
+    for server in servers:
+        server.close()
+
+
+def _response(status: str, headers: list[tuple[str, str]], body: bytes) -> bytes:
+    lines = [f"HTTP/1.1 {status}", *(f"{name}: {value}" for name, value in headers)]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+def ok(body: bytes = b'{"ok":true}', *more: tuple[str, str]) -> Answer:
+    return lambda _: _response("200 OK", [("Content-Length", str(len(body))), *more], body)
+
+
+@pytest.fixture
+async def sender() -> AsyncIterator[Sender]:
+    client = Sender(timeout=2.0, pool_size=8)
+    yield client
+    await client.close()
+
+
+async def test_a_keep_alive_connection_carries_every_request(
+    scripted: Callable[..., Awaitable[Scripted]], sender: Sender
+) -> None:
+    server = await scripted(ok())
+    for _ in range(3):
+        result = await sender.send(server.url, b"{}", {"Content-Type": "application/json"})
+        assert (result.status, result.body, result.error) == (200, '{"ok":true}', None)
+    assert server.connections == 1
+    first = server.requests[0]
+    assert first.startswith(b"POST /hook?x=1 HTTP/1.1\r\n")
+    assert f"Host: {server.url.split('/')[2]}\r\n".encode() in first
+    assert b"Content-Type: application/json\r\nContent-Length: 2\r\n\r\n{}" in first
+
+
+async def test_headers_keep_their_case_and_repeats_are_joined(
+    scripted: Callable[..., Awaitable[Scripted]], sender: Sender
+) -> None:
+    server = await scripted(ok(b"", ("X-Seen", "a"), ("x-other", "b"), ("X-Seen", "c")))
+    result = await sender.send(server.url, b"{}", {})
+    assert result.headers == {"Content-Length": "0", "X-Seen": "a, c", "x-other": "b"}
+
+
+async def test_a_compressed_body_is_journaled_as_text(
+    scripted: Callable[..., Awaitable[Scripted]], sender: Sender
+) -> None:
+    server = await scripted(ok(gzip.compress(b'{"ok":"zipped"}'), ("Content-Encoding", "gzip")))
+    result = await sender.send(server.url, b"{}", {})
+    assert (result.status, result.body) == (200, '{"ok":"zipped"}')
+
+
+async def test_a_body_past_the_cap_is_cut_and_its_connection_dropped(
+    scripted: Callable[..., Awaitable[Scripted]], sender: Sender
+) -> None:
+    server = await scripted(ok(b"x" * (RESPONSE_BODY_CAP * 4)))
+    result = await sender.send(server.url, b"{}", {})
+    assert (result.status, result.truncated) == (200, True)
+    assert result.body == "x" * RESPONSE_BODY_CAP
+    again = await sender.send(server.url, b"{}", {})
+    assert again.truncated and server.connections == 2  # not reused mid-body
+
+
+async def test_a_body_without_a_length_runs_to_the_close(
+    scripted: Callable[..., Awaitable[Scripted]], sender: Sender
+) -> None:
+    answer = _response("500 Internal Server Error", [("Connection", "close")], b"gone wrong")
+    server = await scripted(lambda _: answer, close_after=True)
+    result = await sender.send(server.url, b"{}", {})
+    assert (result.status, result.body, result.error) == (500, "gone wrong", None)
+
+
+async def test_an_idle_connection_the_receiver_closed_is_not_reused(
+    scripted: Callable[..., Awaitable[Scripted]], sender: Sender
+) -> None:
+    server = await scripted(ok(), close_after=True)
+    for _ in range(2):
+        result = await sender.send(server.url, b"{}", {})
+        await asyncio.sleep(0.05)  # the close reaches the idle connection
+        assert (result.status, result.error) == (200, None)
+    assert server.connections == 2
+
+
+@pytest.mark.parametrize(
+    ("answer", "error"),
+    [
+        (lambda _: b"THIS IS NOT HTTP\r\n\r\n", "protocol"),
+        (lambda _: b"", "connection_reset"),
+        (lambda _: b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort", "connection_reset"),
+        (lambda _: None, "timeout"),
+        (
+            lambda _: _response("200 OK", [("Content-Encoding", "gzip")], b"not gzip"),
+            "protocol",
+        ),
+    ],
+    ids=["garbage", "closed-at-once", "closed-mid-body", "silent", "bad-gzip"],
+)
+async def test_a_failed_exchange_gets_its_error_class(
+    scripted: Callable[..., Awaitable[Scripted]], answer: Answer, error: str
+) -> None:
+    server = await scripted(answer, close_after=True)
+    sender = Sender(timeout=0.3, pool_size=8)
+    try:
+        result = await sender.send(server.url, b"{}", {})
+    finally:
+        await sender.close()
+    assert (result.status, result.headers, result.body, result.error) == (None, None, None, error)
+
+
+async def test_refused_on_every_address_of_a_name_is_connection_refused(sender: Sender) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    result = await sender.send(f"http://localhost:{port}/ok", b"{}", {})
+    assert result.error == "connection_refused"
+
+
+@pytest.mark.parametrize(
+    ("url", "headers", "error"),
+    [
+        ("ftp://example.com/x", {}, "invalid_url"),
+        ("http:///nohost", {}, "invalid_url"),
+        ("http://127.0.0.1:1/ok", {"X-Bad": "a\r\nInjected: yes"}, "connection_error"),
+    ],
+    ids=["scheme", "no-host", "line-break-in-header"],
+)
+async def test_a_request_that_cannot_be_sent_says_why(
+    sender: Sender, url: str, headers: dict[str, str], error: str
+) -> None:
+    result = await sender.send(url, b"{}", headers)
+    assert (result.status, result.error) == (None, error)
