@@ -22,7 +22,7 @@ import itertools
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import partial
 
 from mock_qrm.delivery.clock import Clock
@@ -515,8 +515,7 @@ class Dispatcher:
             )
         finally:
             self._in_flight -= 1
-        ended = replace(
-            started.attempt,
+        ended = started.attempt._replace(
             duration_ms=result.duration_ms,
             response_status=result.status,
             response_headers=result.headers,

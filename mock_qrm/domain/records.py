@@ -6,9 +6,9 @@ milliseconds (ints) for webhooks, as their columns are. Nothing here does I/O.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from mock_qrm.domain.models import (
     BasicAuthOut,
@@ -68,9 +68,12 @@ class WebhookRecord:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class DeliveryRecord:
-    """One message to one webhook, and where it stands, as last committed."""
+class DeliveryRecord(NamedTuple):
+    """One message to one webhook, and where it stands, as last committed.
+
+    A named tuple, not a dataclass: the engine makes several per attempt, and a
+    tuple is made (and copied with changes) four to six times faster.
+    """
 
     id: int
     message_id: str
@@ -112,7 +115,7 @@ class DeliveryRecord:
         )
 
     def but(self, **changes: Any) -> DeliveryRecord:
-        return replace(self, **changes)
+        return self._replace(**changes)
 
 
 def _moment(seconds: float | None) -> datetime | None:
@@ -120,9 +123,8 @@ def _moment(seconds: float | None) -> datetime | None:
     return None if seconds is None else from_ms(round(seconds * 1000))
 
 
-@dataclass(frozen=True, slots=True)
-class AttemptRecord:
-    """One journal row. `outcome` is `None` while the request is in flight."""
+class AttemptRecord(NamedTuple):
+    """One journal row. `outcome` is `None` while the request is in flight (a tuple, as above)."""
 
     id: int
     delivery_id: int
