@@ -22,6 +22,7 @@ import zlib
 from collections import deque
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import cast
 
 import httptools
 from yarl import URL
@@ -114,8 +115,7 @@ class _Connection(asyncio.Protocol):
     # asyncio.Protocol
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
 
     def data_received(self, data: bytes) -> None:
         if self._waiter is None or self._complete:
@@ -258,7 +258,7 @@ class Sender:
         first: OSError | None = None
         for family, address in await self._resolve(target.host, target.port):
             try:
-                _, connection = await loop.create_connection(
+                transport, connection = await loop.create_connection(
                     _Connection,
                     host=address[0],
                     port=address[1],
@@ -269,6 +269,8 @@ class Sender:
             except OSError as exc:
                 first = first or exc
                 continue
+            # Some loops (uvloop) may return before `connection_made` has run.
+            connection.transport = connection.transport or transport
             return connection
         assert first is not None
         raise first
