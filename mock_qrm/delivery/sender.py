@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import logging
 import socket
 import ssl
 import time
@@ -26,6 +27,8 @@ from typing import cast
 
 import httptools
 from yarl import URL
+
+log = logging.getLogger(__name__)
 
 RESPONSE_BODY_CAP = 16 * 1024
 DNS_TTL = 60.0
@@ -226,7 +229,10 @@ class Sender:
                 error=None,
                 duration_ms=_elapsed(started),
             )
-        except (Failure, OSError, TimeoutError, ValueError) as exc:
+        except Exception as exc:
+            if not isinstance(exc, Failure | OSError | TimeoutError | ValueError):
+                # A bug here must still end the attempt (as a failure, retried), never strand it.
+                log.exception("sending to %s failed unexpectedly", url)
             if connection is not None:
                 connection.reusable = False
             return SendResult(None, None, None, False, classify(exc), _elapsed(started))

@@ -198,3 +198,20 @@ async def test_a_request_that_cannot_be_sent_says_why(
 ) -> None:
     result = await sender.send(url, b"{}", headers)
     assert (result.status, result.error) == (None, error)
+
+
+async def test_a_bug_in_the_exchange_ends_the_attempt_as_a_failure(
+    scripted: Callable[..., Awaitable[Scripted]],
+    sender: Sender,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    server = await scripted(ok())
+
+    async def broken(self: object, request: bytes) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr("mock_qrm.delivery.sender._Connection.exchange", broken)
+    result = await sender.send(server.url, b"{}", {})
+    assert (result.status, result.error) == (None, "connection_error")
+    assert "failed unexpectedly" in caplog.text
