@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import ipaddress
 import logging
 import socket
 import ssl
@@ -282,6 +283,9 @@ class Sender:
         raise first
 
     async def _resolve(self, host: str, port: int) -> list[tuple[int, tuple[str, int]]]:
+        literal = _ip_family(host)
+        if literal is not None:  # nothing to look up (and no trip to the resolver's thread)
+            return [(literal, (host, port))]
         now = time.monotonic()
         cached = self._addresses.get((host, port))
         if cached is not None and cached[0] > now:
@@ -310,6 +314,14 @@ class Sender:
         self._idle_count = 0
         for connection in tuple(self._busy):
             connection.close()
+
+
+def _ip_family(host: str) -> int | None:
+    try:
+        address = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return None
+    return socket.AF_INET6 if address.version == 6 else socket.AF_INET
 
 
 def _request(target: _Target, body: bytes, headers: dict[str, str]) -> bytes:

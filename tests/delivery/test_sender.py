@@ -215,3 +215,16 @@ async def test_a_bug_in_the_exchange_ends_the_attempt_as_a_failure(
     result = await sender.send(server.url, b"{}", {})
     assert (result.status, result.error) == (None, "connection_error")
     assert "failed unexpectedly" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("host", "family"), [("127.0.0.1", socket.AF_INET), ("::1", socket.AF_INET6)]
+)
+async def test_an_ip_literal_needs_no_lookup(
+    sender: Sender, monkeypatch: pytest.MonkeyPatch, host: str, family: int
+) -> None:
+    async def no_lookup(*args: object, **kwargs: object) -> None:
+        raise AssertionError("looked up an IP literal")
+
+    monkeypatch.setattr(asyncio.get_running_loop(), "getaddrinfo", no_lookup)
+    assert await sender._resolve(host, 8080) == [(family, (host, 8080))]
