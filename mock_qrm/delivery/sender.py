@@ -115,6 +115,7 @@ class _Connection(asyncio.Protocol):
         self.reusable = False
         self._headers_done = False
         self._complete = False
+        self._extra = False
 
     # asyncio.Protocol
 
@@ -146,14 +147,23 @@ class _Connection(asyncio.Protocol):
 
     # httptools callbacks
 
+    def on_message_begin(self) -> None:
+        if self._complete:  # a second response to one request: never trust this connection again
+            self._extra = True
+            self.reusable = False
+
     def on_header(self, name: bytes, value: bytes) -> None:
-        self.headers.append((name, value))
+        if not self._extra:
+            self.headers.append((name, value))
 
     def on_headers_complete(self) -> None:
-        self.status = self._parser.get_status_code()
-        self._headers_done = True
+        if not self._extra:
+            self.status = self._parser.get_status_code()
+            self._headers_done = True
 
     def on_body(self, body: bytes) -> None:
+        if self._extra:
+            return
         self.body += body
         if len(self.body) > RESPONSE_BODY_CAP:
             # The rest is not ours to wait for: drop the connection instead.
@@ -162,7 +172,8 @@ class _Connection(asyncio.Protocol):
             raise httptools.HttpParserCallbackError("truncated")
 
     def on_message_complete(self) -> None:
-        self._finish(reusable=self._parser.should_keep_alive())
+        if not self._extra:
+            self._finish(reusable=self._parser.should_keep_alive())
 
     # one exchange
 
@@ -170,7 +181,7 @@ class _Connection(asyncio.Protocol):
         """Write the request; return once its response is complete (or raise why not)."""
         assert self.transport is not None
         self.status, self.headers, self.body = 0, [], bytearray()
-        self.truncated = self._headers_done = self._complete = self.reusable = False
+        self.truncated = self._headers_done = self._complete = self.reusable = self._extra = False
         self._waiter = asyncio.get_running_loop().create_future()
         self.transport.write(request)
         try:
@@ -351,13 +362,18 @@ def _text(connection: _Connection) -> str:
         (v.strip().lower() for n, v in connection.headers if n.lower() == b"content-encoding"),
         b"",
     )
-    if coding in (b"gzip", b"deflate"):  # a truncated stream inflates as far as it goes
-        window = zlib.MAX_WBITS | (16 if coding == b"gzip" else 0)
-        try:
-            inflater = zlib.decompressobj(window)
-            raw = inflater.decompress(raw, RESPONSE_BODY_CAP + 1)
-        except zlib.error:
-            raise Failure("protocol") from None
+    # gzip, or deflate with its zlib header or (as some servers send it) without.
+    # A truncated stream inflates as far as it goes.
+    windows = {b"gzip": (16 + zlib.MAX_WBITS,), b"deflate": (zlib.MAX_WBITS, -zlib.MAX_WBITS)}
+    if coding in windows:
+        for window in windows[coding]:
+            try:
+                raw = zlib.decompressobj(window).decompress(raw, RESPONSE_BODY_CAP + 1)
+                break
+            except zlib.error:
+                continue
+        else:
+            raise Failure("protocol")
     return raw[:RESPONSE_BODY_CAP].decode("utf-8", "replace")
 
 

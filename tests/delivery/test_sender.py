@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import socket
+import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
@@ -117,6 +118,34 @@ async def test_a_compressed_body_is_journaled_as_text(
     server = await scripted(ok(gzip.compress(b'{"ok":"zipped"}'), ("Content-Encoding", "gzip")))
     result = await sender.send(server.url, b"{}", {})
     assert (result.status, result.body) == (200, '{"ok":"zipped"}')
+
+
+@pytest.mark.parametrize("wrapped", [True, False], ids=["zlib", "raw"])
+async def test_a_deflated_body_is_journaled_as_text(
+    scripted: Callable[..., Awaitable[Scripted]], sender: Sender, wrapped: bool
+) -> None:
+    squeezer = zlib.compressobj(wbits=zlib.MAX_WBITS if wrapped else -zlib.MAX_WBITS)
+    deflated = squeezer.compress(b'{"ok":"deflated"}') + squeezer.flush()
+    server = await scripted(ok(deflated, ("Content-Encoding", "deflate")))
+    result = await sender.send(server.url, b"{}", {})
+    assert (result.status, result.body) == (200, '{"ok":"deflated"}')
+
+
+async def test_a_second_response_to_one_request_is_ignored_and_ends_the_connection(
+    scripted: Callable[..., Awaitable[Scripted]], sender: Sender
+) -> None:
+    twice = _response("200 OK", [("Content-Length", "5")], b"first") + _response(
+        "200 OK", [("Content-Length", "7")], b"second!"
+    )
+    server = await scripted(lambda _: twice)
+    result = await sender.send(server.url, b"{}", {})
+    assert (result.status, result.body, result.headers) == (
+        200,
+        "first",
+        {"Content-Length": "5"},
+    )
+    await sender.send(server.url, b"{}", {})
+    assert server.connections == 2  # the babbling connection was not reused
 
 
 async def test_a_body_past_the_cap_is_cut_and_its_connection_dropped(
