@@ -32,6 +32,8 @@ from yarl import URL
 log = logging.getLogger(__name__)
 
 RESPONSE_BODY_CAP = 16 * 1024
+RESPONSE_HEAD_CAP = 64 * 1024
+"""Bytes of status line and headers read before a response is refused as `protocol`."""
 DNS_TTL = 60.0
 """Seconds a host's addresses are reused before it is resolved again."""
 
@@ -93,7 +95,7 @@ def _target(url: str) -> _Target:
         host, port = parsed.raw_host, parsed.port
     except (ValueError, TypeError, UnicodeError):
         raise Failure("invalid_url") from None
-    if parsed.scheme not in ("http", "https") or not host or port is None:
+    if parsed.scheme not in ("http", "https") or not host or not port:
         raise Failure("invalid_url")
     authority = parsed.raw_authority.rpartition("@")[2]
     head = f"POST {parsed.raw_path_qs or '/'} HTTP/1.1\r\nHost: {authority}\r\n"
@@ -116,6 +118,7 @@ class _Connection(asyncio.Protocol):
         self._headers_done = False
         self._complete = False
         self._extra = False
+        self._head_bytes = 0
 
     # asyncio.Protocol
 
@@ -126,6 +129,11 @@ class _Connection(asyncio.Protocol):
         if self._waiter is None or self._complete:
             self.close()  # nobody asked: a receiver talking out of turn loses the connection
             return
+        if not self._headers_done:
+            self._head_bytes += len(data)
+            if self._head_bytes > RESPONSE_HEAD_CAP + RESPONSE_BODY_CAP:
+                self._fail(Failure("protocol"))  # headers without end: not ours to buffer
+                return
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -153,7 +161,7 @@ class _Connection(asyncio.Protocol):
             self.reusable = False
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        if not self._extra:
+        if not self._extra and not self._headers_done:  # not a chunked body's trailers
             self.headers.append((name, value))
 
     def on_headers_complete(self) -> None:
@@ -172,8 +180,13 @@ class _Connection(asyncio.Protocol):
             raise httptools.HttpParserCallbackError("truncated")
 
     def on_message_complete(self) -> None:
-        if not self._extra:
-            self._finish(reusable=self._parser.should_keep_alive())
+        if self._extra:
+            return
+        if 100 <= self.status < 200:  # an interim response (100 Continue, 103): the answer follows
+            self.status, self.headers, self.body = 0, [], bytearray()
+            self._headers_done = False
+            return
+        self._finish(reusable=self._parser.should_keep_alive())
 
     # one exchange
 
@@ -182,6 +195,7 @@ class _Connection(asyncio.Protocol):
         assert self.transport is not None
         self.status, self.headers, self.body = 0, [], bytearray()
         self.truncated = self._headers_done = self._complete = self.reusable = self._extra = False
+        self._head_bytes = 0
         self._waiter = asyncio.get_running_loop().create_future()
         self.transport.write(request)
         try:
@@ -190,8 +204,14 @@ class _Connection(asyncio.Protocol):
             self._waiter = None
 
     def _until_close(self) -> bool:
-        names = {name.lower() for name, _ in self.headers}
-        return b"content-length" not in names and b"transfer-encoding" not in names
+        """The body has no length and is not chunked: it ends with the connection."""
+        for name, value in self.headers:
+            lowered = name.lower()
+            if lowered == b"content-length" or (
+                lowered == b"transfer-encoding" and b"chunked" in value.lower()
+            ):
+                return False
+        return True
 
     def _finish(self, *, reusable: bool) -> None:
         self._complete = True
@@ -221,6 +241,7 @@ class Sender:
         self._busy: set[_Connection] = set()
         self._addresses: dict[tuple[str, int], tuple[float, list[tuple[int, tuple[str, int]]]]] = {}
         self._tls: ssl.SSLContext | None = None
+        self._closed = False
 
     async def send(self, url: str, body: bytes, headers: dict[str, str]) -> SendResult:
         started = time.perf_counter()
@@ -233,11 +254,12 @@ class Sender:
                 connection = self._reuse(target.key) or await self._connect(target)
                 self._busy.add(connection)
                 await connection.exchange(request)
+            text, truncated = _body(connection)
             return SendResult(
                 status=connection.status,
                 headers=_merged(connection.headers),
-                body=_text(connection),
-                truncated=connection.truncated,
+                body=text,
+                truncated=truncated,
                 error=None,
                 duration_ms=_elapsed(started),
             )
@@ -263,11 +285,28 @@ class Sender:
         return None
 
     def _release(self, key: tuple[str, str, int], connection: _Connection) -> None:
-        if not connection.reusable or connection.closed or self._idle_count >= self._pool_size:
+        if self._idle_count >= self._pool_size:
+            self._prune()
+        if (
+            self._closed
+            or not connection.reusable
+            or connection.closed
+            or self._idle_count >= self._pool_size
+        ):
             connection.close()
             return
         self._idle.setdefault(key, deque()).append(connection)
         self._idle_count += 1
+
+    def _prune(self) -> None:
+        """Forget idle connections their receivers closed: they hold no place in the pool."""
+        for key, idle in tuple(self._idle.items()):
+            alive = deque(connection for connection in idle if not connection.closed)
+            self._idle_count -= len(idle) - len(alive)
+            if alive:
+                self._idle[key] = alive
+            else:
+                del self._idle[key]
 
     async def _connect(self, target: _Target) -> _Connection:
         """A new connection, trying each of the host's addresses in turn (the first error wins)."""
@@ -301,9 +340,12 @@ class Sender:
         cached = self._addresses.get((host, port))
         if cached is not None and cached[0] > now:
             return cached[1]
-        infos = await asyncio.get_running_loop().getaddrinfo(
-            host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP
-        )
+        try:
+            infos = await asyncio.get_running_loop().getaddrinfo(
+                host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP
+            )
+        except UnicodeError:  # a label too long or empty ("a..b"): no such name
+            raise socket.gaierror(socket.EAI_NONAME, f"cannot look up {host!r}") from None
         addresses: list[tuple[int, tuple[str, int]]] = [
             (int(family), (str(sockaddr[0]), int(sockaddr[1]))) for family, *_, sockaddr in infos
         ]
@@ -318,6 +360,8 @@ class Sender:
         return self._tls
 
     async def close(self) -> None:
+        """Close every connection; a send still under way closes its own when it ends."""
+        self._closed = True
         for idle in self._idle.values():
             for connection in idle:
                 connection.close()
@@ -355,8 +399,10 @@ def _merged(raw: list[tuple[bytes, bytes]]) -> dict[str, str]:
     return merged
 
 
-def _text(connection: _Connection) -> str:
-    """The body as text, decompressed if the receiver compressed it, up to the cap."""
+def _body(connection: _Connection) -> tuple[str, bool]:
+    """The body as text, decompressed if the receiver compressed it, up to the cap; and
+    whether the cap cut it. A body that does not inflate is kept as it came: QRM
+    judges the status, and the journal shows what was sent."""
     raw = bytes(connection.body)
     coding = next(
         (v.strip().lower() for n, v in connection.headers if n.lower() == b"content-encoding"),
@@ -364,17 +410,17 @@ def _text(connection: _Connection) -> str:
     )
     # gzip, or deflate with its zlib header or (as some servers send it) without.
     # A truncated stream inflates as far as it goes.
-    windows = {b"gzip": (16 + zlib.MAX_WBITS,), b"deflate": (zlib.MAX_WBITS, -zlib.MAX_WBITS)}
-    if coding in windows:
-        for window in windows[coding]:
-            try:
-                raw = zlib.decompressobj(window).decompress(raw, RESPONSE_BODY_CAP + 1)
-                break
-            except zlib.error:
-                continue
-        else:
-            raise Failure("protocol")
-    return raw[:RESPONSE_BODY_CAP].decode("utf-8", "replace")
+    for window in _WINDOWS.get(coding, ()):
+        try:
+            raw = zlib.decompressobj(window).decompress(raw, RESPONSE_BODY_CAP + 1)
+        except zlib.error:
+            continue
+        break
+    truncated = connection.truncated or len(raw) > RESPONSE_BODY_CAP
+    return raw[:RESPONSE_BODY_CAP].decode("utf-8", "replace"), truncated
+
+
+_WINDOWS = {b"gzip": (16 + zlib.MAX_WBITS,), b"deflate": (zlib.MAX_WBITS, -zlib.MAX_WBITS)}
 
 
 def _elapsed(started: float) -> int:

@@ -148,6 +148,79 @@ async def test_a_second_response_to_one_request_is_ignored_and_ends_the_connecti
     assert server.connections == 2  # the babbling connection was not reused
 
 
+async def test_a_body_that_does_not_inflate_keeps_its_status_and_comes_as_sent(
+    scripted: Callable[..., Awaitable[Scripted]], sender: Sender
+) -> None:
+    server = await scripted(ok(b"not gzip", ("Content-Encoding", "gzip")))
+    result = await sender.send(server.url, b"{}", {})
+    assert (result.status, result.body, result.error) == (200, "not gzip", None)
+
+
+async def test_a_body_that_inflates_past_the_cap_is_marked_truncated(
+    scripted: Callable[..., Awaitable[Scripted]], sender: Sender
+) -> None:
+    server = await scripted(ok(gzip.compress(b"y" * 40_000), ("Content-Encoding", "gzip")))
+    result = await sender.send(server.url, b"{}", {})
+    assert (result.body, result.truncated) == ("y" * RESPONSE_BODY_CAP, True)
+
+
+async def test_interim_responses_are_skipped_for_the_final_one(
+    scripted: Callable[..., Awaitable[Scripted]], sender: Sender
+) -> None:
+    interim = b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </x>\r\n\r\n"
+    final = _response("500 Internal Server Error", [("Content-Length", "4")], b"oops")
+    server = await scripted(lambda _: interim + final)
+    for _ in range(2):  # and the connection serves the next request with its own answer
+        result = await sender.send(server.url, b"{}", {})
+        assert (result.status, result.body, result.headers) == (
+            500,
+            "oops",
+            {"Content-Length": "4"},
+        )
+    assert server.connections == 1
+
+
+async def test_trailers_are_not_headers_and_a_length_less_body_ends_at_the_close(
+    scripted: Callable[..., Awaitable[Scripted]], sender: Sender
+) -> None:
+    chunked = _response(
+        "200 OK", [("Transfer-Encoding", "chunked")], b"2\r\nok\r\n0\r\nX-T: 1\r\n\r\n"
+    )
+    server = await scripted(lambda _: chunked)
+    result = await sender.send(server.url, b"{}", {})
+    assert (result.body, result.headers) == ("ok", {"Transfer-Encoding": "chunked"})
+    identity = _response("200 OK", [("Transfer-Encoding", "identity")], b"to the end")
+    server = await scripted(lambda _: identity, close_after=True)
+    result = await sender.send(server.url, b"{}", {})
+    assert (result.status, result.body, result.error) == (200, "to the end", None)
+
+
+async def test_connections_receivers_closed_give_their_place_in_the_pool_back(
+    scripted: Callable[..., Awaitable[Scripted]],
+) -> None:
+    sender = Sender(timeout=2.0, pool_size=2)
+    try:
+        closing = await scripted(ok(), close_after=True)
+        await asyncio.gather(*(sender.send(closing.url, b"{}", {}) for _ in range(2)))
+        await asyncio.sleep(0.05)  # both closes arrive: the pool is full of dead connections
+        other = await scripted(ok())
+        for _ in range(3):
+            assert (await sender.send(other.url, b"{}", {})).status == 200
+        assert other.connections == 1
+    finally:
+        await sender.close()
+
+
+async def test_a_closed_sender_keeps_no_connection(
+    scripted: Callable[..., Awaitable[Scripted]],
+) -> None:
+    sender = Sender(timeout=2.0, pool_size=2)
+    server = await scripted(ok())
+    await sender.close()
+    assert (await sender.send(server.url, b"{}", {})).status == 200
+    assert sender._idle_count == 0
+
+
 async def test_a_body_past_the_cap_is_cut_and_its_connection_dropped(
     scripted: Callable[..., Awaitable[Scripted]], sender: Sender
 ) -> None:
@@ -186,12 +259,9 @@ async def test_an_idle_connection_the_receiver_closed_is_not_reused(
         (lambda _: b"", "connection_reset"),
         (lambda _: b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort", "connection_reset"),
         (lambda _: None, "timeout"),
-        (
-            lambda _: _response("200 OK", [("Content-Encoding", "gzip")], b"not gzip"),
-            "protocol",
-        ),
+        (lambda _: b"HTTP/1.1 200 OK\r\nX-Long: " + b"x" * (200 * 1024), "protocol"),
     ],
-    ids=["garbage", "closed-at-once", "closed-mid-body", "silent", "bad-gzip"],
+    ids=["garbage", "closed-at-once", "closed-mid-body", "silent", "endless-headers"],
 )
 async def test_a_failed_exchange_gets_its_error_class(
     scripted: Callable[..., Awaitable[Scripted]], answer: Answer, error: str
@@ -218,9 +288,11 @@ async def test_refused_on_every_address_of_a_name_is_connection_refused(sender: 
     [
         ("ftp://example.com/x", {}, "invalid_url"),
         ("http:///nohost", {}, "invalid_url"),
+        ("http://127.0.0.1:0/ok", {}, "invalid_url"),
+        ("http://a..b/ok", {}, "dns"),
         ("http://127.0.0.1:1/ok", {"X-Bad": "a\r\nInjected: yes"}, "connection_error"),
     ],
-    ids=["scheme", "no-host", "line-break-in-header"],
+    ids=["scheme", "no-host", "port-0", "empty-label", "line-break-in-header"],
 )
 async def test_a_request_that_cannot_be_sent_says_why(
     sender: Sender, url: str, headers: dict[str, str], error: str
