@@ -129,18 +129,19 @@ class _Connection(asyncio.Protocol):
         if self._waiter is None or self._complete:
             self.close()  # nobody asked: a receiver talking out of turn loses the connection
             return
-        if not self._headers_done:
-            self._head_bytes += len(data)
-            if self._head_bytes > RESPONSE_HEAD_CAP + RESPONSE_BODY_CAP:
-                self._fail(Failure("protocol"))  # headers without end: not ours to buffer
-                return
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade:
             self._fail(Failure("protocol"))
+            return
         except httptools.HttpParserError:
             if not self._complete:  # a truncated body stops the parser on purpose
                 self._fail(Failure("protocol"))
+            return
+        if not self._headers_done:
+            self._head_bytes += len(data)
+            if self._head_bytes > RESPONSE_HEAD_CAP:
+                self._fail(Failure("protocol"))  # headers without end: not ours to buffer
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
