@@ -122,6 +122,8 @@ async def throughput(folder: Path, hooks: int, deliveries: int, rounds: int = 3)
     events = max(1, deliveries // hooks)
     ours: list[float] = []
     base: list[float] = []
+    loop_cpu: list[float] = []
+    writer_cpu: list[float] = []
     async with receiver_process(folder) as receiver:
         url = receiver + "/ok"
         for _ in range(rounds):
@@ -133,10 +135,15 @@ async def throughput(folder: Path, hooks: int, deliveries: int, rounds: int = 3)
                     async with gate:
                         await qrm.emit_event("report.created", 12301)
 
-                started = time.perf_counter()
+                started, cpu = time.perf_counter(), time.thread_time()
+                writer = qrm.db.writer.cpu_seconds
                 await asyncio.gather(*(emit() for _ in range(events)))
                 await until_idle(qrm)
                 ours.append(events * hooks / (time.perf_counter() - started))
+                # Where the time goes: the event loop's thread (this one, the load included)
+                # and the writer's, in CPU microseconds per delivery.
+                loop_cpu.append((time.thread_time() - cpu) / (events * hooks) * 1e6)
+                writer_cpu.append((qrm.db.writer.cpu_seconds - writer) / (events * hooks) * 1e6)
                 settings = qrm.settings
             concurrency = min(settings.concurrency, settings.webhook_concurrency * hooks)
             base.append(await bare_posts(url, events * hooks, concurrency))
@@ -156,6 +163,10 @@ async def throughput(folder: Path, hooks: int, deliveries: int, rounds: int = 3)
             "deliveries": events * hooks,
             "rounds": [round(x) for x in ours],
             "baseline_rounds": [round(x) for x in base],
+            "cpu_us_per_delivery": {
+                "event_loop": round(statistics.median(loop_cpu)),
+                "writer": round(statistics.median(writer_cpu)),
+            },
         },
     )
 

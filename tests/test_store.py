@@ -45,6 +45,7 @@ async def test_many_jobs_share_few_commits() -> None:
             await future
         assert db.writer.jobs_done == 500
         assert db.writer.batches < 100
+        assert db.writer.cpu_seconds > 0  # what `make bench` reports per delivery
         count = await db.fetchone("SELECT COUNT(*) FROM events")
         assert count is not None and count[0] == 500
     finally:

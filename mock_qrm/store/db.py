@@ -16,6 +16,7 @@ import shutil
 import sqlite3
 import tempfile
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -195,6 +196,8 @@ class Writer:
         self._closed = False
         self.batches = 0
         self.jobs_done = 0
+        self.cpu_seconds = 0.0
+        """CPU time the writer thread has spent on batches (`make bench` reports it per delivery)."""
         self.failing: str | None = None
         """Why the last batch could not be written, until one is."""
         self._thread = threading.Thread(
@@ -231,7 +234,9 @@ class Writer:
                 if not self._jobs and self._closed:
                     return
                 batch, self._jobs = self._jobs[:MAX_BATCH], self._jobs[MAX_BATCH:]
+            began = time.thread_time()
             outcomes = self._run_batch(batch)
+            self.cpu_seconds += time.thread_time() - began
             with contextlib.suppress(RuntimeError):  # a closed loop: nobody is waiting any more
                 self._loop.call_soon_threadsafe(_settle, outcomes)
 
