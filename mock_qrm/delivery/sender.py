@@ -194,6 +194,8 @@ class _Connection(asyncio.Protocol):
     async def exchange(self, request: bytes) -> None:
         """Write the request; return once its response is complete (or raise why not)."""
         assert self.transport is not None
+        if self.closed:  # lost before anything was asked (a receiver closing at accept)
+            raise Failure("connection_reset")
         self.status, self.headers, self.body = 0, [], bytearray()
         self.truncated = self._headers_done = self._complete = self.reusable = self._extra = False
         self._head_bytes = 0

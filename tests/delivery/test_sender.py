@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 
-from mock_qrm.delivery.sender import RESPONSE_BODY_CAP, Sender
+from mock_qrm.delivery.sender import RESPONSE_BODY_CAP, Failure, Sender, _Connection
 
 Answer = Callable[[bytes], bytes | None]
 """The bytes to answer a request with (`None`: say nothing), given the request's bytes."""
@@ -329,3 +329,23 @@ async def test_an_ip_literal_needs_no_lookup(
 
     monkeypatch.setattr(asyncio.get_running_loop(), "getaddrinfo", no_lookup)
     assert await sender._resolve(host, 8080) == [(family, (host, 8080))]
+
+
+async def test_a_connection_lost_before_its_request_fails_at_once() -> None:
+    """Closed between connecting and writing (the loop saw the close first): no wait for
+    an answer that cannot come, which would read as a timeout a minute later."""
+
+    class Transport:
+        def write(self, data: bytes) -> None:
+            pass
+
+        def close(self) -> None:
+            pass
+
+    connection = _Connection()
+    connection.connection_made(Transport())  # type: ignore[arg-type]
+    connection.connection_lost(None)
+    with pytest.raises(Failure) as failure:
+        async with asyncio.timeout(1):
+            await connection.exchange(b"POST / HTTP/1.1\r\n\r\n")
+    assert failure.value.kind == "connection_reset"
