@@ -29,7 +29,7 @@ from mock_qrm.delivery.clock import Clock
 from mock_qrm.delivery.feed import FeedHub
 from mock_qrm.delivery.sender import Sender
 from mock_qrm.domain.catalog import EventCatalog
-from mock_qrm.domain.delivery import WAITING, message_body, request_headers
+from mock_qrm.domain.delivery import WAITING, MessageBodies, request_headers
 from mock_qrm.domain.errors import Conflict, NotFound, RateLimited
 from mock_qrm.domain.models import Attempt, Outcome, Trigger
 from mock_qrm.domain.policy import RetryPolicy, is_success
@@ -72,6 +72,7 @@ class Dispatcher:
         self.policy = policy
         self.catalog = catalog
         self.feed = feed
+        self._body = MessageBodies(catalog)
         self.file_ready_delay = file_ready_delay
         self._concurrency = concurrency
         self.sender = Sender(policy.timeout, pool_size=concurrency)
@@ -157,9 +158,6 @@ class Dispatcher:
         return self._loop_task is not None and not self._loop_task.done()
 
     # --- fan-out --------------------------------------------------------------------
-
-    def _body(self, msg_id: str, code: str, resource_id: int) -> bytes:
-        return message_body(self.catalog, msg_id, code, resource_id)
 
     async def emit(self, code: str, resource_id: int) -> int:
         """An event now: one delivery per webhook active and subscribed when it commits."""

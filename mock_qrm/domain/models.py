@@ -423,7 +423,10 @@ class DeliveryStatus(StrEnum):
 
     @property
     def is_final(self) -> bool:
-        return self in (DeliveryStatus.DELIVERED, DeliveryStatus.FAILED, DeliveryStatus.CANCELLED)
+        return self in _FINAL
+
+
+_FINAL = frozenset({DeliveryStatus.DELIVERED, DeliveryStatus.FAILED, DeliveryStatus.CANCELLED})
 
 
 class Trigger(StrEnum):

@@ -6,12 +6,15 @@ import asyncio
 import base64
 import re
 import socket
+import time
 import uuid
 from datetime import datetime
 from typing import Any
 
 import pytest
 
+from mock_qrm.domain.catalog import EventCatalog
+from mock_qrm.domain.delivery import MessageBodies, message_body, message_id
 from mock_qrm.receiver import RunningReceiver
 from tests.delivery.helpers import (
     Client,
@@ -58,6 +61,31 @@ async def test_message_body_is_exactly_qrms(api: Client, receiver: RunningReceiv
     assert body["payload"] == {"resourceId": resource_id, "path": f"/reports/{resource_id}"}
     assert re.fullmatch(r"wh-[0-9a-f-]{36}", body["messageId"])
     assert uuid.UUID(body["messageId"][3:]).version == 1
+
+
+def test_message_ids_are_version_1_uuids_of_now_and_never_repeat() -> None:
+    before = time.time()
+    ids = [message_id() for _ in range(10_000)]
+    after = time.time()
+    assert len(set(ids)) == len(ids)
+    uuids = [uuid.UUID(value.removeprefix("wh-")) for value in ids]
+    assert {(u.version, u.variant) for u in uuids} == {(1, uuid.RFC_4122)}
+    assert [u.time for u in uuids] == sorted(u.time for u in uuids)
+    unix = [(u.time - 0x01B21DD213814000) / 1e7 for u in uuids]
+    assert before - 0.001 <= unix[0] and unix[-1] <= after + 0.001
+    assert all(u.node & 0x010000000000 for u in uuids)  # random, not a MAC address
+
+
+@pytest.mark.parametrize("resource_id", [1, 12301, 10**15])
+def test_message_bodies_filled_in_are_the_models_own(resource_id: int) -> None:
+    catalog = EventCatalog.load()
+    bodies = MessageBodies(catalog)
+    for event in catalog.events:
+        msg_id = message_id()
+        expected = message_body(catalog, msg_id, event.code, resource_id)
+        assert bodies(msg_id, event.code, resource_id) == expected
+    # A code outside the catalog has its code for a name, as the model gives it.
+    assert bodies("wh-1", "custom.event", 7) == message_body(catalog, "wh-1", "custom.event", 7)
 
 
 @pytest.mark.parametrize("status", [201, 204, 301, 404, 500])
