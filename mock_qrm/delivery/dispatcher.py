@@ -21,7 +21,7 @@ import heapq
 import itertools
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass
 from functools import partial
 
@@ -94,7 +94,7 @@ class Dispatcher:
         self._webhooks_changed = asyncio.Event()
         """Set (and replaced) when a webhook changes: bulk redeliveries waiting on a limit look again."""
         self._loop_task: asyncio.Task[None] | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Task[object]] = set()
         self._settled_at = float("-inf")
         """The clock reading of the scheduler's last pass."""
         self._progress: set[asyncio.Future[None]] = set()
@@ -236,10 +236,13 @@ class Dispatcher:
         record = await journal.load_delivery(self.db, delivery_id)
         if record is None:
             raise NotFound("Delivery", delivery_id)
-        async with self._slots(record.webhook_id):
+        slots = await self._take_slots(record.webhook_id)
+        try:
             started = await self._start(delivery_id, Trigger.MANUAL)
             assert isinstance(started, Started)  # a manual start is refused, never skipped
             ended = await self._request(started)
+        finally:
+            self._free_slots(slots)
         return _public_attempt(await self._finish(started, ended))
 
     def webhook_changed(self) -> None:
@@ -410,44 +413,51 @@ class Dispatcher:
 
         self._spawn(later())
 
-    def _spawn(self, coro: Awaitable[object]) -> None:
+    def _spawn(self, coro: Coroutine[object, object, object]) -> None:
         if self._stopping:
-            if isinstance(coro, Coroutine):
-                coro.close()
+            coro.close()
             return
-
-        async def guarded() -> None:
-            try:
-                await coro
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("dispatcher task failed")
-
-        task = asyncio.create_task(guarded())
+        task = asyncio.create_task(coro)
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._reap)
 
-    @contextlib.asynccontextmanager
-    async def _slots(self, webhook_id: int, delivery_id: int | None = None) -> AsyncIterator[None]:
-        # Per-webhook slot first: a hanging receiver queues on its own slots, not the global ones.
+    def _reap(self, task: asyncio.Task[object]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and (error := task.exception()) is not None:
+            log.error("dispatcher task failed", exc_info=error)
+
+    async def _take_slots(
+        self, webhook_id: int, delivery_id: int | None = None
+    ) -> asyncio.Semaphore:
+        """A slot of the webhook's, then a global one; `_free_slots(returned)` gives both back.
+
+        Per-webhook first: a hanging receiver queues on its own slots, not the global ones.
+        (Plain calls rather than a context manager: this runs once per attempt.)
+        """
         semaphore = self._per_webhook.get(webhook_id)
         if semaphore is None:
             semaphore = self._per_webhook[webhook_id] = asyncio.Semaphore(self._webhook_concurrency)
-        if delivery_id is None:
-            async with semaphore, self._global:
-                yield
-            return
-        if semaphore.locked() or self._global.locked():
+        full = semaphore.locked() or self._global.locked()
+        queued = delivery_id if full else None
+        if queued is not None:
             # Every slot is taken (a hanging receiver): `advance` does not wait for this one.
-            self._queued.add(delivery_id)
+            self._queued.add(queued)
             self._progressed()
         try:
-            async with semaphore, self._global:
-                self._queued.discard(delivery_id)
-                yield
+            await semaphore.acquire()
+            try:
+                await self._global.acquire()
+            except BaseException:
+                semaphore.release()
+                raise
         finally:
-            self._queued.discard(delivery_id)
+            if queued is not None:
+                self._queued.discard(queued)
+        return semaphore
+
+    def _free_slots(self, semaphore: asyncio.Semaphore) -> None:
+        self._global.release()
+        semaphore.release()
 
     # --- one attempt ------------------------------------------------------------
 
@@ -459,13 +469,16 @@ class Dispatcher:
                 del self._launched[delivery_id]
 
         try:
-            async with self._slots(webhook_id, delivery_id):
+            slots = await self._take_slots(webhook_id, delivery_id)
+            try:
                 started = await self._start(delivery_id, Trigger.AUTOMATIC, release)
                 if not isinstance(started, Started):
                     return
                 ended = await self._request(started)
-            # The slots hold requests, not writes: the next attempt may go while this one's
-            # result is written.
+            finally:
+                # The slots hold requests, not writes: the next attempt may go while this
+                # one's result is written.
+                self._free_slots(slots)
             await self._finish(started, ended, release)
         except StoreError:
             self._retry_later(("delivery", delivery_id), lambda: self._due_again(delivery_id))

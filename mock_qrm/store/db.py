@@ -221,10 +221,8 @@ class Writer:
             self._cond.notify()
         return future
 
-    async def run(
-        self, job: Callable[[sqlite3.Connection], T], on_commit: Callable[[T], None] | None = None
-    ) -> T:
-        return await self.submit(job, on_commit)
+    run = submit
+    """`await writer.run(job)`: the future itself, with no coroutine around it (it runs per attempt)."""
 
     def _loop_forever(self) -> None:
         while True:
