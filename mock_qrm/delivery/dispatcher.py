@@ -258,12 +258,14 @@ class Dispatcher:
     async def _redeliver_quietly(self, delivery_id: int) -> None:
         """One of a bulk redelivery: it waits for room under the webhook's rate limit."""
         while True:
+            # Taken before the attempt: a change committed while it is refused still wakes it.
+            changed = self._webhooks_changed
             try:
                 await self.redeliver(delivery_id)
             except (NotFound, Conflict):  # the webhook changed since the query
                 return
             except RateLimited as limited:
-                await self.clock.wait(limited.free_at, self._webhooks_changed)
+                await self.clock.wait(limited.free_at, changed)
             else:
                 return
 

@@ -221,6 +221,12 @@ class Writer:
             self._cond.notify()
         return future
 
+    @property
+    def backlog(self) -> int:
+        """Jobs queued and not yet begun."""
+        with self._cond:
+            return len(self._jobs)
+
     run = submit
     """`await writer.run(job)`: the future itself, with no coroutine around it (it runs per attempt)."""
 

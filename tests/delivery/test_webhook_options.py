@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from datetime import datetime
 from typing import Any
 
 import pytest
 
 from mock_qrm.receiver import RunningReceiver
+from mock_qrm.store.db import Writer
 from tests.api.test_errors import qrm_error
+from tests.conftest import service_of
 from tests.delivery.helpers import (
     Client,
     add_webhook,
@@ -367,3 +371,42 @@ async def test_a_waiting_bulk_redelivery_goes_when_the_limit_is_removed(
         return rows if rows[0]["attemptsTotal"] == 2 else None
 
     await until(redelivered, what="the bulk redelivery, with no clock move")
+
+
+async def test_a_bulk_redelivery_refused_as_the_limit_is_removed_goes_at_once(
+    api: Client, receiver: RunningReceiver
+) -> None:
+    """The refusal and the PATCH commit together: the PATCH's wake-up must not be missed."""
+    hook = await add_webhook(api, receiver.url + "/ok", rateLimit={"limit": 1, "period": "hour"})
+    await upload(api)
+    await _delivered(api, 1)
+    writer = service_of(api).db.writer
+    gate = threading.Event()
+    held = writer.submit(lambda _: gate.wait(5))  # every later write waits behind this one
+    try:
+        response = await api.post(
+            "/api/v1/webhook-deliveries/redeliver", json={"status": "delivered"}
+        )
+        assert (await response.json())["data"] == {"count": 1}
+        await _backlog(writer, 1, "the redelivery's start, queued")
+        patch = asyncio.ensure_future(
+            api.patch(f"/api/v1/webhooks/{hook['id']}", json={"rateLimit": None})
+        )
+        await _backlog(writer, 2, "the PATCH, queued after it")
+    finally:
+        gate.set()
+    assert await held
+    assert (await patch).status == 200
+
+    async def redelivered() -> list[dict[str, Any]] | None:
+        rows = await deliveries(api)
+        return rows if rows[0]["attemptsTotal"] == 2 else None
+
+    await until(redelivered, what="the bulk redelivery, with no clock move")
+
+
+async def _backlog(writer: Writer, jobs: int, what: str) -> None:
+    async def queued() -> bool:
+        return writer.backlog >= jobs
+
+    await until(queued, what=what)
