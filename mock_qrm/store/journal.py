@@ -58,6 +58,7 @@ _DELIVERY_COLUMNS = (
     " last_error, last_duration_ms"
 )
 _DELIVERY_COLUMNS_D = ", ".join("d." + c.strip() for c in _DELIVERY_COLUMNS.split(","))
+_DELIVERY_WIDTH = len(_DELIVERY_COLUMNS.split(","))
 _ATTEMPT_COLUMNS = (
     "id, delivery_id, number, trigger, started_at, duration_ms, url, request_headers,"
     " request_body, response_status, response_headers, response_body, response_truncated,"
@@ -276,11 +277,25 @@ def upload_report(
     )
 
 
-def _delivery(conn: sqlite3.Connection, delivery_id: int) -> DeliveryRecord | None:
-    row = conn.execute(
-        f"SELECT {_DELIVERY_COLUMNS} FROM deliveries WHERE id = ?", (delivery_id,)
-    ).fetchone()
-    return None if row is None else _record(row)
+@functools.cache
+def _with_webhook() -> str:
+    """Built on first use, not at import: `webhooks` imports this module."""
+    webhook_columns = ", ".join("w." + c.strip() for c in webhooks.COLUMNS.split(","))
+    return (
+        f"SELECT {_DELIVERY_COLUMNS_D}, {webhook_columns} FROM deliveries d"
+        " LEFT JOIN webhooks w ON w.id = d.webhook_id WHERE d.id = ?"
+    )
+
+
+def _delivery_and_webhook(
+    conn: sqlite3.Connection, delivery_id: int
+) -> tuple[DeliveryRecord, WebhookRecord | None] | None:
+    """A delivery and its webhook (removed or not), in one statement: each attempt reads both."""
+    row = conn.execute(_with_webhook(), (delivery_id,)).fetchone()
+    if row is None:
+        return None
+    webhook_part = tuple(row)[_DELIVERY_WIDTH:]
+    return _record(row), None if webhook_part[0] is None else webhooks.record(webhook_part)
 
 
 def _update(conn: sqlite3.Connection, deliveries: list[DeliveryRecord]) -> None:
@@ -323,12 +338,12 @@ def start_attempt(
     delivery or a removed webhook (`NotFound`), an inactive one (`Conflict`)
     and a full rate limit (`RateLimited`).
     """
-    delivery = _delivery(conn, delivery_id)
-    if delivery is None:
+    found = _delivery_and_webhook(conn, delivery_id)
+    if found is None:
         if trigger is Trigger.MANUAL:
             raise NotFound("Delivery", delivery_id)
         return None
-    webhook = webhooks.webhook_row(conn, delivery.webhook_id)
+    delivery, webhook = found
     live = webhook is not None and webhook.deleted_at is None
     if trigger is Trigger.AUTOMATIC:
         if delivery.status not in WAITING:
@@ -358,7 +373,7 @@ def start_attempt(
     delivery = started(delivery, trigger)
     sent = headers(webhook, delivery)
     attempt = AttemptRecord(
-        id=next_id(conn, "attempts"),
+        id=0,  # numbered by SQLite, as `next_id` would (the largest id plus one)
         delivery_id=delivery.id,
         number=delivery.attempts_total,
         trigger=trigger,
@@ -367,10 +382,12 @@ def start_attempt(
         request_headers=redact(sent),
         request_body=delivery.body.decode(),
     )
-    conn.execute(
-        f"INSERT INTO attempts ({_ATTEMPT_COLUMNS}) VALUES ({','.join('?' * 15)})",
-        _attempt_row(attempt),
+    inserted = conn.execute(
+        f"INSERT INTO attempts ({_ATTEMPT_COLUMNS}) VALUES (NULL,{','.join('?' * 14)})",
+        _attempt_row(attempt)[1:],
     )
+    assert inserted.lastrowid is not None
+    attempt = attempt._replace(id=inserted.lastrowid)
     _update(conn, [delivery])
     return Started(attempt, delivery, webhook, sent)
 
@@ -420,9 +437,10 @@ def finish_attempt(
     `None` if the attempt is no longer in the journal (a reset wiped it): the
     delivery is matched by its messageId, which no other delivery ever has.
     """
-    delivery = _delivery(conn, ended.delivery_id)
-    if delivery is None or delivery.message_id != started.delivery.message_id:
+    found = _delivery_and_webhook(conn, ended.delivery_id)
+    if found is None or found[0].message_id != started.delivery.message_id:
         return None
+    delivery, webhook = found
     finished = conn.execute(
         "UPDATE attempts SET duration_ms = ?, response_status = ?, response_headers = ?,"
         " response_body = ?, response_truncated = ?, error = ?, outcome = ?"
@@ -441,10 +459,10 @@ def finish_attempt(
     )
     if finished.rowcount == 0:
         return None
-    name, active = webhooks.name_and_liveness(conn, delivery.webhook_id)
+    active = webhook is not None and webhook.active and webhook.deleted_at is None
     after = next_state(delivery, ended, policy, webhook_active=active, now=now)
     _update(conn, [after])
-    return Named(after, name)
+    return Named(after, "" if webhook is None else webhook.name)
 
 
 def cancel_waiting(

@@ -28,7 +28,7 @@ from mock_qrm.domain.webhooks import new_webhook, patched
 from mock_qrm.store import journal
 from mock_qrm.store.db import Database
 
-_COLUMNS = (
+COLUMNS = (
     "id, name, url, events, auth_username, auth_password, active, created_at, updated_at,"
     " deleted_at, headers, rate_limit"
 )
@@ -51,7 +51,8 @@ def _row(webhook: WebhookRecord) -> tuple[object, ...]:
     )
 
 
-def _record(row: sqlite3.Row | tuple[object, ...]) -> WebhookRecord:
+def record(row: sqlite3.Row | tuple[object, ...]) -> WebhookRecord:
+    """A row of `COLUMNS` (in that order) as a record."""
     return _parsed(tuple(row))
 
 
@@ -102,16 +103,8 @@ class Changed:
 
 def webhook_row(conn: sqlite3.Connection, webhook_id: int) -> WebhookRecord | None:
     """One webhook, removed or not, as the writer's transaction sees it."""
-    row = conn.execute(f"SELECT {_COLUMNS} FROM webhooks WHERE id = ?", (webhook_id,)).fetchone()
-    return None if row is None else _record(row)
-
-
-def name_and_liveness(conn: sqlite3.Connection, webhook_id: int) -> tuple[str, bool]:
-    """A webhook's name, and whether it is active and not removed, as committed."""
-    row = conn.execute(
-        "SELECT name, active AND deleted_at IS NULL FROM webhooks WHERE id = ?", (webhook_id,)
-    ).fetchone()
-    return ("", False) if row is None else (str(row[0]), bool(row[1]))
+    row = conn.execute(f"SELECT {COLUMNS} FROM webhooks WHERE id = ?", (webhook_id,)).fetchone()
+    return None if row is None else record(row)
 
 
 def _live(conn: sqlite3.Connection, webhook_id: int) -> WebhookRecord:
@@ -123,7 +116,7 @@ def _live(conn: sqlite3.Connection, webhook_id: int) -> WebhookRecord:
 
 def _save(conn: sqlite3.Connection, webhook: WebhookRecord) -> None:
     conn.execute(
-        f"INSERT OR REPLACE INTO webhooks ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+        f"INSERT OR REPLACE INTO webhooks ({COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
         _row(webhook),
     )
 
@@ -172,10 +165,8 @@ def delete(conn: sqlite3.Connection, webhook_id: int, now_ms: int) -> Changed:
 
 async def load_webhooks(db: Database) -> list[WebhookRecord]:
     """Every webhook not removed."""
-    rows = await db.fetchall(
-        f"SELECT {_COLUMNS} FROM webhooks WHERE deleted_at IS NULL ORDER BY id"
-    )
-    return [_record(row) for row in rows]
+    rows = await db.fetchall(f"SELECT {COLUMNS} FROM webhooks WHERE deleted_at IS NULL ORDER BY id")
+    return [record(row) for row in rows]
 
 
 _LAST = (
