@@ -191,19 +191,26 @@ class _Connection(asyncio.Protocol):
 
     # one exchange
 
-    async def exchange(self, request: bytes) -> None:
-        """Write the request; return once its response is complete (or raise why not)."""
+    async def exchange(self, request: bytes, deadline: float) -> None:
+        """Write the request; return once its response is complete (or raise why not).
+
+        Past `deadline` (loop time) it raises `TimeoutError` and drops the connection:
+        a timer, not `asyncio.timeout`, which costs more than the rest of the exchange.
+        """
         assert self.transport is not None
         if self.closed:  # lost before anything was asked (a receiver closing at accept)
             raise Failure("connection_reset")
         self.status, self.headers, self.body = 0, [], bytearray()
         self.truncated = self._headers_done = self._complete = self.reusable = self._extra = False
         self._head_bytes = 0
-        self._waiter = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        self._waiter = loop.create_future()
+        timer = loop.call_at(deadline, self._timed_out)
         self.transport.write(request)
         try:
             await self._waiter
         finally:
+            timer.cancel()
             self._waiter = None
 
     def _until_close(self) -> bool:
@@ -221,6 +228,9 @@ class _Connection(asyncio.Protocol):
         self.reusable = reusable and not self.truncated
         if self._waiter is not None and not self._waiter.done():
             self._waiter.set_result(None)
+
+    def _timed_out(self) -> None:
+        self._fail(TimeoutError())
 
     def _fail(self, exc: BaseException) -> None:
         if self._waiter is not None and not self._waiter.done():
@@ -253,10 +263,13 @@ class Sender:
             target = _target(url)
             request = _request(target, body, headers)
             # One deadline for connecting, sending and reading the whole (capped) body.
-            async with asyncio.timeout(self.timeout):
-                connection = self._reuse(target.key) or await self._connect(target)
-                self._busy.add(connection)
-                await connection.exchange(request)
+            deadline = asyncio.get_running_loop().time() + self.timeout
+            connection = self._reuse(target.key)
+            if connection is None:
+                async with asyncio.timeout_at(deadline):
+                    connection = await self._connect(target)
+            self._busy.add(connection)
+            await connection.exchange(request, deadline)
             text, truncated = _body(connection)
             return SendResult(
                 status=connection.status,

@@ -275,6 +275,25 @@ async def test_a_failed_exchange_gets_its_error_class(
     assert (result.status, result.headers, result.body, result.error) == (None, None, None, error)
 
 
+async def test_a_silent_answer_on_a_reused_connection_times_out_and_ends_it(
+    scripted: Callable[..., Awaitable[Scripted]],
+) -> None:
+    answers = iter([ok()(b""), None, ok()(b"")])
+    server = await scripted(lambda _: next(answers))
+    sender = Sender(timeout=0.3, pool_size=8)
+    try:
+        first = await sender.send(server.url, b"{}", {})
+        started = asyncio.get_running_loop().time()
+        silent = await sender.send(server.url, b"{}", {})
+        waited = asyncio.get_running_loop().time() - started
+        after = await sender.send(server.url, b"{}", {})
+    finally:
+        await sender.close()
+    assert (first.status, silent.status, silent.error, after.status) == (200, None, "timeout", 200)
+    assert 0.25 <= waited < 2
+    assert server.connections == 2  # the silent one was not used again
+
+
 async def test_refused_on_every_address_of_a_name_is_connection_refused(sender: Sender) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -346,6 +365,6 @@ async def test_a_connection_lost_before_its_request_fails_at_once() -> None:
     connection.connection_made(Transport())  # type: ignore[arg-type]
     connection.connection_lost(None)
     with pytest.raises(Failure) as failure:
-        async with asyncio.timeout(1):
-            await connection.exchange(b"POST / HTTP/1.1\r\n\r\n")
+        deadline = asyncio.get_running_loop().time() + 1
+        await connection.exchange(b"POST / HTTP/1.1\r\n\r\n", deadline)
     assert failure.value.kind == "connection_reset"
