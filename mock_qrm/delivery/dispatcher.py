@@ -23,7 +23,6 @@ import logging
 import time
 from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass
-from functools import partial
 
 from mock_qrm.delivery.clock import Clock
 from mock_qrm.delivery.feed import FeedHub
@@ -206,7 +205,7 @@ class Dispatcher:
                     heapq.heappush(
                         self._heap, (record.next_attempt_at, next(self._order), record.id)
                     )
-            self.feed.publish("delivery", partial(record.public, named.webhook_name))
+            self.feed.publish("delivery", named)
         self._wakeup.set()
         self._progressed()
 
@@ -214,7 +213,7 @@ class Dispatcher:
         if isinstance(started, Started):
             delivery = started.delivery
             if delivery.status.is_final:  # a manual attempt on a finished delivery
-                self.feed.publish("delivery", partial(delivery.public, started.webhook.name))
+                self.feed.publish("delivery", Named(delivery, started.webhook.name))
             else:
                 self.track([Named(delivery, started.webhook.name)])
         elif started is not None:

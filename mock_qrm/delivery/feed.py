@@ -13,12 +13,19 @@ import asyncio
 import json
 import uuid
 from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from pydantic import BaseModel
 
-Resource = BaseModel | Callable[[], BaseModel]
+
+class Deferred(Protocol):
+    """How to make a resource from an immutable record (a `Named` delivery is one)."""
+
+    def __call__(self) -> BaseModel: ...
+
+
+Resource = BaseModel | Deferred
 
 
 @dataclass(slots=True)

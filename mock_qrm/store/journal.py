@@ -120,6 +120,10 @@ class Named(NamedTuple):
     record: DeliveryRecord
     webhook_name: str
 
+    def __call__(self) -> Delivery:
+        """As the API and the feed show it (the feed calls this only when a client reads it)."""
+        return self.record.public(self.webhook_name)
+
 
 @dataclass(frozen=True, slots=True)
 class Started:
@@ -147,19 +151,23 @@ def insert_event(
 ) -> int:
     """An event row; one due now is emitted in the same transaction, a later one stays pending.
 
-    Numbered by SQLite, as `next_id` would (the largest id plus one), without reading it first.
+    Numbered by SQLite, as `next_id` would (the largest id plus one), without reading it
+    first; refused (`NotFound`) for a report that does not exist, in the same statement.
     """
     inserted = conn.execute(
         "INSERT INTO events (event_code, resource_id, created_at, due_at, emitted_at)"
-        " VALUES (?,?,?,?,?)",
+        " SELECT ?,?,?,?,? WHERE EXISTS (SELECT 1 FROM reports WHERE id = ?)",
         (
             code,
             resource_id,
             _ms(created_at),
             _ms(due_at),
             _ms(created_at) if due_at <= created_at else None,
+            resource_id,
         ),
     )
+    if inserted.rowcount == 0:
+        raise NotFound("Report", resource_id)
     assert inserted.lastrowid is not None
     return inserted.lastrowid
 
@@ -228,11 +236,11 @@ def emit_event(
 
     A scheduled event already emitted (or wiped by a reset) emits nothing.
     """
-    if not reports.report_exists(conn, resource_id):
-        raise NotFound("Report", resource_id)
     if scheduled_id is None:
         event_id = insert_event(conn, code, resource_id, now, now)
     else:
+        if not reports.report_exists(conn, resource_id):
+            raise NotFound("Report", resource_id)
         event_id = scheduled_id
         marked = conn.execute(
             "UPDATE events SET emitted_at = ? WHERE id = ? AND emitted_at IS NULL",
