@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import random
 import sqlite3
+from collections.abc import Callable
 
 import pytest
 
+from mock_qrm.store import journal
 from mock_qrm.store.db import Database
 
 
@@ -79,3 +82,32 @@ async def test_a_second_server_on_the_same_database_is_refused(tmp_path: object)
         await first.close()
     again = await Database.open(path)  # released on close
     await again.close()
+
+
+async def test_the_rate_window_forgets_starts_older_than_the_longest_period(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Pruning is housekeeping done on one start in PRUNE_ONE_IN: after an hour of
+    starts, none from before it is left (a seeded draw, so the test is exact)."""
+    monkeypatch.setattr(journal, "random", random.Random(7))
+    hour = 3_600_000
+    db = await Database.open(":memory:")
+    try:
+
+        def starts(first_ms: int, count: int) -> Callable[[sqlite3.Connection], None]:
+            def job(conn: sqlite3.Connection) -> None:
+                for n in range(count):
+                    for webhook_id in (1, 2):
+                        journal._note_start(conn, webhook_id, first_ms + n, hour)
+
+            return job
+
+        await db.writer.run(starts(0, 1000))
+        await db.writer.run(starts(2 * hour, 1000))
+        rows = await db.fetchall(
+            "SELECT webhook_id, COUNT(*), MIN(started_at) FROM rate_window GROUP BY webhook_id"
+        )
+        assert [(r[0], r[2] >= hour) for r in rows] == [(1, True), (2, True)]
+        assert all(r[1] <= 1000 for r in rows)
+    finally:
+        await db.close()
