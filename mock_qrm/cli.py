@@ -147,6 +147,13 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
+    def _parse_optional(self, arg_string: str) -> Any:
+        # A dash and a digit is a value, never a flag (none of ours is one): `--rate-limit
+        # -1/hour` gets the rate limit's own message, not "expected one argument".
+        if len(arg_string) > 1 and arg_string[0] == "-" and arg_string[1].isdigit():
+            return None
+        return super()._parse_optional(arg_string)
+
 
 def build_parser() -> argparse.ArgumentParser:
     from mock_qrm.checkreceiver.command import add_check_receiver_command

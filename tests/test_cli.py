@@ -209,6 +209,12 @@ def test_a_client_flag_before_the_command_says_where_it_goes(flag: str) -> None:
     assert "goes after the command, e.g. mock-qrm webhooks list" in line, line
 
 
+def test_a_value_starting_with_a_dash_gets_its_own_message() -> None:
+    flags = ["--name", "x", "--url", "http://127.0.0.1:9/ok", "--rate-limit", "-1/hour"]
+    line = one_clear_line(run("webhooks", "create", *flags))
+    assert "--rate-limit: expected N/minute or N/hour" in line and "'-1/hour'" in line, line
+
+
 def test_a_server_that_is_not_a_mock_qrm_is_named_so() -> None:
     """An address where something else answers (a proxy's empty 404, an HTML page)."""
 
