@@ -358,36 +358,23 @@ async def test_header_values_are_journaled_as_sent(api: Client, receiver: Runnin
 async def test_a_waiting_bulk_redelivery_goes_when_the_limit_is_removed(
     api: Client, receiver: RunningReceiver
 ) -> None:
-    hook = await add_webhook(api, receiver.url + "/ok", rateLimit={"limit": 1, "period": "hour"})
-    await upload(api)
-    await _delivered(api, 1)
-    response = await api.post("/api/v1/webhook-deliveries/redeliver", json={"status": "delivered"})
-    assert (await response.json())["data"] == {"count": 1}
+    hook = await _limited_and_delivered(api, receiver)
+    await _redeliver_delivered(api)
     patched = await api.patch(f"/api/v1/webhooks/{hook['id']}", json={"rateLimit": None})
     assert patched.status == 200
-
-    async def redelivered() -> list[dict[str, Any]] | None:
-        rows = await deliveries(api)
-        return rows if rows[0]["attemptsTotal"] == 2 else None
-
-    await until(redelivered, what="the bulk redelivery, with no clock move")
+    await _redelivered(api)
 
 
 async def test_a_bulk_redelivery_refused_as_the_limit_is_removed_goes_at_once(
     api: Client, receiver: RunningReceiver
 ) -> None:
     """The refusal and the PATCH commit together: the PATCH's wake-up must not be missed."""
-    hook = await add_webhook(api, receiver.url + "/ok", rateLimit={"limit": 1, "period": "hour"})
-    await upload(api)
-    await _delivered(api, 1)
+    hook = await _limited_and_delivered(api, receiver)
     writer = service_of(api).db.writer
     gate = threading.Event()
     held = writer.submit(lambda _: gate.wait(5))  # every later write waits behind this one
     try:
-        response = await api.post(
-            "/api/v1/webhook-deliveries/redeliver", json={"status": "delivered"}
-        )
-        assert (await response.json())["data"] == {"count": 1}
+        await _redeliver_delivered(api)
         await _backlog(writer, 1, "the redelivery's start, queued")
         patch = asyncio.ensure_future(
             api.patch(f"/api/v1/webhooks/{hook['id']}", json={"rateLimit": None})
@@ -397,12 +384,28 @@ async def test_a_bulk_redelivery_refused_as_the_limit_is_removed_goes_at_once(
         gate.set()
     assert await held
     assert (await patch).status == 200
+    await _redelivered(api)
 
-    async def redelivered() -> list[dict[str, Any]] | None:
+
+async def _limited_and_delivered(api: Client, receiver: RunningReceiver) -> dict[str, Any]:
+    """A webhook limited to one attempt an hour, its one delivery delivered."""
+    hook = await add_webhook(api, receiver.url + "/ok", rateLimit={"limit": 1, "period": "hour"})
+    await upload(api)
+    await _delivered(api, 1)
+    return hook
+
+
+async def _redeliver_delivered(api: Client) -> None:
+    response = await api.post("/api/v1/webhook-deliveries/redeliver", json={"status": "delivered"})
+    assert (await response.json())["data"] == {"count": 1}
+
+
+async def _redelivered(api: Client) -> None:
+    async def second_attempt() -> list[dict[str, Any]] | None:
         rows = await deliveries(api)
         return rows if rows[0]["attemptsTotal"] == 2 else None
 
-    await until(redelivered, what="the bulk redelivery, with no clock move")
+    await until(second_attempt, what="the bulk redelivery, with no clock move")
 
 
 async def _backlog(writer: Writer, jobs: int, what: str) -> None:
