@@ -36,6 +36,13 @@ RESPONSE_HEAD_CAP = 64 * 1024
 """Bytes of status line and headers read before a response is refused as `protocol`."""
 DNS_TTL = 60.0
 """Seconds a host's addresses are reused before it is resolved again."""
+IDLE_REUSE = 1.0
+"""Seconds an idle connection stays worth reusing. Receivers close idle connections
+on timers of their own (gunicorn 2 s; Node, uvicorn and Apache 5 s, the very delay
+between an upload's two events), and a request written as the receiver closes fails
+as `connection_reset`; a connection whose peer vanished without a word would cost a
+whole timeout. Under load connections never idle this long; a sporadic message
+gets a fresh connection, as a sender without keep-alive would give it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +122,8 @@ class _Connection(asyncio.Protocol):
         self.body = bytearray()
         self.truncated = False
         self.reusable = False
+        self.idle_since = 0.0
+        """Loop time its last exchange ended (while it waits in the pool)."""
         self._headers_done = False
         self._complete = False
         self._extra = False
@@ -246,9 +255,10 @@ class _Connection(asyncio.Protocol):
 class Sender:
     """Posts webhook messages; one keep-alive pool for the whole server."""
 
-    def __init__(self, timeout: float, pool_size: int) -> None:
+    def __init__(self, timeout: float, pool_size: int, idle_reuse: float = IDLE_REUSE) -> None:
         self.timeout = timeout
         self._pool_size = pool_size
+        self._idle_reuse = idle_reuse
         self._idle: dict[tuple[str, str, int], deque[_Connection]] = {}
         self._idle_count = 0
         self._busy: set[_Connection] = set()
@@ -292,12 +302,17 @@ class Sender:
                 self._release(target.key, connection)
 
     def _reuse(self, key: tuple[str, str, int]) -> _Connection | None:
+        """The most recently used idle connection to `key`, if it is still worth using."""
         idle = self._idle.get(key)
+        if not idle:
+            return None
+        fresh_since = asyncio.get_running_loop().time() - self._idle_reuse
         while idle:
             connection = idle.pop()
             self._idle_count -= 1
-            if not connection.closed:
+            if not connection.closed and connection.idle_since >= fresh_since:
                 return connection
+            connection.close()
         return None
 
     def _release(self, key: tuple[str, str, int], connection: _Connection) -> None:
@@ -311,13 +326,21 @@ class Sender:
         ):
             connection.close()
             return
+        connection.idle_since = asyncio.get_running_loop().time()
         self._idle.setdefault(key, deque()).append(connection)
         self._idle_count += 1
 
     def _prune(self) -> None:
-        """Forget idle connections their receivers closed: they hold no place in the pool."""
+        """Forget idle connections their receivers closed or that idled too long: they
+        hold no place in the pool."""
+        fresh_since = asyncio.get_running_loop().time() - self._idle_reuse
         for key, idle in tuple(self._idle.items()):
-            alive = deque(connection for connection in idle if not connection.closed)
+            alive: deque[_Connection] = deque()
+            for connection in idle:
+                if not connection.closed and connection.idle_since >= fresh_since:
+                    alive.append(connection)
+                else:
+                    connection.close()
             self._idle_count -= len(idle) - len(alive)
             if alive:
                 self._idle[key] = alive

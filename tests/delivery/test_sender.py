@@ -211,6 +211,25 @@ async def test_connections_receivers_closed_give_their_place_in_the_pool_back(
         await sender.close()
 
 
+async def test_a_connection_idle_past_its_reuse_time_is_closed_not_reused(
+    scripted: Callable[..., Awaitable[Scripted]],
+) -> None:
+    """Receivers close idle connections on their own timers; a request written as one
+    does fails as connection_reset. So a connection is reused only while fresh."""
+    sender = Sender(timeout=2.0, pool_size=8, idle_reuse=0.2)
+    try:
+        server = await scripted(ok())
+        for _ in range(2):  # back to back: one connection
+            assert (await sender.send(server.url, b"{}", {})).status == 200
+        assert server.connections == 1
+        await asyncio.sleep(0.3)
+        assert (await sender.send(server.url, b"{}", {})).status == 200
+        assert server.connections == 2
+        assert sender._idle_count == 1  # the stale one was closed, not kept
+    finally:
+        await sender.close()
+
+
 async def test_a_closed_sender_keeps_no_connection(
     scripted: Callable[..., Awaitable[Scripted]],
 ) -> None:
