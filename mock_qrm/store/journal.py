@@ -58,7 +58,14 @@ _DELIVERY_COLUMNS = (
     " attempts_total, next_attempt_at, created_at, completed_at, message, last_status,"
     " last_error, last_duration_ms"
 )
-_DELIVERY_COLUMNS_D = ", ".join("d." + c.strip() for c in _DELIVERY_COLUMNS.split(","))
+
+
+def _aliased(columns: str, alias: str) -> str:
+    """`a, b` as `alias.a, alias.b`, for a join."""
+    return ", ".join(f"{alias}.{column.strip()}" for column in columns.split(","))
+
+
+_DELIVERY_COLUMNS_D = _aliased(_DELIVERY_COLUMNS, "d")
 _DELIVERY_WIDTH = len(_DELIVERY_COLUMNS.split(","))
 _ATTEMPT_COLUMNS = (
     "id, delivery_id, number, trigger, started_at, duration_ms, url, request_headers,"
@@ -289,9 +296,8 @@ def upload_report(
 @functools.cache
 def _with_webhook() -> str:
     """Built on first use, not at import: `webhooks` imports this module."""
-    webhook_columns = ", ".join("w." + c.strip() for c in webhooks.COLUMNS.split(","))
     return (
-        f"SELECT {_DELIVERY_COLUMNS_D}, {webhook_columns} FROM deliveries d"
+        f"SELECT {_DELIVERY_COLUMNS_D}, {_aliased(webhooks.COLUMNS, 'w')} FROM deliveries d"
         " LEFT JOIN webhooks w ON w.id = d.webhook_id WHERE d.id = ?"
     )
 
