@@ -89,7 +89,7 @@ async def test_the_rate_window_forgets_starts_older_than_the_longest_period(
 ) -> None:
     """Pruning is housekeeping done on one start in PRUNE_ONE_IN: after an hour of
     starts, none from before it is left (a seeded draw, so the test is exact)."""
-    monkeypatch.setattr(journal, "random", random.Random(7))
+    monkeypatch.setattr(journal, "prune_draw", random.Random(7))
     hour = 3_600_000
     db = await Database.open(":memory:")
     try:

@@ -431,6 +431,8 @@ def _rate_limited(
 
 PRUNE_ONE_IN = 64
 """How often a start also forgets its webhook's starts older than the longest window."""
+prune_draw = random.Random()
+"""Its own generator: the global one belongs to whoever embeds the server (a seeded test)."""
 
 
 def _note_start(conn: sqlite3.Connection, webhook_id: int, now_ms: int, keep_ms: int) -> None:
@@ -441,7 +443,7 @@ def _note_start(conn: sqlite3.Connection, webhook_id: int, now_ms: int, keep_ms:
     `PRUNE_ONE_IN` (a statement fewer on the others), at random, so that no
     webhook is always the one skipped.
     """
-    if random.randrange(PRUNE_ONE_IN) == 0:
+    if prune_draw.randrange(PRUNE_ONE_IN) == 0:
         conn.execute(
             "DELETE FROM rate_window WHERE webhook_id = ? AND started_at <= ?",
             (webhook_id, now_ms - keep_ms),
