@@ -83,13 +83,14 @@ def _one_line(exc: ValidationError, model: type[BaseSettings], given: dict[str, 
 
 async def _serve(settings: Settings) -> None:
     from mock_qrm.app import create_app
-    from mock_qrm.serving import ServeError, serve, stop_on_signals
+    from mock_qrm.serving import ServeError, serve, settle_heap, stop_on_signals
     from mock_qrm.store.db import StoreError
 
     try:
         running = await serve(create_app(settings), settings.host, settings.port)
     except (StoreError, ServeError) as exc:
         raise CliError(str(exc)) from None
+    settle_heap()
     try:  # whatever happens from here, the service closes and the database lock is released
         stop = stop_on_signals()  # before the banner: a signal sent on reading it stops cleanly
         extras = []

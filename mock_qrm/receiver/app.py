@@ -25,7 +25,7 @@ from aiohttp.web_protocol import RequestPayloadError
 
 from mock_qrm.domain.timefmt import iso_z
 from mock_qrm.receiver.settings import ReceiverSettings
-from mock_qrm.serving import Running, ServeError, serve
+from mock_qrm.serving import Running, ServeError, serve, settle_heap
 from mock_qrm.serving import drop_connection as _drop
 from mock_qrm.serving import unsendable as _unsendable
 
@@ -461,6 +461,7 @@ async def _serve_until_signalled(settings: ReceiverSettings) -> None:
         receiver = await start_receiver(settings)
     except ServeError as exc:
         raise SystemExit(f"mock-qrm receiver: {exc}") from None
+    settle_heap()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     signals = (signal.SIGINT, signal.SIGTERM)

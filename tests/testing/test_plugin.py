@@ -8,6 +8,7 @@ the plugin is installed in this very environment.
 from __future__ import annotations
 
 import asyncio
+import gc
 import re
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,8 @@ from mock_qrm.testing import (
     ReceiverWaitTimeout,
 )
 from tests.e2e.processes import free_port, running
+
+_COLLECTOR_AT_IMPORT = gc.get_threshold()
 
 # --- the fixtures, from synchronous and async tests -------------------------------
 
@@ -54,6 +57,18 @@ async def test_fixtures_work_in_an_async_test(
     assert delivery.resource_id == report.resource_id
     [request] = await qrm_receiver.await_for_requests(1)
     assert request.path == "/ok"
+
+
+def test_the_kit_leaves_the_test_process_collector_alone(
+    mock_qrm: MockQrm, qrm_receiver: MockReceiver
+) -> None:
+    # `mock-qrm serve` tunes its collector (`settle_heap`); a test process is the user's.
+    hook = mock_qrm.create_webhook(qrm_receiver.url + "/ok")
+    mock_qrm.upload_report()
+    mock_qrm.wait_for_delivery(webhook=hook)
+
+    assert gc.get_threshold() == _COLLECTOR_AT_IMPORT
+    assert gc.get_freeze_count() == 0
 
 
 async def test_a_blocking_helper_in_async_code_says_which_to_await(mock_qrm: MockQrm) -> None:
