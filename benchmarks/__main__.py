@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import itertools
 import json
 import os
@@ -71,13 +72,20 @@ async def receiver_process(folder: Path) -> AsyncIterator[str]:
 
 @contextlib.asynccontextmanager
 async def service(**settings: Any) -> AsyncIterator[QrmService]:
+    """The server, in this process as `mock-qrm serve` runs it in its own: its collector
+    settled once it has started (`settle_heap`). The baselines, run outside this block,
+    keep a plain process's collector, as a user's client would."""
+    threshold = gc.get_threshold()
     qrm = await QrmService.open(
         Settings(db=":memory:", seed_reports=1, shutdown_grace=0, **settings)
     )
+    settle_heap()
     try:
         yield qrm
     finally:
         await qrm.close()
+        gc.unfreeze()
+        gc.set_threshold(*threshold)
 
 
 async def add_webhooks(qrm: QrmService, url: str, count: int) -> None:
@@ -410,7 +418,6 @@ def table(figures: list[Figure]) -> str:
 
 
 async def main(args: argparse.Namespace) -> int:
-    settle_heap()  # this process serves, as `mock-qrm serve` would: the same collector settings
     figures: list[Figure] = []
     with tempfile.TemporaryDirectory(prefix="qrm-bench-") as tmp:
         folder = Path(tmp)
