@@ -299,13 +299,18 @@ def build_journal(path: Path, rows: int) -> None:
     now = int(time.time() * 1000) - rows * 10
     for hook in range(1, 6):
         conn.execute(
-            "INSERT INTO webhooks VALUES (?, ?, 'http://127.0.0.1:9/ok', '[\"report.created\"]',"
-            " NULL, NULL, 1, ?, ?, NULL)",
+            "INSERT INTO webhooks (id, name, url, events, active, created_at, updated_at)"
+            " VALUES (?, ?, 'http://127.0.0.1:9/ok', '[\"report.created\"]', 1, ?, ?)",
             (hook, f"webhook {hook}", now, now),
         )
     statuses = ["delivered"] * 17 + ["failed", "cancelled", "delivered"]
     message = json.dumps({"messageId": "wh-x", "eventCode": "report.created", "eventName": "x",
                           "payload": {"resourceId": 1, "path": "/reports/1"}})  # fmt: skip
+    insert = (  # columns named: later migrations add columns with defaults
+        "INSERT INTO deliveries (id, message_id, event_id, webhook_id, event_code, resource_id,"
+        " status, attempt_count, attempts_total, next_attempt_at, created_at, completed_at,"
+        f" message, last_status, last_error, last_duration_ms) VALUES ({','.join('?' * 16)})"
+    )
     batch = []
     for n in range(1, rows + 1):
         status = statuses[n % len(statuses)]
@@ -316,10 +321,10 @@ def build_journal(path: Path, rows: int) -> None:
                       None, created, created + 5, message, 200 if status == "delivered" else 500,
                       None, 5))  # fmt: skip
         if len(batch) == 50_000:
-            conn.executemany(f"INSERT INTO deliveries VALUES ({','.join('?' * 16)})", batch)
+            conn.executemany(insert, batch)
             batch.clear()
     if batch:
-        conn.executemany(f"INSERT INTO deliveries VALUES ({','.join('?' * 16)})", batch)
+        conn.executemany(insert, batch)
     conn.execute("COMMIT")
     conn.execute("PRAGMA optimize")
     conn.close()

@@ -1,0 +1,36 @@
+"""The benchmark's own fixtures: `make bench` is not in the suite, so its journal builder is.
+
+The big-journal and TUI figures run against a journal written straight into
+SQLite; when the schema grows, that journal must still be one the server reads.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from benchmarks.__main__ import build_journal
+from mock_qrm.domain.models import DeliveryFilter, DeliveryStatus
+from mock_qrm.service import QrmService
+from mock_qrm.settings import Settings
+
+
+async def test_the_benchmark_journal_is_one_the_server_reads(tmp_path: Path) -> None:
+    db = tmp_path / "journal.sqlite3"
+    build_journal(db, 200)
+
+    qrm = await QrmService.open(Settings(db=str(db), seed_reports=0, shutdown_grace=0))
+    try:
+        hooks = await qrm.list_webhooks()
+        newest, total = await qrm.list_deliveries(DeliveryFilter(), 5, 0)
+        failed, failed_total = await qrm.list_deliveries(
+            DeliveryFilter(status=DeliveryStatus.FAILED), 100, 0
+        )
+    finally:
+        await qrm.close()
+
+    assert [h.name for h in hooks] == [f"webhook {n}" for n in range(1, 6)]
+    assert all(h.headers == {} and h.rate_limit is None for h in hooks)
+    assert total == 200
+    assert [d.id for d in newest] == [200, 199, 198, 197, 196]
+    assert failed_total == 10  # one in twenty
+    assert {d.status for d in failed} == {DeliveryStatus.FAILED}
