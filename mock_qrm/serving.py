@@ -76,10 +76,12 @@ def settle_heap() -> None:
     instead of 700: an attempt's task, futures and records mostly die before
     then, where the default pass ran every few deliveries and promoted those in
     flight, to be walked again by the older passes. The collector's share of a
-    delivery's CPU went from about 37 us to 6 (`make bench`, 1 webhook).
+    delivery's CPU went from about 37 us to 6 (timed by `gc.callbacks` over the
+    benchmark's 1-webhook throughput run).
 
-    For `mock-qrm serve`, `mock-qrm receiver` and the benchmark, which own their
-    process; never for the testing kit, which lives in the user's.
+    For `mock-qrm serve` and `mock-qrm receiver`, which own their process (and
+    the benchmark's server rounds, standing in for them); never for the testing
+    kit, which lives in the user's.
     """
     gc.collect()
     gc.freeze()

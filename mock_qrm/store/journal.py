@@ -631,22 +631,22 @@ def _record(row: sqlite3.Row | tuple[Any, ...]) -> DeliveryRecord:
         last_duration_ms,
     ) = row[:_DELIVERY_WIDTH]
     return DeliveryRecord(
-        id_,
-        msg_id,
-        event_id,
-        webhook_id,
-        code,
-        resource_id,
-        _STATUS[status],
-        message.encode(),
-        created_at / 1000,
-        attempt_count,
-        attempts_total,
-        None if next_attempt_at is None else next_attempt_at / 1000,
-        None if completed_at is None else completed_at / 1000,
-        last_status,
-        last_error,
-        last_duration_ms,
+        id=id_,
+        message_id=msg_id,
+        event_id=event_id,
+        webhook_id=webhook_id,
+        event_code=code,
+        resource_id=resource_id,
+        status=_STATUS[status],
+        body=message.encode(),
+        created_at=created_at / 1000,
+        attempt_count=attempt_count,
+        attempts_total=attempts_total,
+        next_attempt_at=None if next_attempt_at is None else next_attempt_at / 1000,
+        completed_at=None if completed_at is None else completed_at / 1000,
+        last_status=last_status,
+        last_error=last_error,
+        last_duration_ms=last_duration_ms,
     )
 
 
@@ -715,12 +715,14 @@ def _public(row: sqlite3.Row) -> Delivery:
 
 
 def _select_public(message: str = "'' AS message", more: str = "") -> str:
-    """Deliveries with their webhook's name; the message body only where it is shown."""
+    """Deliveries with their webhook's name; the message body only where it is shown.
+
+    The columns are `_DELIVERY_COLUMNS`, in their order (`_record` reads them by position).
+    """
+    columns = _DELIVERY_COLUMNS_D.replace("d.message,", f"{message},")
     return (
-        "SELECT d.id, d.message_id, d.event_id, d.webhook_id, d.event_code, d.resource_id,"
-        " d.status, d.attempt_count, d.attempts_total, d.next_attempt_at, d.created_at,"
-        f" d.completed_at, {message}, d.last_status, d.last_error, d.last_duration_ms,"
-        f" w.name AS webhook_name{more} FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id"
+        f"SELECT {columns}, w.name AS webhook_name{more}"
+        " FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id"
     )
 
 
