@@ -34,7 +34,7 @@ def test_a_serving_process_freezes_its_start_up_and_collects_young_objects_less_
     )
     seen = json.loads(probe.stdout)
 
-    assert seen["before"][0] == 700  # Python's default
+    assert seen["before"][0] < seen["young"]  # Python's default (700 on 3.11-3.13) is lower
     assert seen["after"] == [seen["young"], *seen["before"][1:]]
     assert seen["frozen"] > 10_000  # modules, schemas: what start-up made
     assert seen["collected"] >= 2  # what is made afterwards is still collected
