@@ -26,10 +26,10 @@ from typing import Any
 
 import aiohttp
 
-from mock_qrm.domain.models import WebhookCreate
-from mock_qrm.service import QrmService
+from mock_qrm.contract.models import WebhookCreate
+from mock_qrm.server.service import QrmService
+from mock_qrm.server.settings import Settings
 from mock_qrm.serving import settle_heap
-from mock_qrm.settings import Settings
 from tests.e2e.processes import Process, free_port, wait_http
 
 BODY = (
@@ -280,7 +280,7 @@ async def retry_timing(folder: Path, deliveries: int) -> Figure:
 
 
 def _all() -> Any:
-    from mock_qrm.domain.models import DeliveryFilter
+    from mock_qrm.contract.models import DeliveryFilter
 
     return DeliveryFilter()
 
@@ -290,7 +290,7 @@ def _all() -> Any:
 
 def build_journal(path: Path, rows: int) -> None:
     """A realistic journal written straight into SQLite: the server's own schema, fast."""
-    from mock_qrm.store.db import _connect, _migrate
+    from mock_qrm.server.store.db import _connect, _migrate
 
     conn = _connect(str(path))
     _migrate(conn)

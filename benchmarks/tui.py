@@ -27,7 +27,7 @@ from textual import events
 
 from benchmarks.__main__ import Figure, build_journal, percentile, receiver_process
 from mock_qrm.client import QrmClient
-from mock_qrm.domain.models import Delivery
+from mock_qrm.contract.models import Delivery
 from qrm_tui.app import QrmTuiApp, Target
 from qrm_tui.screens.deliveries import DeliveriesScreen
 from qrm_tui.widgets.live_table import LiveTable

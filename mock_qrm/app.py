@@ -6,14 +6,14 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from mock_qrm.api import deliveries, faults, health, mock, reports, webhooks  # noqa: F401
-from mock_qrm.api.auth import auth_middleware
-from mock_qrm.api.context import SERVICE, api
-from mock_qrm.api.errors import error_middleware, loop_guard_middleware
-from mock_qrm.api.faults import apply_faults, record_calls
-from mock_qrm.delivery.clock import Clock
-from mock_qrm.service import QrmService
-from mock_qrm.settings import Settings
+from mock_qrm.server.api import deliveries, faults, health, mock, reports, webhooks  # noqa: F401
+from mock_qrm.server.api.auth import auth_middleware
+from mock_qrm.server.api.context import SERVICE, api
+from mock_qrm.server.api.errors import error_middleware, loop_guard_middleware
+from mock_qrm.server.api.faults import apply_faults, record_calls
+from mock_qrm.server.delivery.clock import Clock
+from mock_qrm.server.service import QrmService
+from mock_qrm.server.settings import Settings
 
 MAX_BODY = 1024 * 1024
 

@@ -19,8 +19,8 @@ from pydantic import ValidationError
 from pydantic_settings import BaseSettings
 
 from mock_qrm import __version__
-from mock_qrm.domain.errors import validation_messages
-from mock_qrm.settings import Settings
+from mock_qrm.contract.errors import validation_messages
+from mock_qrm.server.settings import Settings
 
 PROG = "mock-qrm"
 
@@ -83,8 +83,8 @@ def _one_line(exc: ValidationError, model: type[BaseSettings], given: dict[str, 
 
 async def _serve(settings: Settings) -> None:
     from mock_qrm.app import create_app
+    from mock_qrm.server.store.db import StoreError
     from mock_qrm.serving import ServeError, serve, settle_heap, stop_on_signals
-    from mock_qrm.store.db import StoreError
 
     try:
         running = await serve(create_app(settings), settings.host, settings.port)

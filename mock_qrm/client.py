@@ -18,7 +18,7 @@ import aiohttp
 from pydantic import AliasChoices, BaseModel, Field, TypeAdapter, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from mock_qrm.domain.models import (
+from mock_qrm.contract.models import (
     FEED_TYPES,
     ApiCall,
     ApiError,

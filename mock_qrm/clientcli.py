@@ -34,8 +34,8 @@ from mock_qrm.client import (
     QrmClient,
     QrmUnavailable,
 )
-from mock_qrm.domain.errors import validation_messages
-from mock_qrm.domain.models import (
+from mock_qrm.contract.errors import validation_messages
+from mock_qrm.contract.models import (
     FAULT_ROUTES,
     Delivery,
     DeliveryDetail,

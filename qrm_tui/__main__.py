@@ -21,9 +21,9 @@ from textual.logging import TextualHandler
 
 from mock_qrm import __version__
 from mock_qrm.client import ClientSettings
-from mock_qrm.domain.errors import validation_messages
-from mock_qrm.domain.models import check_url
-from mock_qrm.settings import Settings
+from mock_qrm.contract.errors import validation_messages
+from mock_qrm.contract.models import check_url
+from mock_qrm.server.settings import Settings
 from qrm_tui.app import QrmTuiApp, Target
 from qrm_tui.demo import DemoBusy, DemoLock, DemoOptions, demo_db_path, demo_settings, wipe
 

@@ -26,8 +26,8 @@ from textual.reactive import reactive, var
 from textual.screen import ModalScreen
 from textual.worker import Worker
 
-from mock_qrm.domain.models import EventComponent, Health, Webhook
-from mock_qrm.settings import Settings
+from mock_qrm.contract.models import EventComponent, Health, Webhook
+from mock_qrm.server.settings import Settings
 from qrm_tui.client import (
     BACKOFF,
     FeedConnected,

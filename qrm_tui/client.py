@@ -25,7 +25,7 @@ from mock_qrm.client import (
     QrmClient,
     QrmUnavailable,
 )
-from mock_qrm.domain.models import (
+from mock_qrm.contract.models import (
     ApiCall,
     Delivery,
     EventComponent,

@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import IO
 
 from mock_qrm.client import QrmApiError, QrmClient, QrmUnavailable
-from mock_qrm.domain.models import EventComponent, Health, Webhook
+from mock_qrm.contract.models import EventComponent, Health, Webhook
 from mock_qrm.receiver import ReceiverSettings, RunningReceiver, start_receiver
-from mock_qrm.settings import Settings, default_db_path
+from mock_qrm.server.settings import Settings, default_db_path
 
 TIME_SCALE = 20.0
 """60 s becomes 3 s: a delivery that always fails is `failed` about 10 s after its event."""

@@ -5,9 +5,9 @@ from __future__ import annotations
 from aiohttp import web
 
 from mock_qrm.app import create_app
+from mock_qrm.server.settings import Settings
+from mock_qrm.server.store.db import StoreError
 from mock_qrm.serving import ServeError, serve
-from mock_qrm.settings import Settings
-from mock_qrm.store.db import StoreError
 
 SHUTDOWN_TIMEOUT = 0.5
 """Seconds open connections (the app's own feed) get to close when the server stops."""

@@ -13,7 +13,7 @@ from typing import Any
 
 from rich.text import Text
 
-from mock_qrm.domain.models import Delivery, DeliveryStatus
+from mock_qrm.contract.models import Delivery, DeliveryStatus
 
 Tone = str
 

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
-from mock_qrm.domain.models import Delivery, DeliveryStatus, ReportRow
+from mock_qrm.contract.models import Delivery, DeliveryStatus, ReportRow
 
 T = TypeVar("T")
 

@@ -6,7 +6,7 @@ from typing import Literal
 
 from textual.message import Message
 
-from mock_qrm.domain.models import Health, Webhook
+from mock_qrm.contract.models import Health, Webhook
 
 ConnectionState = Literal["starting", "connected", "reconnecting", "failed"]
 

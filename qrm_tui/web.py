@@ -29,9 +29,9 @@ from textual_serve.server import Server, to_int
 from mock_qrm import __version__
 from mock_qrm.app import create_app
 from mock_qrm.client import QrmApiError, QrmClient, QrmUnavailable
+from mock_qrm.server.settings import Settings, is_loopback
+from mock_qrm.server.store.db import StoreError
 from mock_qrm.serving import Running, ServeError, serve, stop_on_signals
-from mock_qrm.settings import Settings, is_loopback
-from mock_qrm.store.db import StoreError
 from qrm_tui.demo import Demo, DemoOptions
 from qrm_tui.embedded import SHUTDOWN_TIMEOUT
 

@@ -8,11 +8,11 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from mock_qrm.api.context import SERVICE
 from mock_qrm.app import create_app
 from mock_qrm.receiver import ReceiverSettings, RunningReceiver, start_receiver
-from mock_qrm.service import QrmService
-from mock_qrm.settings import Settings
+from mock_qrm.server.api.context import SERVICE
+from mock_qrm.server.service import QrmService
+from mock_qrm.server.settings import Settings
 
 ClientFactory = Callable[..., Awaitable[TestClient[Any, Any]]]
 

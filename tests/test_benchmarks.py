@@ -9,9 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from benchmarks.__main__ import build_journal
-from mock_qrm.domain.models import DeliveryFilter, DeliveryStatus
-from mock_qrm.service import QrmService
-from mock_qrm.settings import Settings
+from mock_qrm.contract.models import DeliveryFilter, DeliveryStatus
+from mock_qrm.server.service import QrmService
+from mock_qrm.server.settings import Settings
 
 
 async def test_the_benchmark_journal_is_one_the_server_reads(tmp_path: Path) -> None:

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from mock_qrm.receiver import ReceiverSettings
-from mock_qrm.settings import Settings
+from mock_qrm.server.settings import Settings
 
 _SCRIPT = Path(sys.executable).with_name("mock-qrm")
 MOCK_QRM = (

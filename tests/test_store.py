@@ -8,8 +8,8 @@ from collections.abc import Callable
 
 import pytest
 
-from mock_qrm.store import journal
-from mock_qrm.store.db import Database
+from mock_qrm.server.store import journal
+from mock_qrm.server.store.db import Database
 
 
 async def test_a_failing_job_fails_alone_and_its_batch_commits() -> None:
@@ -58,7 +58,7 @@ async def test_many_jobs_share_few_commits() -> None:
 async def test_a_newer_schema_is_refused(tmp_path: object) -> None:
     from pathlib import Path
 
-    from mock_qrm.store.db import StoreError
+    from mock_qrm.server.store.db import StoreError
 
     path = Path(str(tmp_path)) / "db.sqlite3"
     conn = sqlite3.connect(path)
@@ -71,7 +71,7 @@ async def test_a_newer_schema_is_refused(tmp_path: object) -> None:
 async def test_a_second_server_on_the_same_database_is_refused(tmp_path: object) -> None:
     from pathlib import Path
 
-    from mock_qrm.store.db import StoreError
+    from mock_qrm.server.store.db import StoreError
 
     path = str(Path(str(tmp_path)) / "db.sqlite3")
     first = await Database.open(path)

@@ -24,7 +24,7 @@ from enum import StrEnum
 from typing import TypeGuard
 
 from mock_qrm.client import QrmApiError, QrmClient
-from mock_qrm.domain.models import ApiCall, Attempt, DeliveryDetail, DeliveryStatus, Webhook
+from mock_qrm.contract.models import ApiCall, Attempt, DeliveryDetail, DeliveryStatus, Webhook
 from mock_qrm.testing.journal import DeliveryMatch, FeedMirror
 
 CREATED = "report.created"

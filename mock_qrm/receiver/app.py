@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from aiohttp import hdrs, web
 from aiohttp.web_protocol import RequestPayloadError
 
-from mock_qrm.domain.timefmt import iso_z
+from mock_qrm.contract.timefmt import iso_z
 from mock_qrm.receiver.settings import ReceiverSettings
 from mock_qrm.serving import Running, ServeError, serve, settle_heap
 from mock_qrm.serving import drop_connection as _drop

@@ -17,7 +17,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from mock_qrm.client import QrmApiError, QrmUnavailable
-from mock_qrm.domain.models import (
+from mock_qrm.contract.models import (
     Attempt,
     ClockState,
     Delivery,

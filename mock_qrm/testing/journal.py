@@ -23,8 +23,8 @@ from mock_qrm.client import (
     QrmApiError,
     QrmClient,
 )
-from mock_qrm.delivery.feed import FeedHub
-from mock_qrm.domain.models import Delivery, DeliveryFilter, DeliveryStatus, FeedFrame
+from mock_qrm.contract.models import Delivery, DeliveryFilter, DeliveryStatus, FeedFrame
+from mock_qrm.server.delivery.feed import FeedHub
 
 log = logging.getLogger(__name__)
 

@@ -26,12 +26,9 @@ from aiohttp import web
 from pydantic import BaseModel
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 
-from mock_qrm.api.context import SERVICE
-from mock_qrm.api.errors import failure
-from mock_qrm.api.routing import body_model, json_body
 from mock_qrm.app import MAX_BODY, create_app
 from mock_qrm.client import QrmApiError, QrmClient, QrmUnavailable, upload_body, webhook_body
-from mock_qrm.domain.models import (
+from mock_qrm.contract.models import (
     ApiCall,
     Attempt,
     ClockState,
@@ -45,9 +42,12 @@ from mock_qrm.domain.models import (
     Webhook,
     WebhookCreate,
 )
-from mock_qrm.service import QrmService
+from mock_qrm.server.api.context import SERVICE
+from mock_qrm.server.api.errors import failure
+from mock_qrm.server.api.routing import body_model, json_body
+from mock_qrm.server.service import QrmService
+from mock_qrm.server.settings import MEMORY, Settings
 from mock_qrm.serving import serve
-from mock_qrm.settings import MEMORY, Settings
 from mock_qrm.testing._bridge import Bridged, blocking, on_loop
 from mock_qrm.testing.journal import (
     DeliveryMatch,

@@ -16,7 +16,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Label, Static
 
-from mock_qrm.domain.models import ApiCall, Fault
+from mock_qrm.contract.models import ApiCall, Fault
 from qrm_tui.client import CallLog, QrmApiError, QrmUnavailable, describe_error
 from qrm_tui.format import Tone, latency_label
 from qrm_tui.screens.base import QrmScreen

@@ -21,7 +21,7 @@ from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.widgets import Label, Static
 
-from mock_qrm.domain.models import ApiCall, Attempt, DeliveryDetail, Outcome, Trigger
+from mock_qrm.contract.models import ApiCall, Attempt, DeliveryDetail, Outcome, Trigger
 from qrm_tui.client import QrmApiError, QrmUnavailable, call_back_paths, call_backs, describe_error
 from qrm_tui.format import (
     answer_label,
@@ -40,7 +40,7 @@ from qrm_tui.widgets.footer import KeyFooter
 from qrm_tui.widgets.header import AppHeader
 
 if TYPE_CHECKING:
-    from mock_qrm.domain.models import Delivery
+    from mock_qrm.contract.models import Delivery
 
 FLUSH_INTERVAL = 0.15
 CALLS_INTERVAL = 2.0

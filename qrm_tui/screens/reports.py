@@ -15,8 +15,8 @@ from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.widgets import Label, Static
 
-from mock_qrm.domain.models import Delivery, ReportRow
-from mock_qrm.domain.timefmt import to_ms
+from mock_qrm.contract.models import Delivery, ReportRow
+from mock_qrm.contract.timefmt import to_ms
 from qrm_tui.format import (
     answer_label,
     attempt_label,

@@ -18,8 +18,8 @@ from textual.screen import ModalScreen
 from textual.widget import Widget
 from textual.widgets import Button, Input, Label, Select, Switch
 
-from mock_qrm.domain.errors import validation_messages
-from mock_qrm.domain.models import FAULT_ROUTES, Envelope, Fault, FaultSpec
+from mock_qrm.contract.errors import validation_messages
+from mock_qrm.contract.models import FAULT_ROUTES, Envelope, Fault, FaultSpec
 from qrm_tui.client import QrmApiError, QrmClient
 from qrm_tui.screens.base import WorkerErrors
 from qrm_tui.widgets.footer import KeyFooter

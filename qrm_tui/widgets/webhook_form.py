@@ -1,6 +1,6 @@
 """Add or edit a webhook: QRM's form, checked by the server's own models before sending.
 
-The rules live once, in `mock_qrm.domain.models` (`WebhookCreate`, `WebhookPatch`);
+The rules live once, in `mock_qrm.contract.models` (`WebhookCreate`, `WebhookPatch`);
 this form builds the request body, validates it with them, and puts each message
 under its field. Whatever the server still refuses (a 422) lands the same way.
 """
@@ -19,15 +19,15 @@ from textual.screen import ModalScreen
 from textual.widget import Widget
 from textual.widgets import Button, Checkbox, Input, Label, Switch, TextArea
 
-from mock_qrm.domain.errors import validation_messages
-from mock_qrm.domain.models import (
+from mock_qrm.contract.errors import validation_messages
+from mock_qrm.contract.models import (
     EventComponent,
     RateLimit,
     Webhook,
     WebhookCreate,
     WebhookPatch,
 )
-from mock_qrm.domain.webhooks import header_problems
+from mock_qrm.server.domain.webhooks import header_problems
 from qrm_tui.client import QrmApiError, QrmClient
 from qrm_tui.screens.base import WorkerErrors
 from qrm_tui.widgets.confirm import ConfirmDialog

@@ -10,7 +10,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 from pydantic import ValidationError
 
-from mock_qrm.settings import Settings
+from mock_qrm.server.settings import Settings
 from tests.api.test_errors import qrm_error
 from tests.conftest import WEBHOOK, make_settings
 

@@ -12,14 +12,14 @@ from hypothesis import strategies as st
 from openapi_spec_validator import OpenAPIV31SpecValidator, validate
 from pydantic import ValidationError
 
-from mock_qrm.domain.models import (
+from mock_qrm.contract.models import (
     MAX_URL_LENGTH,
     NAME_PATTERN,
     URL_PATTERN,
     WebhookPatch,
     check_url,
 )
-from mock_qrm.reports.generator import OVERRIDABLE
+from mock_qrm.server.reports.generator import OVERRIDABLE
 from tests.api.test_errors import qrm_error
 
 Client = TestClient[Any, Any]

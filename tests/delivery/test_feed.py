@@ -7,8 +7,8 @@ from typing import Any
 
 from aiohttp import WSMsgType
 
-from mock_qrm.delivery.feed import SUBSCRIBER_QUEUE, FeedHub
 from mock_qrm.receiver import RunningReceiver
+from mock_qrm.server.delivery.feed import SUBSCRIBER_QUEUE, FeedHub
 from tests.conftest import service_of
 from tests.delivery.helpers import Client, add_webhook, only_delivery, until, upload
 
@@ -143,8 +143,8 @@ async def _none_left(hub: FeedHub) -> bool:
 
 
 def _delivery(delivery_id: int) -> Any:
-    from mock_qrm.domain.models import DeliveryStatus
-    from mock_qrm.domain.records import DeliveryRecord
+    from mock_qrm.contract.models import DeliveryStatus
+    from mock_qrm.server.domain.records import DeliveryRecord
 
     record = DeliveryRecord(
         id=delivery_id,
@@ -185,7 +185,7 @@ async def test_the_kits_follower_catches_up_from_the_hub_after_falling_behind(
     monkeypatch: Any,
 ) -> None:
     """An embedded server's feed is read from its hub; a dropped reader resumes, losing nothing."""
-    monkeypatch.setattr("mock_qrm.delivery.feed.SUBSCRIBER_QUEUE", 4)
+    monkeypatch.setattr("mock_qrm.server.delivery.feed.SUBSCRIBER_QUEUE", 4)
     seen = await _follow(FeedHub(buffer_size=100), published=10)
     assert seen == [("delivery", n) for n in range(1, 11)]
 
@@ -193,7 +193,7 @@ async def test_the_kits_follower_catches_up_from_the_hub_after_falling_behind(
 async def test_the_kits_follower_resyncs_when_the_hub_no_longer_has_what_it_missed(
     monkeypatch: Any,
 ) -> None:
-    monkeypatch.setattr("mock_qrm.delivery.feed.SUBSCRIBER_QUEUE", 4)
+    monkeypatch.setattr("mock_qrm.server.delivery.feed.SUBSCRIBER_QUEUE", 4)
     seen = await _follow(FeedHub(buffer_size=5), published=10)
     assert seen[-1] == ("resync", None)
     assert ("delivery", 10) not in seen

@@ -320,7 +320,7 @@ async def test_the_filter_predicate_selects_what_the_journal_query_selects(
     api: Client, receiver: RunningReceiver
 ) -> None:
     """`DeliveryFilter.matches()` (the kit, the CLI's --follow) agrees with the list query."""
-    from mock_qrm.domain.models import Delivery, DeliveryFilter
+    from mock_qrm.contract.models import Delivery, DeliveryFilter
 
     ok = await add_webhook(api, receiver.url + "/ok", events=BOTH_EVENTS)
     await add_webhook(api, receiver.url + "/status/500", name="Broken")

@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from mock_qrm.domain.catalog import EventCatalog
-from mock_qrm.domain.delivery import MessageBodies, message_body, message_id
+from mock_qrm.contract.catalog import EventCatalog
 from mock_qrm.receiver import RunningReceiver
+from mock_qrm.server.domain.delivery import MessageBodies, message_body, message_id
 from tests.delivery.helpers import (
     Client,
     add_webhook,

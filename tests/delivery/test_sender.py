@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 
-from mock_qrm.delivery.sender import RESPONSE_BODY_CAP, Failure, Sender, _Connection
+from mock_qrm.server.delivery.sender import RESPONSE_BODY_CAP, Failure, Sender, _Connection
 
 Answer = Callable[[bytes], bytes | None]
 """The bytes to answer a request with (`None`: say nothing), given the request's bytes."""
@@ -350,7 +350,7 @@ async def test_a_bug_in_the_exchange_ends_the_attempt_as_a_failure(
     async def broken(self: object, request: bytes) -> None:
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr("mock_qrm.delivery.sender._Connection.exchange", broken)
+    monkeypatch.setattr("mock_qrm.server.delivery.sender._Connection.exchange", broken)
     result = await sender.send(server.url, b"{}", {})
     assert (result.status, result.error) == (None, "connection_error")
     assert "failed unexpectedly" in caplog.text

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from mock_qrm.receiver import RunningReceiver
-from mock_qrm.store.db import Writer
+from mock_qrm.server.store.db import Writer
 from tests.api.test_errors import qrm_error
 from tests.conftest import service_of
 from tests.delivery.helpers import (

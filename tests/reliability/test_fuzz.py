@@ -29,7 +29,7 @@ from schemathesis.checks import CHECKS as SCHEMATHESIS_CHECKS
 from schemathesis.checks import load_all_checks
 
 from mock_qrm.app import create_app
-from mock_qrm.delivery.sender import Sender, SendResult
+from mock_qrm.server.delivery.sender import Sender, SendResult
 from tests.api.test_errors import qrm_error
 from tests.conftest import make_settings
 from tests.delivery.helpers import Client

@@ -19,7 +19,7 @@ import pytest
 from pydantic import ValidationError
 
 from mock_qrm.receiver import RunningReceiver
-from mock_qrm.settings import Settings
+from mock_qrm.server.settings import Settings
 from tests.api.test_errors import qrm_error
 from tests.delivery.helpers import Client, advance, only_delivery, until
 from tests.test_cli import clean_env, free_port, one_clear_line, run

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from mock_qrm.reports import (
+from mock_qrm.server.reports import (
     FIRST_REPORT_ID,
     GeneratedReport,
     ReportGenerator,

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from mock_qrm.domain.models import DeliveryDetail, DeliveryStatus
+from mock_qrm.contract.models import DeliveryDetail, DeliveryStatus
 from mock_qrm.testing import (
     DeliveryWaitTimeout,
     MockQrm,
@@ -618,7 +618,7 @@ def test_a_wait_passes_over_deliveries_the_server_no_longer_has(
 
 async def test_a_snapshot_read_across_a_wipe_is_read_again() -> None:
     """The mirror's journal snapshot is paged; a wipe between the pages must not leave old rows."""
-    from mock_qrm.domain.models import Delivery, Page
+    from mock_qrm.contract.models import Delivery, Page
     from mock_qrm.testing.journal import FeedMirror
 
     old = Delivery.model_validate(

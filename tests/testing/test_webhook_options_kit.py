@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mock_qrm.domain.models import DeliveryStatus, RateLimit
+from mock_qrm.contract.models import DeliveryStatus, RateLimit
 from mock_qrm.testing import MockQrm, MockReceiver
 
 

@@ -13,10 +13,10 @@ from rich.console import Console
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, Label, Static
 
-from mock_qrm.api.context import SERVICE
 from mock_qrm.app import create_app
 from mock_qrm.client import QrmClient
-from mock_qrm.service import QrmService
+from mock_qrm.server.api.context import SERVICE
+from mock_qrm.server.service import QrmService
 from qrm_tui.app import QrmTuiApp, Target
 from qrm_tui.widgets.live_table import LiveTable
 from tests.conftest import make_settings

@@ -300,7 +300,7 @@ def test_the_call_log_numbers_each_call_once() -> None:
     """The server answers its last 1,000 calls with no id: each read adds only what is new."""
     from datetime import UTC, datetime
 
-    from mock_qrm.domain.models import ApiCall
+    from mock_qrm.contract.models import ApiCall
 
     def call(n: int) -> ApiCall:
         at = datetime(2026, 12, 1, 10, 0, n, tzinfo=UTC)

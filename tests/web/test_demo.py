@@ -8,8 +8,8 @@ import pytest
 
 from mock_qrm.app import create_app
 from mock_qrm.client import QrmClient
+from mock_qrm.server.settings import Settings
 from mock_qrm.serving import Running, serve
-from mock_qrm.settings import Settings
 from qrm_tui.demo import DemoOptions
 from qrm_tui.web import shared_demo
 

@@ -1,0 +1,774 @@
+"""The API's resources as pydantic models: one definition, used by the server
+to validate and serialise and by the TUI to parse.
+
+JSON fields are camelCase like QRM's; Python attributes are snake_case.
+Request models forbid unknown fields so a typo is a 422, not a silent no-op;
+resource models ignore unknown fields so older clients survive additions.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated, Any, Generic, Literal, TypeVar
+from urllib.parse import urlsplit
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    StrictBool,
+    StringConstraints,
+    TypeAdapter,
+    ValidationInfo,
+    WithJsonSchema,
+    field_validator,
+)
+from pydantic.alias_generators import to_camel
+from pydantic.json_schema import SkipJsonSchema
+
+from mock_qrm.contract.timefmt import iso_z
+
+Timestamp = Annotated[datetime, PlainSerializer(iso_z, return_type=str, when_used="json")]
+"""A UTC time, written as `2026-11-28T15:04:05.123Z`."""
+
+
+def _naive_is_utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+
+
+_NUMBER = re.compile(r"\s*[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\s*")
+_DATETIME: TypeAdapter[datetime] = TypeAdapter(datetime)
+
+
+def _not_a_number(value: Any) -> Any:
+    """A time is ISO 8601 text: pydantic alone would read `0.5` as Unix seconds, 1970.
+
+    Text is parsed here, laxly: after a before-validator a strict body would refuse any string.
+    """
+    if not isinstance(value, str):
+        return value
+    if _NUMBER.fullmatch(value):
+        raise ValueError("must be an ISO 8601 date-time, e.g. 2026-11-28T15:04:05Z")
+    return _DATETIME.validate_python(value)
+
+
+UtcInput = Annotated[datetime, BeforeValidator(_not_a_number), AfterValidator(_naive_is_utc)]
+"""A time from a client; one without an offset is UTC, never the server's local time."""
+
+MAX_URL_LENGTH = 2048
+MAX_NAME_LENGTH = 100
+_H16 = "[0-9A-Fa-f]{1,4}"
+_IPV6 = "|".join(
+    [
+        f"(?:{_H16}:){{7}}{_H16}",
+        f"(?:{_H16}:){{1,7}}:",
+        f"(?:{_H16}:){{1,6}}:{_H16}",
+        *(f"(?:{_H16}:){{1,{5 - n}}}(?::{_H16}){{1,{n + 2}}}" for n in range(4)),
+        f"{_H16}:(?::{_H16}){{1,6}}",
+        f":(?:(?::{_H16}){{1,7}}|:)",
+    ]
+)
+_SPACE = r"\t-\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+"""What `str.strip()` trims, spelled out: `\\s` means less in the ECMA regexes of JSON Schema."""
+_PORT = "[1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]"
+URL_PATTERN = (
+    rf"^[{_SPACE}]*[Hh][Tt][Tt][Pp][Ss]?://"
+    rf"(?:[A-Za-z0-9\-._~!$&'()*+,;=%]+|\[(?:{_IPV6})\])"
+    rf"(?::(?:{_PORT}))?"
+    rf"(?:[/?#][^{_SPACE}\x00-\x1f\x7f-\x9f]*)?[{_SPACE}]*$"
+)
+"""What `check_url` accepts, as the document's `pattern`: http(s), a host name or an IPv6
+literal, a port from 1 to 65535, then no space or control character; space around is trimmed."""
+_URL = re.compile(URL_PATTERN)
+NAME_PATTERN = (
+    rf"^[{_SPACE}]*[^{_SPACE}](?:[\s\S]{{0,{MAX_NAME_LENGTH - 2}}}[^{_SPACE}])?[{_SPACE}]*$"
+)
+"""What `_check_name` accepts: 1 to 100 characters after `str.strip()`."""
+
+WebhookName = Annotated[
+    str,
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": NAME_PATTERN,
+            "description": f"1 to {MAX_NAME_LENGTH} characters once the space around them is"
+            " trimmed",
+        }
+    ),
+]
+WebhookUrl = Annotated[
+    str,
+    WithJsonSchema(
+        {
+            "type": "string",
+            "maxLength": MAX_URL_LENGTH,
+            "pattern": URL_PATTERN,
+            "description": "An absolute http(s) URL without credentials; space around it is"
+            " trimmed",
+        }
+    ),
+]
+EVENT_CODE = {"x-catalog": "eventCode"}
+"""Where the document names a code of the event catalog: `openapi_document` fills in the enum."""
+EventCodes = Annotated[
+    list[str], WithJsonSchema({"type": "array", "minItems": 1, "items": EVENT_CODE})
+]
+EventCode = Annotated[str, WithJsonSchema(EVENT_CODE)]
+Username = Annotated[str, WithJsonSchema({"type": "string", "pattern": "^[^:]+$"})]
+Password = Annotated[str, WithJsonSchema({"type": "string", "minLength": 1})]
+
+
+def _omittable(schema: dict[str, Any]) -> None:
+    """A PATCH field that may be left out but not set to null: no `default: null` documented."""
+    schema.pop("default", None)
+
+
+SqlInt = Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]
+"""An integer SQLite can bind: a larger id or offset is a 422, not a crash."""
+
+
+class CamelModel(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
+
+
+class RequestModel(CamelModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+T = TypeVar("T")
+
+
+class Envelope(CamelModel, Generic[T]):
+    """QRM's envelope for one resource: `{"data": ...}`."""
+
+    data: T
+
+
+class Page(CamelModel, Generic[T]):
+    """QRM's envelope for a list: `{"data": [...], "limit", "offset", "total"}`."""
+
+    data: list[T]
+    limit: int
+    offset: int
+    total: int
+
+
+class ApiError(CamelModel):
+    """QRM's error shape; `errors` maps a dotted field path to its messages (422)."""
+
+    error_code: str
+    message: str
+    errors: dict[str, list[str]] | None = None
+
+
+# --- webhooks -------------------------------------------------------------
+
+
+def _check_name(value: str) -> str:
+    value = value.strip()
+    if not value:
+        raise ValueError("Name is required")
+    if len(value) > MAX_NAME_LENGTH:
+        raise ValueError(f"Name must be at most {MAX_NAME_LENGTH} characters")
+    return value
+
+
+def check_url(value: str) -> str:
+    """An absolute http(s) URL with a host, no credentials, at most 2,048 characters as sent.
+
+    The checks below word the common mistakes; `URL_PATTERN` is the whole rule, as documented.
+    """
+    if len(value) > MAX_URL_LENGTH:
+        raise ValueError(f"URL must be at most {MAX_URL_LENGTH} characters")
+    value = value.strip()
+    if not value:
+        raise ValueError("URL is required")
+    # C0, DEL and C1; checked before urlsplit, which would silently drop tabs and newlines.
+    if any(ch < " " or "\x7f" <= ch <= "\x9f" for ch in value):
+        raise ValueError("URL must not contain control characters")
+    try:
+        parts = urlsplit(value)
+        port = parts.port
+    except ValueError as exc:
+        raise ValueError(f"URL is not valid: {exc}") from None
+    if parts.scheme not in ("http", "https"):
+        raise ValueError("URL must start with http:// or https://")
+    if not parts.hostname:
+        raise ValueError("URL must have a host")
+    if parts.username is not None or parts.password is not None:
+        raise ValueError("URL must not contain credentials; use basic authentication")
+    if port == 0:
+        raise ValueError("URL port must be between 1 and 65535")
+    if any(ch.isspace() for ch in value):
+        raise ValueError("URL must not contain spaces")
+    if not _URL.fullmatch(value):
+        raise ValueError(
+            "URL is not valid: use a host name or an IPv6 address in brackets, and a port"
+            " from 1 to 65535 without leading zeros"
+        )
+    return value
+
+
+def _check_events(value: list[str], info: ValidationInfo) -> list[str]:
+    if not value:
+        raise ValueError("Select at least one event")
+    known: frozenset[str] | None = (info.context or {}).get("event_codes")
+    if known is not None:
+        unknown = [code for code in value if code not in known]
+        if unknown:
+            raise ValueError(f"Unknown event code: {', '.join(sorted(set(unknown)))}")
+    return list(dict.fromkeys(value))
+
+
+def _check_username(value: str) -> str:
+    if not value:
+        raise ValueError("Username is required")
+    if ":" in value:
+        raise ValueError("Username must not contain ':'")
+    return value
+
+
+def _check_password(value: str) -> str:
+    if not value:
+        raise ValueError("Password is required")
+    return value
+
+
+MAX_HEADERS = 20
+MAX_HEADER_VALUE = 4096
+HEADER_NAME = r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,256}$"
+"""An HTTP token (RFC 9110, section 5.6.2)."""
+HEADER_VALUE = r"^[^\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]*$"
+"""Any visible text, spaces and tabs: no control character (C0, DEL, C1) and no line or
+paragraph separator, so no header can be smuggled in. Space around it is trimmed, as HTTP does."""
+
+HeaderName = Annotated[str, StringConstraints(pattern=HEADER_NAME)]
+HeaderValue = Annotated[
+    str,
+    StringConstraints(max_length=MAX_HEADER_VALUE, pattern=HEADER_VALUE),
+    AfterValidator(lambda value: value.strip(" \t")),
+]
+DELIVERY_MARKER = "X-Mock-Qrm-Delivery"
+"""Carried by every delivery: the server refuses requests bearing it, so it never feeds itself."""
+
+RESERVED_HEADERS = ("Content-Type", "Content-Length", "Host", "Transfer-Encoding", "Connection")
+"""Headers the request itself decides: a webhook may not set them (nor the loop marker)."""
+
+
+def _any_case(name: str) -> str:
+    return "".join(f"[{c.lower()}{c.upper()}]" if c.isalpha() else c for c in name)
+
+
+_RESERVED = "|".join(_any_case(name) for name in (*RESERVED_HEADERS, DELIVERY_MARKER))
+CustomHeaders = Annotated[
+    dict[HeaderName, HeaderValue],
+    Field(
+        max_length=MAX_HEADERS,
+        json_schema_extra={
+            "additionalProperties": False,
+            "propertyNames": {"not": {"pattern": f"^(?:{_RESERVED})$"}},
+            "description": "Sent with every attempt. Names ignore case and must differ; the"
+            " request's own headers are refused, and Authorization while basic auth is on",
+        },
+    ),
+]
+"""A webhook's own headers, sent with every attempt (SPEC.md section 8.7)."""
+
+
+class RateLimit(RequestModel):
+    """At most `limit` attempts in any sliding window of one `period`."""
+
+    limit: Annotated[int, Field(ge=1, le=100_000)]
+    period: Literal["minute", "hour"]
+
+    def __str__(self) -> str:
+        return f"{self.limit}/{self.period}"
+
+    @classmethod
+    def parse(cls, text: str) -> RateLimit:
+        """`2/minute` or `100/hour`, as the CLI, the kit and the TUI form take it."""
+        count, _, period = text.strip().partition("/")
+        digits = count.strip()
+        if not (digits.isascii() and digits.isdigit()) or period.strip() not in ("minute", "hour"):
+            raise ValueError(f"expected N/minute or N/hour, like 2/minute, not {text!r}")
+        return cls(limit=int(digits), period=period.strip())
+
+
+class BasicAuthIn(RequestModel):
+    username: Username
+    password: Password
+
+    _username = field_validator("username")(_check_username)
+    _password = field_validator("password")(_check_password)
+
+
+class BasicAuthPatch(RequestModel):
+    """Basic auth on edit: an omitted password keeps the stored one."""
+
+    username: Username
+    password: str | None = Field(
+        None,
+        description="Omitted, null or empty: keep the stored password; a webhook without one"
+        " answers 422 on `basicAuth.password`",
+    )
+
+    _username = field_validator("username")(_check_username)
+
+    @field_validator("password")
+    @classmethod
+    def _password(cls, value: str | None) -> str | None:
+        return value or None
+
+
+class WebhookCreate(RequestModel):
+    name: WebhookName
+    url: WebhookUrl
+    events: EventCodes
+    basic_auth: BasicAuthIn | None = None
+    active: StrictBool = True
+    headers: CustomHeaders = Field(default_factory=dict)
+    rate_limit: RateLimit | None = None
+
+    _name = field_validator("name")(_check_name)
+    _url = field_validator("url")(check_url)
+    _events = field_validator("events")(_check_events)
+
+
+class WebhookPatch(RequestModel):
+    """Any subset of a webhook's fields; `basicAuth: null` turns basic auth off."""
+
+    # Documented without null: null is refused (422, `check_patch`), not "leave as is".
+    name: WebhookName | SkipJsonSchema[None] = Field(None, json_schema_extra=_omittable)
+    url: WebhookUrl | SkipJsonSchema[None] = Field(None, json_schema_extra=_omittable)
+    events: EventCodes | SkipJsonSchema[None] = Field(None, json_schema_extra=_omittable)
+    basic_auth: BasicAuthPatch | None = None
+    active: StrictBool | SkipJsonSchema[None] = Field(None, json_schema_extra=_omittable)
+    headers: CustomHeaders | SkipJsonSchema[None] = Field(None, json_schema_extra=_omittable)
+    """Replaces every custom header; `{}` removes them all."""
+    rate_limit: RateLimit | None = None
+    """`null` removes the limit."""
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str | None) -> str | None:
+        return None if value is None else _check_name(value)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        return None if value is None else check_url(value)
+
+    @field_validator("events")
+    @classmethod
+    def _events(cls, value: list[str] | None, info: ValidationInfo) -> list[str] | None:
+        return None if value is None else _check_events(value, info)
+
+
+class BasicAuthOut(CamelModel):
+    """Basic auth as the API shows it: the password is write-only."""
+
+    username: str
+    password_set: bool = True
+
+
+class LastDelivery(CamelModel):
+    """The most recent delivery to a webhook, for the Webhooks table."""
+
+    delivery_id: int
+    status: DeliveryStatus
+    response_status: int | None = None
+    error: str | None = None
+    at: Timestamp
+
+
+class Webhook(CamelModel):
+    id: int
+    name: str
+    url: str
+    events: list[str]
+    basic_auth: BasicAuthOut | None = None
+    active: bool
+    headers: dict[str, str] = Field(default_factory=dict)
+    rate_limit: RateLimit | None = None
+    created_at: Timestamp
+    updated_at: Timestamp
+    last_delivery: LastDelivery | None = None
+
+
+class EventTypeOut(CamelModel):
+    event_code: str
+    event_name: str
+
+
+class EventComponent(CamelModel):
+    component: str
+    events: list[EventTypeOut]
+
+
+# --- deliveries -----------------------------------------------------------
+
+
+class DeliveryStatus(StrEnum):
+    PENDING = "pending"
+    IN_FLIGHT = "in_flight"
+    DELIVERED = "delivered"
+    RETRY_SCHEDULED = "retry_scheduled"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def is_final(self) -> bool:
+        return self in _FINAL
+
+
+_FINAL = frozenset({DeliveryStatus.DELIVERED, DeliveryStatus.FAILED, DeliveryStatus.CANCELLED})
+
+
+class Trigger(StrEnum):
+    AUTOMATIC = "automatic"
+    MANUAL = "manual"
+
+
+class Outcome(StrEnum):
+    SUCCESS = "success"
+    FAILURE = "failure"
+    INTERRUPTED = "interrupted"
+
+
+class MessagePayload(CamelModel):
+    resource_id: int
+    path: str
+
+
+class WebhookMessage(CamelModel):
+    """The body QRM POSTs to a receiver (SPEC.md section 2)."""
+
+    message_id: str
+    event_code: str
+    event_name: str
+    payload: MessagePayload
+
+
+class Attempt(CamelModel):
+    number: int
+    trigger: Trigger
+    started_at: Timestamp
+    duration_ms: int | None = None
+    url: str
+    request_headers: dict[str, str]
+    request_body: str | None = None
+    response_status: int | None = None
+    response_headers: dict[str, str] | None = None
+    response_body: str | None = None
+    response_truncated: bool = False
+    error: str | None = None
+    outcome: Outcome | None = None
+    """`None` while the attempt is in flight."""
+
+
+class Delivery(CamelModel):
+    id: int
+    message_id: str
+    webhook_id: int
+    webhook_name: str
+    event_code: str
+    resource_id: int
+    status: DeliveryStatus
+    attempt_count: int
+    """Automatic attempts that ended: the n of n/4."""
+    attempts_total: int = 0
+    """Every attempt started, manual ones included."""
+    next_attempt_at: Timestamp | None = None
+    created_at: Timestamp
+    completed_at: Timestamp | None = None
+    last_response_status: int | None = None
+    last_error: str | None = None
+    last_duration_ms: int | None = None
+
+
+class DeliveryDetail(Delivery):
+    message: WebhookMessage
+    attempts: list[Attempt]
+
+
+class DeliveryFields(BaseModel):
+    """What a delivery can be filtered on, in a query string or in a bulk body."""
+
+    webhook_id: SqlInt | None = None
+    status: DeliveryStatus | None = None
+    event_code: str | None = None
+    resource_id: SqlInt | None = None
+    message_id: str | None = None
+    since: UtcInput | None = None
+    until: UtcInput | None = None
+
+    def matches(self, delivery: Delivery) -> bool:
+        """The filter as a predicate: what the journal's query selects, for one delivery."""
+        return (
+            (self.webhook_id is None or delivery.webhook_id == self.webhook_id)
+            and (self.status is None or delivery.status == self.status)
+            and (self.event_code is None or delivery.event_code == self.event_code)
+            and (self.resource_id is None or delivery.resource_id == self.resource_id)
+            and (self.message_id is None or delivery.message_id == self.message_id)
+            and (self.since is None or delivery.created_at >= self.since)
+            and (self.until is None or delivery.created_at <= self.until)
+        )
+
+
+class DeliveryFilter(RequestModel, DeliveryFields):
+    """Which deliveries a list or a bulk redelivery covers (camelCase in a body)."""
+
+
+class BulkRedeliverResult(CamelModel):
+    count: int
+
+
+# --- reports and simulation -------------------------------------------------
+
+
+class LoginForm(RequestModel):
+    username: Annotated[str, StringConstraints(min_length=1)]
+    password: Annotated[str, StringConstraints(min_length=1)]
+
+
+class LoginResult(CamelModel):
+    token: str
+    refresh_token: str
+    username: str
+    org_name: str
+    avatar_url: str
+
+
+class UploadReport(RequestModel):
+    """A simulated upload; `overrides` are `inspectionGeneral` fields to set."""
+
+    overrides: dict[str, Any] = Field(default_factory=dict)
+
+
+class UploadedReport(CamelModel):
+    resource_id: int
+    inspection_id: str
+    path: str
+
+
+class EmitEvent(RequestModel):
+    event_code: EventCode
+    resource_id: SqlInt
+
+
+class EmittedEvent(CamelModel):
+    event_code: str
+    resource_id: int
+    deliveries: int
+
+
+class ReportRow(CamelModel):
+    """A report as the TUI lists it: the columns, not QRM's whole document."""
+
+    id: int
+    inspection_id: str
+    case_number: str
+    inspection_type: str
+    result: str
+    status: str
+    created_at: Timestamp
+    file_ready: bool
+
+
+class ClockState(CamelModel):
+    now: Timestamp
+    manual: bool
+    time_scale: float
+
+
+class ClockAdvance(RequestModel):
+    seconds: Annotated[float, Field(ge=0.001, le=366 * 86400)]
+    """The manual clock keeps whole milliseconds, as the journal does."""
+
+
+# --- faults on QRM's own routes (the receiver's call back) -------------------------
+
+
+FAULT_ROUTES = (
+    "POST /api/v1/auth/login",
+    "GET /api/v1/reports",
+    "GET /api/v1/reports/{id}",
+    "GET /files/reports/{id}.pdf",
+)
+"""The QRM routes a receiver calls back, which faults can be put on."""
+
+FaultRoute = Literal[
+    "POST /api/v1/auth/login",
+    "GET /api/v1/reports",
+    "GET /api/v1/reports/{id}",
+    "GET /files/reports/{id}.pdf",
+]
+
+
+class FaultSpec(RequestModel):
+    """What QRM's API does, for the next `times` matching calls (absent: until removed)."""
+
+    # The document says what `model_post_init` and `_reset_alone` check ("integer": not null).
+    model_config = ConfigDict(
+        json_schema_extra={
+            "anyOf": [
+                {"required": ["status"], "properties": {"status": {"type": "integer"}}},
+                {"required": ["delayMs"], "properties": {"delayMs": {"type": "integer"}}},
+                {"required": ["reset"], "properties": {"reset": {"const": True}}},
+            ],
+            "not": {
+                "required": ["status", "reset"],
+                "properties": {"status": {"type": "integer"}, "reset": {"const": True}},
+            },
+        }
+    )
+
+    route: FaultRoute
+    status: Annotated[int, Field(ge=400, le=599)] | None = None
+    """Answer this status, in QRM's error shape."""
+    delay_ms: Annotated[int, Field(ge=0, le=600_000)] | None = None
+    """Wait this long first; alone, the answer is the normal one."""
+    retry_after: Annotated[int, Field(ge=0, le=86_400)] | None = None
+    """Seconds, sent as the `Retry-After` header."""
+    reset: StrictBool = False
+    """Drop the connection instead of answering."""
+    times: Annotated[int, Field(ge=1, le=1_000_000)] | None = None
+
+    @field_validator("reset")
+    @classmethod
+    def _reset_alone(cls, value: bool, info: ValidationInfo) -> bool:
+        if value and info.data.get("status") is not None:
+            raise ValueError("a reset drops the connection: it cannot also answer a status")
+        return value
+
+    def model_post_init(self, context: Any, /) -> None:
+        if self.status is None and self.delay_ms is None and not self.reset:
+            raise ValueError("a fault needs a status, a delayMs or reset: true")
+
+
+class Fault(CamelModel):
+    id: int
+    route: str
+    status: int | None = None
+    times: int | None = None
+    remaining: int | None = None
+    """Matching calls it still applies to (`null`: until removed)."""
+    delay_ms: int | None = None
+    retry_after: int | None = None
+    reset: bool = False
+
+
+class ApiCall(CamelModel):
+    """One call to a QRM route, as a receiver made it."""
+
+    at: Timestamp
+    method: str
+    path: str
+    status: int | None
+    """`null` when a fault dropped the connection."""
+    fault_id: int | None = None
+
+
+class OverdueItem(CamelModel):
+    """The work that has most missed its time."""
+
+    kind: str
+    """`delivery` (an attempt not started), `event` (a scheduled event), or a `… write` to retry."""
+    id: int
+    late_ms: int
+
+
+class Health(CamelModel):
+    status: Literal["ok", "degraded"]
+    reason: str | None = None
+    """Why the server is degraded: a store that refuses writes, a stopped dispatcher, overdue work."""
+    unavailable: bool = False
+    """The store or the dispatcher is down (`/healthz` answers 503), not merely behind."""
+    version: str
+    dispatcher_alive: bool
+    queue_depth: int
+    in_flight: int
+    oldest_overdue_ms: int | None = None
+    """How late the most overdue work is, in milliseconds."""
+    oldest_overdue: OverdueItem | None = None
+    manual_clock: bool
+    now: Timestamp | None = None
+    """The server's clock (a manual one does not move by itself)."""
+    time_scale: float
+    max_attempts: int
+    """1 + retries: what "attempt n of N" counts to."""
+    timeout_seconds: float
+    retry_interval_seconds: float
+    """Both after the time scale, as the dispatcher applies them."""
+
+
+# --- live feed -------------------------------------------------------------
+
+
+FEED_TYPES = frozenset({"hello", "delivery", "webhook", "report", "resync", "heartbeat"})
+
+
+class FeedFrame(CamelModel):
+    """One frame of `GET /api/v1/webhook-feed`."""
+
+    seq: int | None = None
+    type: str
+    """One of FEED_TYPES; a plain string so an older client survives a newer frame."""
+    action: str | None = None
+    delivery: Delivery | None = None
+    webhook: Webhook | None = None
+    report: ReportRow | None = None
+    boot_id: str | None = None
+
+
+LastDelivery.model_rebuild()
+
+
+# --- query parameters --------------------------------------------------------
+
+
+class QueryModel(BaseModel):
+    """Query parameters: snake_case like QRM's; unknown ones are ignored, as QRM does."""
+
+    model_config = ConfigDict(extra="ignore")
+
+
+class ReportQuery(QueryModel):
+    limit: Annotated[int, Field(ge=1, le=200)] = 10
+    offset: Annotated[SqlInt, Field(ge=0)] = 0
+    order: Literal["created_date:desc", "created_date:asc"] = "created_date:desc"
+    status: Literal["in-progress", "pending", "completed"] | None = None
+    capa_status: str | None = None
+    style_id: str | None = None
+    created_from: UtcInput | None = None
+    created_to: UtcInput | None = None
+    updated_from: UtcInput | None = None
+    updated_to: UtcInput | None = None
+    system_updated_from: UtcInput | None = None
+    system_updated_to: UtcInput | None = None
+    inspection_date_from: UtcInput | None = None
+    inspection_date_to: UtcInput | None = None
+
+
+class DeliveryQuery(QueryModel, DeliveryFields):
+    limit: Annotated[int, Field(ge=1, le=200)] = 50
+    offset: Annotated[SqlInt, Field(ge=0)] = 0
+
+    def filter(self) -> DeliveryFilter:
+        return DeliveryFilter.model_validate(self.model_dump(exclude={"limit", "offset"}))
+
+
+class PageQuery(QueryModel):
+    limit: Annotated[int, Field(ge=1, le=200)] = 50
+    offset: Annotated[SqlInt, Field(ge=0)] = 0
+
+
+class WebhookQuery(PageQuery):
+    """Webhooks are few: one page of up to 200 is the whole registry for most users."""
+
+    limit: Annotated[int, Field(ge=1, le=200)] = 200

@@ -1,0 +1,140 @@
+"""The webhook registry: QRM's Configuration > Webhooks page, as an API."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from mock_qrm.contract.models import (
+    Envelope,
+    EventComponent,
+    Page,
+    Webhook,
+    WebhookCreate,
+    WebhookPatch,
+    WebhookQuery,
+)
+from mock_qrm.server.api.context import api, service
+from mock_qrm.server.api.routing import (
+    parse_body,
+    parse_query,
+    path_int,
+    reached,
+    respond,
+    respond_list,
+)
+
+TAG = "Webhooks"
+
+
+@api.route(
+    "GET",
+    "/api/v1/webhook-events",
+    summary="The event catalog, grouped by component",
+    tag=TAG,
+    response=Envelope[list[EventComponent]],
+)
+async def list_events(request: web.Request) -> web.Response:
+    return respond_list(service(request).event_components(), EventComponent)
+
+
+@api.route(
+    "GET",
+    "/api/v1/webhooks",
+    summary="List webhooks, oldest first",
+    tag=TAG,
+    query=WebhookQuery,
+    response=Page[Webhook],
+)
+async def list_webhooks(request: web.Request) -> web.Response:
+    query = parse_query(request, WebhookQuery)
+    webhooks = await service(request).list_webhooks()
+    page = webhooks[query.offset : query.offset + query.limit]
+    return respond(
+        Page[Webhook](data=page, limit=query.limit, offset=query.offset, total=len(webhooks))
+    )
+
+
+@api.route(
+    "POST",
+    "/api/v1/webhooks",
+    summary="Add a webhook (active at once)",
+    tag=TAG,
+    status=201,
+    body=WebhookCreate,
+    response=Envelope[Webhook],
+)
+async def create_webhook(request: web.Request) -> web.Response:
+    qrm = service(request)
+    spec = await parse_body(request, WebhookCreate, qrm.validation_context)
+    return respond(Envelope(data=await qrm.create_webhook(spec, reached(request))), status=201)
+
+
+@api.route(
+    "GET",
+    "/api/v1/webhooks/{webhook_id:[0-9]+}",
+    summary="Read a webhook",
+    tag=TAG,
+    response=Envelope[Webhook],
+    errors=(404,),
+)
+async def get_webhook(request: web.Request) -> web.Response:
+    return respond(
+        Envelope(
+            data=await service(request).get_webhook(path_int(request, "webhook_id", "Webhook"))
+        )
+    )
+
+
+@api.route(
+    "PATCH",
+    "/api/v1/webhooks/{webhook_id:[0-9]+}",
+    summary="Change any fields; an omitted password keeps the stored one",
+    tag=TAG,
+    body=WebhookPatch,
+    response=Envelope[Webhook],
+    errors=(404,),
+)
+async def update_webhook(request: web.Request) -> web.Response:
+    qrm = service(request)
+    webhook_id = path_int(request, "webhook_id", "Webhook")
+    patch = await parse_body(request, WebhookPatch, qrm.validation_context)
+    return respond(Envelope(data=await qrm.update_webhook(webhook_id, patch, reached(request))))
+
+
+@api.route(
+    "DELETE",
+    "/api/v1/webhooks/{webhook_id:[0-9]+}",
+    summary="Remove a webhook; its delivery history stays",
+    tag=TAG,
+    status=204,
+    errors=(404,),
+)
+async def delete_webhook(request: web.Request) -> web.Response:
+    await service(request).delete_webhook(path_int(request, "webhook_id", "Webhook"))
+    return web.Response(status=204)
+
+
+@api.route(
+    "POST",
+    "/api/v1/webhooks/{webhook_id:[0-9]+}/activate",
+    summary="Activate a webhook",
+    tag=TAG,
+    response=Envelope[Webhook],
+    errors=(404,),
+)
+async def activate(request: web.Request) -> web.Response:
+    webhook = await service(request).set_active(path_int(request, "webhook_id", "Webhook"), True)
+    return respond(Envelope(data=webhook))
+
+
+@api.route(
+    "POST",
+    "/api/v1/webhooks/{webhook_id:[0-9]+}/deactivate",
+    summary="Deactivate a webhook; its pending retries are cancelled",
+    tag=TAG,
+    response=Envelope[Webhook],
+    errors=(404,),
+)
+async def deactivate(request: web.Request) -> web.Response:
+    webhook = await service(request).set_active(path_int(request, "webhook_id", "Webhook"), False)
+    return respond(Envelope(data=webhook))

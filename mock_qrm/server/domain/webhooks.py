@@ -1,0 +1,105 @@
+"""The webhook registry's rules as pure functions: a new webhook, a patch applied."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import replace
+
+from mock_qrm.contract.errors import FieldErrors
+from mock_qrm.contract.models import DELIVERY_MARKER, RESERVED_HEADERS, WebhookCreate, WebhookPatch
+from mock_qrm.server.domain.records import WebhookRecord
+
+_RESERVED = frozenset(name.lower() for name in (*RESERVED_HEADERS, DELIVERY_MARKER))
+
+
+def header_problems(names: Iterable[str], basic_auth: bool) -> dict[str, list[str]]:
+    """Why custom headers with these names cannot be sent, keyed `headers.<name>`.
+
+    Refused: the headers the request decides, the marker that keeps the server
+    from delivering to itself, two names differing only in case, and
+    `Authorization` while basic authentication is on (it would be overwritten).
+    The TUI's form checks the same before it sends.
+    """
+    problems: dict[str, list[str]] = {}
+    seen: set[str] = set()
+    for name in names:
+        lowered = name.lower()
+        if lowered in _RESERVED:
+            problems[f"headers.{name}"] = [f"{name} is set by the request itself"]
+        elif lowered == "authorization" and basic_auth:
+            problems[f"headers.{name}"] = [
+                "Authorization comes from basic authentication: turn it off to set your own"
+            ]
+        elif lowered in seen:
+            problems[f"headers.{name}"] = ["Another header has this name (names ignore case)"]
+        seen.add(lowered)
+    return problems
+
+
+def checked_headers(webhook: WebhookRecord) -> WebhookRecord:
+    """`webhook` if its custom headers can be sent as they are, else `FieldErrors` by name."""
+    names = (name for name, _ in webhook.headers)
+    problems = header_problems(names, basic_auth=webhook.auth_username is not None)
+    if problems:
+        raise FieldErrors(problems)
+    return webhook
+
+
+def new_webhook(spec: WebhookCreate, webhook_id: int, now_ms: int) -> WebhookRecord:
+    return checked_headers(
+        WebhookRecord(
+            id=webhook_id,
+            name=spec.name,
+            url=spec.url,
+            events=tuple(spec.events),
+            auth_username=spec.basic_auth.username if spec.basic_auth else None,
+            auth_password=spec.basic_auth.password if spec.basic_auth else None,
+            active=spec.active,
+            created_at=now_ms,
+            updated_at=now_ms,
+            headers=tuple(spec.headers.items()),
+            rate_limit=spec.rate_limit,
+        )
+    )
+
+
+def check_patch(patch: WebhookPatch) -> None:
+    """Rules a patch breaks whatever the webhook: a mandatory field set to null."""
+    changed = patch.model_fields_set
+    for field in ("name", "url", "events", "active", "headers"):
+        if field in changed and getattr(patch, field) is None:
+            raise FieldErrors({field: ["must not be null"]})
+
+
+def patched(current: WebhookRecord, patch: WebhookPatch, now_ms: int) -> WebhookRecord:
+    """`current` with the fields the patch names; an omitted password keeps the stored one.
+
+    Only fields named in the request change: a PATCH that does not name
+    `active` never activates or deactivates.
+    """
+    check_patch(patch)
+    changed = patch.model_fields_set
+    updated = replace(current, updated_at=now_ms)
+    if "name" in changed and patch.name is not None:
+        updated = replace(updated, name=patch.name)
+    if "url" in changed and patch.url is not None:
+        updated = replace(updated, url=patch.url)
+    if "events" in changed and patch.events is not None:
+        updated = replace(updated, events=tuple(patch.events))
+    if "active" in changed and patch.active is not None:
+        updated = replace(updated, active=patch.active)
+    if "headers" in changed and patch.headers is not None:
+        updated = replace(updated, headers=tuple(patch.headers.items()))
+    if "rate_limit" in changed:
+        updated = replace(updated, rate_limit=patch.rate_limit)
+    if "basic_auth" in changed:
+        if patch.basic_auth is None:
+            updated = replace(updated, auth_username=None, auth_password=None)
+        else:
+            password = patch.basic_auth.password or current.auth_password
+            if password is None:
+                raise FieldErrors({"basicAuth.password": ["Password is required"]})
+            updated = replace(
+                updated, auth_username=patch.basic_auth.username, auth_password=password
+            )
+    return checked_headers(updated)
