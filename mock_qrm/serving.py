@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import ipaddress
 import os
 import signal
 import socket
@@ -18,6 +19,22 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
+
+
+def is_loopback(host: str) -> bool:
+    """Whether `host` names this machine only (what may listen without an API key)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        try:
+            return all(
+                ipaddress.ip_address(info[4][0]).is_loopback
+                for info in socket.getaddrinfo(host, None)
+            )
+        except (OSError, ValueError):
+            return False
 
 
 class ServeError(Exception):

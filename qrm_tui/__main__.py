@@ -9,28 +9,29 @@ With --web, browsers get the app instead of this terminal (see `qrm_tui.web`).
 from __future__ import annotations
 
 import argparse
-import asyncio
-import logging
 import os
 from collections.abc import Mapping, Sequence
-from pathlib import Path
-from typing import TYPE_CHECKING
-
-from pydantic import SecretStr, ValidationError
-from textual.logging import TextualHandler
+from typing import TYPE_CHECKING, NoReturn
 
 from mock_qrm import __version__
-from mock_qrm.client import ClientSettings
-from mock_qrm.contract.errors import validation_messages
-from mock_qrm.contract.models import check_url
-from mock_qrm.server.settings import Settings
-from qrm_tui.app import QrmTuiApp, Target
-from qrm_tui.demo import DemoBusy, DemoLock, DemoOptions, demo_db_path, demo_settings, wipe
+from mock_qrm.client.settings import ClientSettings, ClientSettingsError
+from mock_qrm.contract.rules import check_url
 
 if TYPE_CHECKING:
+    from qrm_tui.app import Target
+    from qrm_tui.demo import DemoLock
     from qrm_tui.web import WebSettings
 
 PROG = "qrm-tui"
+"""Textual, the server and pydantic are imported once the flags are read: `qrm-tui
+--version` and a bad flag answer at once."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """A usage error is one line, `qrm-tui: error: ...`, pointing at --help."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{PROG}: error: {message} (see {PROG} --help)\n")
 
 
 def _server_url(value: str) -> str:
@@ -41,7 +42,7 @@ def _server_url(value: str) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog=PROG,
         description="A terminal app for the mock QRM: manage webhooks, watch deliveries. "
         "With no --server it runs its own mock server.",
@@ -89,6 +90,9 @@ def web_settings(
     parser: argparse.ArgumentParser, args: argparse.Namespace, environ: Mapping[str, str]
 ) -> WebSettings:
     """The --web flags as one object; a refusal (no password off loopback) is one line."""
+    from pydantic import ValidationError
+
+    from mock_qrm.contract.errors import validation_messages
     from qrm_tui.web import PASSWORD_ENV, WebSettings  # textual-serve: only with --web
 
     password = args.web_password or environ.get(PASSWORD_ENV) or None
@@ -104,6 +108,8 @@ def web_settings(
 def run_web_app(
     parser: argparse.ArgumentParser, args: argparse.Namespace, environ: Mapping[str, str]
 ) -> None:
+    import asyncio
+
     from qrm_tui.web import WebError, run_web
 
     settings = web_settings(parser, args, environ)
@@ -130,14 +136,20 @@ def resolve_target(
     parser: argparse.ArgumentParser, args: argparse.Namespace, environ: Mapping[str, str]
 ) -> Target:
     """Flags win over the environment; no server anywhere means an embedded one."""
+    from pydantic import SecretStr, ValidationError
+
+    from mock_qrm.app import Settings
+    from mock_qrm.contract.errors import validation_messages
+    from qrm_tui.app import Target
+    from qrm_tui.demo import DemoOptions, demo_db_path, demo_settings
+
     if args.demo and args.server is not None:
         parser.error("--demo runs its own server: it cannot be combined with --server")
     given = {k: v for k in ("server", "api_key") if (v := getattr(args, k)) is not None}
     try:
         client = ClientSettings.resolve(given, environ)
-    except ValidationError as exc:
-        reasons = "; ".join(message for _, message in validation_messages(exc))
-        parser.error(f"QRM_TUI_SERVER (or MOCK_QRM_SERVER): {reasons}")
+    except ClientSettingsError as exc:
+        parser.error(str(exc))
     server, api_key = client.server, client.api_key
     if server is not None and not args.demo:
         return Target(server=server, api_key=api_key)
@@ -160,6 +172,10 @@ def resolve_target(
 
 def prepare_demo(parser: argparse.ArgumentParser, target: Target) -> DemoLock | None:
     """Take the demo database for this process and wipe it; a second demo is a usage error."""
+    from pathlib import Path
+
+    from qrm_tui.demo import DemoBusy, DemoLock, wipe
+
     if target.demo is None or target.embedded is None:
         return None
     db = Path(target.embedded.db)
@@ -180,6 +196,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.web:
         run_web_app(parser, args, os.environ)
         return
+    import logging
+
+    from textual.logging import TextualHandler
+
+    from qrm_tui.app import QrmTuiApp
+
     target = resolve_target(parser, args, os.environ)
     lock = prepare_demo(parser, target)
     logging.basicConfig(level=logging.WARNING, handlers=[TextualHandler()], force=True)

@@ -26,13 +26,13 @@ from textual.reactive import reactive, var
 from textual.screen import ModalScreen
 from textual.worker import Worker
 
+from mock_qrm.app import Settings
 from mock_qrm.contract.models import EventComponent, Health, Webhook
-from mock_qrm.server.settings import Settings
 from qrm_tui.client import (
     BACKOFF,
     FeedConnected,
+    FeedFollower,
     FeedLost,
-    LiveFeed,
     QrmApiError,
     QrmUnavailable,
     StartupProblem,
@@ -277,7 +277,7 @@ class QrmTuiApp(App[None]):
             self.post_message(ConnectionChanged("failed", describe_error(exc)))
             raise
 
-    async def _follow(self, feed: LiveFeed) -> None:
+    async def _follow(self, feed: FeedFollower) -> None:
         async for event in feed.events():
             if isinstance(event, FeedLost):
                 self.post_message(ConnectionChanged("reconnecting", event.reason))

@@ -1,9 +1,10 @@
-"""The TUI's client of the mock QRM: `mock_qrm.client.QrmClient` plus what a live UI needs.
+"""The TUI's client of the mock QRM: `mock_qrm.client`'s, plus what a live UI needs.
 
-There is one client for the CLI, the TUI and the tests; this module only adds a
-start-up probe that explains what is wrong in words a person can act on; the
-live feed that never gives up is `mock_qrm.client.FeedFollower`, shared with
-the CLI and the kit. No Textual here: the app turns what this yields into messages.
+There is one client for the CLI, the TUI and the kit; this module only adds a
+start-up probe that explains what is wrong in words a person can act on, and
+the helpers that keep the screens' copies current. The live feed that never
+gives up is `mock_qrm.client.feed.FeedFollower`, shared with the CLI and the
+kit. No Textual here: the app turns what this yields into messages.
 """
 
 from __future__ import annotations
@@ -14,24 +15,17 @@ from datetime import datetime
 
 from pydantic import ValidationError
 
-from mock_qrm.client import (
-    BACKOFF,
-    DEFAULT_SERVER,
-    FeedConnected,
-    FeedEvent,
-    FeedFollower,
-    FeedLost,
-    QrmApiError,
-    QrmClient,
-    QrmUnavailable,
-)
+from mock_qrm.client.errors import QrmUnavailable
+from mock_qrm.client.feed import BACKOFF, FeedConnected, FeedEvent, FeedFollower, FeedLost
+from mock_qrm.client.http import QrmClient
+from mock_qrm.client.settings import DEFAULT_SERVER
+from mock_qrm.contract.errors import QrmApiError
 from mock_qrm.contract.models import (
     ApiCall,
     Delivery,
     EventComponent,
     Health,
     LastDelivery,
-    Page,
     Webhook,
 )
 
@@ -41,8 +35,8 @@ __all__ = [
     "CallLog",
     "FeedConnected",
     "FeedEvent",
+    "FeedFollower",
     "FeedLost",
-    "LiveFeed",
     "QrmApiError",
     "QrmClient",
     "QrmUnavailable",
@@ -53,9 +47,6 @@ __all__ = [
     "describe_error",
     "with_delivery",
 ]
-
-LiveFeed = FeedFollower
-"""The one feed follower (`mock_qrm.client`), under the name the app knows it by."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,17 +67,8 @@ class StartupProblem(Exception):
 class TuiClient(QrmClient):
     """The shared client, plus the start-up probe and the reconnecting feed."""
 
-    def live_feed(self, backoff: Sequence[float] = BACKOFF) -> LiveFeed:
-        return LiveFeed(self, backoff)
-
-    async def deliveries_of_report(self, resource_id: int, limit: int = 200) -> list[Delivery]:
-        """The deliveries a report's events caused (the list's `resource_id` filter)."""
-        body = await self.request(
-            "GET",
-            "/api/v1/webhook-deliveries",
-            params={"resource_id": resource_id, "limit": limit},
-        )
-        return Page[Delivery].model_validate(body).data
+    def live_feed(self, backoff: Sequence[float] = BACKOFF) -> FeedFollower:
+        return FeedFollower(self.feed, self.base_url, backoff)
 
     async def probe(self, *, embedded: bool = False) -> ServerInfo:
         """Check the server is a mock QRM that accepts our key; else a `StartupProblem`."""
@@ -189,10 +171,7 @@ def _overlap(known: Sequence[ApiCall], fetched: Sequence[ApiCall]) -> int | None
 def describe_error(error: BaseException) -> str:
     """One line a person can act on, for any failure talking to the server."""
     if isinstance(error, QrmApiError):
-        details = "; ".join(
-            f"{field}: {', '.join(messages)}" for field, messages in error.field_errors.items()
-        )
-        return error.error.message + (f" ({details})" if details else "")
+        return error.describe()
     if isinstance(error, QrmUnavailable):
         return str(error)  # "cannot reach URL: connection refused", "URL did not answer in time"
     return str(error) or type(error).__name__

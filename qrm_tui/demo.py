@@ -17,10 +17,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from mock_qrm.client import QrmApiError, QrmClient, QrmUnavailable
+from mock_qrm.app import Settings, default_db_path
+from mock_qrm.client.errors import QrmUnavailable
+from mock_qrm.client.http import QrmClient
+from mock_qrm.contract.errors import QrmApiError
 from mock_qrm.contract.models import EventComponent, Health, Webhook
 from mock_qrm.receiver import ReceiverSettings, RunningReceiver, start_receiver
-from mock_qrm.server.settings import Settings, default_db_path
 
 TIME_SCALE = 20.0
 """60 s becomes 3 s: a delivery that always fails is `failed` about 10 s after its event."""

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from mock_qrm.app import create_app
-from mock_qrm.server.settings import Settings
-from mock_qrm.server.store.db import StoreError
-from mock_qrm.serving import ServeError, serve
+from mock_qrm.app import ServeError, Settings, create_app, serve
+from mock_qrm.contract.errors import StorageError
 
 SHUTDOWN_TIMEOUT = 0.5
 """Seconds open connections (the app's own feed) get to close when the server stops."""
@@ -36,7 +34,7 @@ class EmbeddedServer:
                 self.settings.port,
                 shutdown_timeout=SHUTDOWN_TIMEOUT,
             )
-        except (StoreError, ServeError) as exc:
+        except (StorageError, ServeError) as exc:
             raise EmbeddedError(str(exc)) from None
         self._runner = running.runner
         self.url = running.url

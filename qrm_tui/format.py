@@ -13,7 +13,9 @@ from typing import Any
 
 from rich.text import Text
 
-from mock_qrm.contract.models import Delivery, DeliveryStatus
+from mock_qrm.client import labels
+from mock_qrm.contract.codes import DeliveryStatus
+from mock_qrm.contract.models import Delivery
 
 Tone = str
 
@@ -93,26 +95,24 @@ def state_label(delivery: Delivery, now: float) -> tuple[str, Tone]:
 
 
 def attempt_number(delivery: Delivery) -> int:
-    """The attempt under way or the last one made (the server counts finished attempts)."""
-    return delivery.attempt_count + (1 if delivery.status is DeliveryStatus.IN_FLIGHT else 0)
+    """The automatic attempt under way, or the last one made."""
+    return labels.attempt_number(
+        delivery.attempt_count, delivery.status is DeliveryStatus.IN_FLIGHT
+    )
 
 
 def manual_attempts(delivery: Delivery) -> int:
-    """Manual redeliveries made (`attemptsTotal` counts them; `attemptCount` does not).
-
-    Only an automatic attempt puts a delivery in flight, and it is counted in
-    `attemptsTotal` from its start but in `attemptCount` only once it ends.
-    """
-    automatic = attempt_number(delivery)
-    return max(0, delivery.attempts_total - automatic)
+    """Manual redeliveries made (`attemptsTotal` counts them; `attemptCount` does not)."""
+    in_flight = delivery.status is DeliveryStatus.IN_FLIGHT
+    return labels.manual_attempts(delivery.attempt_count, delivery.attempts_total, in_flight)
 
 
 def attempt_label(delivery: Delivery, max_attempts: int) -> str:
     """`3/4`, `—` before the first attempt, and `3/4 +1` after one manual redelivery (SPEC 8.1)."""
-    number = attempt_number(delivery)
-    label = f"{number}/{max_attempts}" if number else "—"
-    manual = manual_attempts(delivery)
-    return f"{label} +{manual}" if manual else label
+    in_flight = delivery.status is DeliveryStatus.IN_FLIGHT
+    return labels.attempts_label(
+        delivery.attempt_count, delivery.attempts_total, in_flight, max_attempts
+    )
 
 
 def answer_label(status: int | None, error: str | None) -> tuple[str, Tone]:

@@ -13,7 +13,8 @@ import time
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
-from mock_qrm.contract.models import Delivery, DeliveryStatus, ReportRow
+from mock_qrm.contract.codes import DeliveryStatus
+from mock_qrm.contract.models import Delivery, ReportRow
 
 T = TypeVar("T")
 

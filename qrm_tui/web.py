@@ -27,11 +27,18 @@ from pydantic import BaseModel, Field, SecretStr, model_validator
 from textual_serve.server import Server, to_int
 
 from mock_qrm import __version__
-from mock_qrm.app import create_app
-from mock_qrm.client import QrmApiError, QrmClient, QrmUnavailable
-from mock_qrm.server.settings import Settings, is_loopback
-from mock_qrm.server.store.db import StoreError
-from mock_qrm.serving import Running, ServeError, serve, stop_on_signals
+from mock_qrm.app import (
+    Running,
+    ServeError,
+    Settings,
+    create_app,
+    is_loopback,
+    serve,
+    stop_on_signals,
+)
+from mock_qrm.client.errors import QrmUnavailable
+from mock_qrm.client.http import QrmClient
+from mock_qrm.contract.errors import QrmApiError, StorageError
 from qrm_tui.demo import Demo, DemoOptions
 from qrm_tui.embedded import SHUTDOWN_TIMEOUT
 
@@ -187,7 +194,7 @@ async def run_web(
                     embedded.port,
                     shutdown_timeout=SHUTDOWN_TIMEOUT,
                 )
-            except (StoreError, ServeError) as exc:
+            except (StorageError, ServeError) as exc:
                 raise WebError(f"the embedded server could not start: {exc}") from None
             server, api_key = mock.url, embedded.api_key_value
         if server is None:

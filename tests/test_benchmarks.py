@@ -9,7 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from benchmarks.__main__ import build_journal
-from mock_qrm.contract.models import DeliveryFilter, DeliveryStatus
+from mock_qrm.contract.codes import DeliveryStatus
+from mock_qrm.contract.models import DeliveryFilter
 from mock_qrm.server.service import QrmService
 from mock_qrm.server.settings import Settings
 

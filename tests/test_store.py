@@ -58,25 +58,25 @@ async def test_many_jobs_share_few_commits() -> None:
 async def test_a_newer_schema_is_refused(tmp_path: object) -> None:
     from pathlib import Path
 
-    from mock_qrm.server.store.db import StoreError
+    from mock_qrm.contract.errors import StorageError
 
     path = Path(str(tmp_path)) / "db.sqlite3"
     conn = sqlite3.connect(path)
     conn.execute("PRAGMA user_version = 999")
     conn.close()
-    with pytest.raises(StoreError, match="newer"):
+    with pytest.raises(StorageError, match="newer"):
         await Database.open(str(path))
 
 
 async def test_a_second_server_on_the_same_database_is_refused(tmp_path: object) -> None:
     from pathlib import Path
 
-    from mock_qrm.server.store.db import StoreError
+    from mock_qrm.contract.errors import StorageError
 
     path = str(Path(str(tmp_path)) / "db.sqlite3")
     first = await Database.open(path)
     try:
-        with pytest.raises(StoreError, match="in use by another mock-qrm"):
+        with pytest.raises(StorageError, match="in use by another mock-qrm"):
             await Database.open(path)
     finally:
         await first.close()

@@ -1,11 +1,17 @@
-"""What can go wrong with a request, in domain terms; the API maps each to a status."""
+"""What can go wrong with a call, in the words server and clients share.
+
+The server raises the first kinds and its API maps each to a status in QRM's
+error shape; a client gets that shape back as a `QrmApiError`. No pydantic at
+import: the command line catches these and must start in milliseconds.
+"""
 
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pydantic import ValidationError
+if TYPE_CHECKING:
+    from pydantic import ValidationError
 
 
 class NotFound(LookupError):
@@ -37,6 +43,45 @@ class RateLimited(Exception):
             f"Webhook {webhook_id} is rate limited ({limit}): the next attempt fits in"
             f" {self.retry_after} s"
         )
+
+
+class StorageError(Exception):
+    """503: the server's database cannot be opened or used; the message says why, in one line."""
+
+
+class QrmApiError(Exception):
+    """A call refused in QRM's error shape: `{"errorCode", "message", "errors"?}` and its status.
+
+    Raised by every client (over HTTP, or in process by the server's own port), so a
+    caller handles a refusal one way however it made the call.
+    """
+
+    def __init__(
+        self,
+        status: int,
+        error_code: str,
+        message: str,
+        errors: dict[str, list[str]] | None = None,
+        body: Any = None,
+    ) -> None:
+        super().__init__(f"{status} {error_code}: {message}")
+        self.status = status
+        self.error_code = error_code
+        self.message = message
+        self.errors = errors
+        self.body = body
+        """The whole answer, decoded (a degraded `/healthz` carries the health in it)."""
+
+    @property
+    def field_errors(self) -> dict[str, list[str]]:
+        return self.errors or {}
+
+    def describe(self) -> str:
+        """The message, then each field's problems: `Validation error (url: URL is required)`."""
+        details = "; ".join(
+            f"{field}: {', '.join(msgs)}" for field, msgs in self.field_errors.items()
+        )
+        return self.message + (f" ({details})" if details else "")
 
 
 def validation_messages(exc: ValidationError) -> list[tuple[tuple[int | str, ...], str]]:

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from enum import StrEnum
 from typing import Annotated, Any, Generic, Literal, TypeVar
-from urllib.parse import urlsplit
 
 from pydantic import (
     AfterValidator,
@@ -31,6 +29,21 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 from pydantic.json_schema import SkipJsonSchema
 
+from mock_qrm.contract.codes import DeliveryStatus, Outcome, Trigger
+from mock_qrm.contract.rules import (
+    DELIVERY_MARKER,
+    HEADER_NAME,
+    HEADER_VALUE,
+    MAX_HEADER_VALUE,
+    MAX_HEADERS,
+    MAX_NAME_LENGTH,
+    MAX_URL_LENGTH,
+    NAME_PATTERN,
+    RESERVED_HEADERS,
+    URL_PATTERN,
+    check_name,
+    check_url,
+)
 from mock_qrm.contract.timefmt import iso_z
 
 Timestamp = Annotated[datetime, PlainSerializer(iso_z, return_type=str, when_used="json")]
@@ -60,35 +73,6 @@ def _not_a_number(value: Any) -> Any:
 UtcInput = Annotated[datetime, BeforeValidator(_not_a_number), AfterValidator(_naive_is_utc)]
 """A time from a client; one without an offset is UTC, never the server's local time."""
 
-MAX_URL_LENGTH = 2048
-MAX_NAME_LENGTH = 100
-_H16 = "[0-9A-Fa-f]{1,4}"
-_IPV6 = "|".join(
-    [
-        f"(?:{_H16}:){{7}}{_H16}",
-        f"(?:{_H16}:){{1,7}}:",
-        f"(?:{_H16}:){{1,6}}:{_H16}",
-        *(f"(?:{_H16}:){{1,{5 - n}}}(?::{_H16}){{1,{n + 2}}}" for n in range(4)),
-        f"{_H16}:(?::{_H16}){{1,6}}",
-        f":(?:(?::{_H16}){{1,7}}|:)",
-    ]
-)
-_SPACE = r"\t-\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
-"""What `str.strip()` trims, spelled out: `\\s` means less in the ECMA regexes of JSON Schema."""
-_PORT = "[1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]"
-URL_PATTERN = (
-    rf"^[{_SPACE}]*[Hh][Tt][Tt][Pp][Ss]?://"
-    rf"(?:[A-Za-z0-9\-._~!$&'()*+,;=%]+|\[(?:{_IPV6})\])"
-    rf"(?::(?:{_PORT}))?"
-    rf"(?:[/?#][^{_SPACE}\x00-\x1f\x7f-\x9f]*)?[{_SPACE}]*$"
-)
-"""What `check_url` accepts, as the document's `pattern`: http(s), a host name or an IPv6
-literal, a port from 1 to 65535, then no space or control character; space around is trimmed."""
-_URL = re.compile(URL_PATTERN)
-NAME_PATTERN = (
-    rf"^[{_SPACE}]*[^{_SPACE}](?:[\s\S]{{0,{MAX_NAME_LENGTH - 2}}}[^{_SPACE}])?[{_SPACE}]*$"
-)
-"""What `_check_name` accepts: 1 to 100 characters after `str.strip()`."""
 
 WebhookName = Annotated[
     str,
@@ -169,51 +153,6 @@ class ApiError(CamelModel):
 # --- webhooks -------------------------------------------------------------
 
 
-def _check_name(value: str) -> str:
-    value = value.strip()
-    if not value:
-        raise ValueError("Name is required")
-    if len(value) > MAX_NAME_LENGTH:
-        raise ValueError(f"Name must be at most {MAX_NAME_LENGTH} characters")
-    return value
-
-
-def check_url(value: str) -> str:
-    """An absolute http(s) URL with a host, no credentials, at most 2,048 characters as sent.
-
-    The checks below word the common mistakes; `URL_PATTERN` is the whole rule, as documented.
-    """
-    if len(value) > MAX_URL_LENGTH:
-        raise ValueError(f"URL must be at most {MAX_URL_LENGTH} characters")
-    value = value.strip()
-    if not value:
-        raise ValueError("URL is required")
-    # C0, DEL and C1; checked before urlsplit, which would silently drop tabs and newlines.
-    if any(ch < " " or "\x7f" <= ch <= "\x9f" for ch in value):
-        raise ValueError("URL must not contain control characters")
-    try:
-        parts = urlsplit(value)
-        port = parts.port
-    except ValueError as exc:
-        raise ValueError(f"URL is not valid: {exc}") from None
-    if parts.scheme not in ("http", "https"):
-        raise ValueError("URL must start with http:// or https://")
-    if not parts.hostname:
-        raise ValueError("URL must have a host")
-    if parts.username is not None or parts.password is not None:
-        raise ValueError("URL must not contain credentials; use basic authentication")
-    if port == 0:
-        raise ValueError("URL port must be between 1 and 65535")
-    if any(ch.isspace() for ch in value):
-        raise ValueError("URL must not contain spaces")
-    if not _URL.fullmatch(value):
-        raise ValueError(
-            "URL is not valid: use a host name or an IPv6 address in brackets, and a port"
-            " from 1 to 65535 without leading zeros"
-        )
-    return value
-
-
 def _check_events(value: list[str], info: ValidationInfo) -> list[str]:
     if not value:
         raise ValueError("Select at least one event")
@@ -239,25 +178,12 @@ def _check_password(value: str) -> str:
     return value
 
 
-MAX_HEADERS = 20
-MAX_HEADER_VALUE = 4096
-HEADER_NAME = r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,256}$"
-"""An HTTP token (RFC 9110, section 5.6.2)."""
-HEADER_VALUE = r"^[^\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]*$"
-"""Any visible text, spaces and tabs: no control character (C0, DEL, C1) and no line or
-paragraph separator, so no header can be smuggled in. Space around it is trimmed, as HTTP does."""
-
 HeaderName = Annotated[str, StringConstraints(pattern=HEADER_NAME)]
 HeaderValue = Annotated[
     str,
     StringConstraints(max_length=MAX_HEADER_VALUE, pattern=HEADER_VALUE),
     AfterValidator(lambda value: value.strip(" \t")),
 ]
-DELIVERY_MARKER = "X-Mock-Qrm-Delivery"
-"""Carried by every delivery: the server refuses requests bearing it, so it never feeds itself."""
-
-RESERVED_HEADERS = ("Content-Type", "Content-Length", "Host", "Transfer-Encoding", "Connection")
-"""Headers the request itself decides: a webhook may not set them (nor the loop marker)."""
 
 
 def _any_case(name: str) -> str:
@@ -334,7 +260,7 @@ class WebhookCreate(RequestModel):
     headers: CustomHeaders = Field(default_factory=dict)
     rate_limit: RateLimit | None = None
 
-    _name = field_validator("name")(_check_name)
+    _name = field_validator("name")(check_name)
     _url = field_validator("url")(check_url)
     _events = field_validator("events")(_check_events)
 
@@ -356,7 +282,7 @@ class WebhookPatch(RequestModel):
     @field_validator("name")
     @classmethod
     def _name(cls, value: str | None) -> str | None:
-        return None if value is None else _check_name(value)
+        return None if value is None else check_name(value)
 
     @field_validator("url")
     @classmethod
@@ -411,33 +337,6 @@ class EventComponent(CamelModel):
 
 
 # --- deliveries -----------------------------------------------------------
-
-
-class DeliveryStatus(StrEnum):
-    PENDING = "pending"
-    IN_FLIGHT = "in_flight"
-    DELIVERED = "delivered"
-    RETRY_SCHEDULED = "retry_scheduled"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-
-    @property
-    def is_final(self) -> bool:
-        return self in _FINAL
-
-
-_FINAL = frozenset({DeliveryStatus.DELIVERED, DeliveryStatus.FAILED, DeliveryStatus.CANCELLED})
-
-
-class Trigger(StrEnum):
-    AUTOMATIC = "automatic"
-    MANUAL = "manual"
-
-
-class Outcome(StrEnum):
-    SUCCESS = "success"
-    FAILURE = "failure"
-    INTERRUPTED = "interrupted"
 
 
 class MessagePayload(CamelModel):
@@ -593,14 +492,6 @@ class ClockAdvance(RequestModel):
 
 # --- faults on QRM's own routes (the receiver's call back) -------------------------
 
-
-FAULT_ROUTES = (
-    "POST /api/v1/auth/login",
-    "GET /api/v1/reports",
-    "GET /api/v1/reports/{id}",
-    "GET /files/reports/{id}.pdf",
-)
-"""The QRM routes a receiver calls back, which faults can be put on."""
 
 FaultRoute = Literal[
     "POST /api/v1/auth/login",

@@ -11,9 +11,7 @@ import asyncio
 import base64
 import contextlib
 import hashlib
-import ipaddress
 import json
-import signal
 import sys
 from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable
@@ -25,7 +23,7 @@ from aiohttp.web_protocol import RequestPayloadError
 
 from mock_qrm.contract.timefmt import iso_z
 from mock_qrm.receiver.settings import ReceiverSettings
-from mock_qrm.serving import Running, ServeError, serve, settle_heap
+from mock_qrm.serving import Running, ServeError, is_loopback, serve, settle_heap, stop_on_signals
 from mock_qrm.serving import drop_connection as _drop
 from mock_qrm.serving import unsendable as _unsendable
 
@@ -428,14 +426,19 @@ class RunningReceiver(Running):
     def received(self) -> ReceivedLog:
         return self.runner.app[RECEIVER_STATE].received
 
+    def clear(self) -> None:
+        """Forget what was received, and the `/flaky` attempt counts."""
+        self.runner.app[RECEIVER_STATE].clear()
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    def renew(self) -> None:
+        """As good as new: exchanges still open are cut, then `clear`.
+
+        Cut first, so that nothing sent before is recorded after the clear.
+        """
+        state = self.runner.app[RECEIVER_STATE]
+        for transport in list(state.in_flight):
+            _drop(transport)
+        state.clear()
 
 
 async def start_receiver(settings: ReceiverSettings) -> RunningReceiver:
@@ -451,7 +454,7 @@ async def start_receiver(settings: ReceiverSettings) -> RunningReceiver:
 
 
 async def _serve_until_signalled(settings: ReceiverSettings) -> None:
-    if not _is_loopback(settings.host):
+    if not is_loopback(settings.host):
         print(
             f"warning: {settings.host} is not a loopback address; anyone who can reach the "
             "receiver can read GET /_received, request headers (Authorization) included",
@@ -462,19 +465,11 @@ async def _serve_until_signalled(settings: ReceiverSettings) -> None:
     except ServeError as exc:
         raise SystemExit(f"mock-qrm receiver: {exc}") from None
     settle_heap()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    signals = (signal.SIGINT, signal.SIGTERM)
-    for signum in signals:
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(signum, stop.set)
+    stop = stop_on_signals()
     try:
         print(f"receiver listening on {receiver.url}", flush=True)
         await stop.wait()
     finally:
-        for signum in signals:
-            with contextlib.suppress(NotImplementedError):
-                loop.remove_signal_handler(signum)
         await receiver.close()
 
 

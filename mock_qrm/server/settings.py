@@ -5,37 +5,22 @@ Nothing below the CLI reads the environment: it is handed a `Settings`.
 
 from __future__ import annotations
 
-import ipaddress
-import socket
+import secrets
 from pathlib import Path
-from typing import Self
+from typing import Any, Self
 
 from platformdirs import user_data_path
 from pydantic import Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from mock_qrm.server.domain.policy import RetryPolicy
+from mock_qrm.serving import is_loopback
 
 MEMORY = ":memory:"
 
 
 def default_db_path() -> Path:
     return user_data_path("mock-qrm", appauthor=False) / "mock-qrm.sqlite3"
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        try:
-            return all(
-                ipaddress.ip_address(info[4][0]).is_loopback
-                for info in socket.getaddrinfo(host, None)
-            )
-        except (OSError, ValueError):
-            return False
 
 
 class Settings(BaseSettings):
@@ -106,3 +91,43 @@ class Settings(BaseSettings):
     @property
     def api_key_value(self) -> str | None:
         return None if self.api_key is None else self.api_key.get_secret_value()
+
+    @classmethod
+    def isolated(cls, **overrides: Any) -> Settings:
+        """Settings for a throw-away server, from what is given only, never `MOCK_QRM_*`.
+
+        Defaults: loopback, a free port, `:memory:`, a manual clock, 5 seeded reports,
+        a random API key, no grace at shutdown. A test server must not change because
+        the developer's shell exports MOCK_QRM_PORT, and a typo (`retrys=1`) must not
+        pass unnoticed: unknown names are refused.
+        """
+        unknown = sorted(set(overrides) - set(cls.model_fields))
+        if unknown:
+            known = ", ".join(sorted(cls.model_fields))
+            raise TypeError(f"unknown mock_qrm setting(s) {', '.join(unknown)}; known: {known}")
+        values: dict[str, Any] = {
+            "host": "127.0.0.1",
+            "port": 0,
+            "db": MEMORY,
+            "manual_clock": True,
+            "seed_reports": 5,
+            "api_key": secrets.token_urlsafe(16),
+            "shutdown_grace": 0.0,  # a throw-away server: attempts in flight are of no interest
+        }
+        values.update(overrides)
+        return _Isolated(**values)
+
+
+class _Isolated(Settings):
+    """`Settings` that read only what they are given (see `Settings.isolated`)."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings,)

@@ -16,33 +16,34 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from mock_qrm.client import QrmApiError, QrmUnavailable
+from mock_qrm.client.errors import QrmUnavailable
+from mock_qrm.client.matching import DeliveryMatch
+from mock_qrm.contract.codes import DeliveryStatus
+from mock_qrm.contract.errors import QrmApiError
 from mock_qrm.contract.models import (
     Attempt,
     ClockState,
     Delivery,
     DeliveryDetail,
-    DeliveryStatus,
     EmittedEvent,
     UploadedReport,
     Webhook,
 )
-from mock_qrm.testing.journal import DeliveryMatch, DeliveryWaitTimeout
 
 if TYPE_CHECKING:
     from mock_qrm.receiver import ReceivedRequest
-    from mock_qrm.testing.qrm import MockQrm, MockQrmFactory
+    from mock_qrm.testing.qrm import DeliveryWaitTimeout, MockQrm, MockQrmFactory
     from mock_qrm.testing.receiver import MockReceiver, ReceiverWaitTimeout
 
 _LAZY = {
+    "DeliveryWaitTimeout": "mock_qrm.testing.qrm",
     "MockQrm": "mock_qrm.testing.qrm",
     "MockQrmFactory": "mock_qrm.testing.qrm",
     "MockReceiver": "mock_qrm.testing.receiver",
     "ReceiverWaitTimeout": "mock_qrm.testing.receiver",
     "ReceivedRequest": "mock_qrm.receiver",
 }
-"""Imported when first used: the CLI reads the feed through `testing.journal` and should
-not pay for the server and the receiver to start."""
+"""Imported when first used: `import mock_qrm.testing` must not start the server's imports."""
 
 
 def __getattr__(name: str) -> Any:

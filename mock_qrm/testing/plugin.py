@@ -117,7 +117,8 @@ def pytest_runtest_makereport(
     started = item.stash.get(_USED, None)
     if report.when != "call" or not report.failed or not started:
         return report
-    from mock_qrm.testing.journal import DeliveryWaitTimeout, describe_delivery
+    from mock_qrm.client.matching import describe_delivery
+    from mock_qrm.testing.qrm import DeliveryWaitTimeout
 
     if call.excinfo is not None and call.excinfo.errisinstance(DeliveryWaitTimeout):
         return report  # its message lists the journal already

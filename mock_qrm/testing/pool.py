@@ -15,7 +15,7 @@ import contextlib
 from collections import OrderedDict
 from typing import Any
 
-from mock_qrm.server.settings import MEMORY
+from mock_qrm.app import MEMORY
 from mock_qrm.testing.qrm import DEFAULT_WAIT_TIMEOUT, MockQrm
 from mock_qrm.testing.receiver import MockReceiver
 

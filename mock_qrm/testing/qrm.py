@@ -16,18 +16,18 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
-import json
-import secrets
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
-from aiohttp import web
-from pydantic import BaseModel
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
-
-from mock_qrm.app import MAX_BODY, create_app
-from mock_qrm.client import QrmApiError, QrmClient, QrmUnavailable, upload_body, webhook_body
+from mock_qrm.app import InProcess, Running, Settings, create_app, serve
+from mock_qrm.client.calls import upload_body, webhook_body
+from mock_qrm.client.errors import QrmUnavailable
+from mock_qrm.client.feed import FeedFollower
+from mock_qrm.client.http import QrmClient
+from mock_qrm.client.matching import DeliveryMatch, StatusSpec, parse_statuses, timeout_message
+from mock_qrm.client.mirror import QUICK_BACKOFF, FeedMirror, fetch_journal
+from mock_qrm.contract.errors import QrmApiError
 from mock_qrm.contract.models import (
     ApiCall,
     Attempt,
@@ -38,26 +38,9 @@ from mock_qrm.contract.models import (
     Fault,
     RateLimit,
     UploadedReport,
-    UploadReport,
     Webhook,
-    WebhookCreate,
 )
-from mock_qrm.server.api.context import SERVICE
-from mock_qrm.server.api.errors import failure
-from mock_qrm.server.api.routing import body_model, json_body
-from mock_qrm.server.service import QrmService
-from mock_qrm.server.settings import MEMORY, Settings
-from mock_qrm.serving import serve
 from mock_qrm.testing._bridge import Bridged, blocking, on_loop
-from mock_qrm.testing.journal import (
-    DeliveryMatch,
-    DeliveryWaitTimeout,
-    FeedMirror,
-    StatusSpec,
-    fetch_journal,
-    parse_statuses,
-    timeout_message,
-)
 
 WebhookRef = Webhook | int
 """A webhook, or its id."""
@@ -70,50 +53,21 @@ _START_TIMEOUT = 10.0
 
 _UNSET: Any = object()
 
-T = TypeVar("T")
-M = TypeVar("M", bound=BaseModel)
 
+class DeliveryWaitTimeout(AssertionError):
+    """No delivery matched in time. An `AssertionError`, so test runners report a failure.
 
-class KitSettings(Settings):
-    """`Settings` that read only what they are given, never `MOCK_QRM_*` variables.
-
-    A test server must not change because the developer's shell exports, say,
-    MOCK_QRM_API_KEY or MOCK_QRM_PORT.
+    The message names what was expected and lists the journal, which is also
+    kept on the exception (`expected`, `journal`) for programmatic use.
     """
 
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (init_settings,)
+    def __init__(self, message: str, expected: DeliveryMatch, journal: list[Delivery]) -> None:
+        super().__init__(message)
+        self.expected = expected
+        self.journal = journal
 
 
-def kit_settings(**overrides: Any) -> Settings:
-    """Settings for a throw-away server: loopback, a free port, `:memory:`, manual clock, a key.
-
-    Unknown names are refused: `Settings` ignores them, which would turn a typo
-    in a marker (`retrys=1`) into a test that silently checks the wrong thing.
-    """
-    unknown = sorted(set(overrides) - set(Settings.model_fields))
-    if unknown:
-        known = ", ".join(sorted(Settings.model_fields))
-        raise TypeError(f"unknown mock_qrm setting(s) {', '.join(unknown)}; known: {known}")
-    values: dict[str, Any] = {
-        "host": "127.0.0.1",
-        "port": 0,
-        "db": MEMORY,
-        "manual_clock": True,
-        "seed_reports": 5,
-        "api_key": secrets.token_urlsafe(16),
-        "shutdown_grace": 0.0,  # a throw-away server: attempts in flight are of no interest
-    }
-    values.update(overrides)
-    return KitSettings(**values)
+DeliveryWaitTimeout.__module__ = "mock_qrm.testing"  # how test reports name it: its public home
 
 
 def _rate_limit(limit: str | RateLimit) -> dict[str, Any]:
@@ -126,6 +80,27 @@ def _webhook_id(webhook: WebhookRef) -> int:
 
 def _delivery_id(delivery: DeliveryRef) -> int:
     return delivery if isinstance(delivery, int) else delivery.id
+
+
+def _match(
+    status: StatusSpec,
+    webhook: WebhookRef | None,
+    event_code: str | None,
+    resource_id: int | None,
+    message_id: str | None,
+    delivery_id: int | None = None,
+    attempts: int | None = None,
+) -> DeliveryMatch:
+    """The helpers' filter arguments as one `DeliveryMatch`."""
+    return DeliveryMatch(
+        status=parse_statuses(status),
+        webhook_id=None if webhook is None else _webhook_id(webhook),
+        event_code=event_code,
+        resource_id=resource_id,
+        message_id=message_id,
+        delivery_id=delivery_id,
+        attempts=attempts,
+    )
 
 
 class MockQrm(Bridged):
@@ -141,7 +116,7 @@ class MockQrm(Bridged):
     """
 
     def __init__(self, *, wait_timeout: float = DEFAULT_WAIT_TIMEOUT, **settings: Any) -> None:
-        embedded = kit_settings(**settings)
+        embedded = Settings.isolated(**settings)
         self._setup(embedded, None, embedded.api_key_value, wait_timeout)
 
     @classmethod
@@ -176,7 +151,9 @@ class MockQrm(Bridged):
         self._remote = remote
         self._api_key = api_key
         self._base_url: str | None = None
-        self._runner: web.AppRunner | None = None
+        self._running: Running | None = None
+        self._port: InProcess | None = None
+        """The embedded server's own port: the kit's commonest calls skip the HTTP trip."""
         self._client: QrmClient | None = None
         self._mirror: FeedMirror | None = None
         self._follower: asyncio.Task[None] | None = None
@@ -212,15 +189,21 @@ class MockQrm(Bridged):
 
     async def _open(self) -> None:
         if self.settings is not None:
-            self._base_url = await self._serve(self.settings)
+            self._running = await serve(
+                create_app(self.settings), self.settings.host, self.settings.port
+            )
+            self._port = InProcess(self._running)
+            self._base_url = self._running.url
         else:
             assert self._remote is not None
             self._base_url = self._remote
         self._client = QrmClient(self._base_url, self._api_key)
-        if self.settings is None:
+        if self._port is None:
             await self._client.health()  # "nothing listens there" now, not at the first wait
-        hub = None if self._runner is None else self._runner.app[SERVICE].feed
-        self._mirror = FeedMirror(self._client, hub)
+            follower = None
+        else:
+            follower = FeedFollower(self._port.feed, self._base_url, QUICK_BACKOFF)
+        self._mirror = FeedMirror(self._client, follower)
         self._follower = asyncio.create_task(self._mirror.follow(), name="mock-qrm-kit-feed")
         try:
             await asyncio.wait_for(self._mirror.ready.wait(), _START_TIMEOUT)
@@ -231,11 +214,6 @@ class MockQrm(Bridged):
         if self._mirror.error is not None:
             raise self._mirror.error
 
-    async def _serve(self, settings: Settings) -> str:
-        running = await serve(create_app(settings), settings.host, settings.port)
-        self._runner = running.runner
-        return running.url
-
     async def _shut(self) -> None:
         if self._follower is not None:
             self._follower.cancel()
@@ -245,9 +223,10 @@ class MockQrm(Bridged):
         if self._client is not None:
             await self._client.close()
             self._client = None
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+        self._port = None
+        if self._running is not None:
+            await self._running.close()
+            self._running = None
 
     def _renew_soon(self) -> concurrent.futures.Future[None]:
         """Start making an embedded server as good as new for another test; done in under 1 ms.
@@ -262,37 +241,12 @@ class MockQrm(Bridged):
         return asyncio.run_coroutine_threadsafe(self._renewed(), loop)
 
     async def _renewed(self) -> None:
-        if self._runner is None:
+        if self._port is None:
             raise RuntimeError("only a MockQrm that runs its own server can be renewed")
         mirror = self._feed
         if mirror.error is not None:
             raise mirror.error
-        mirror.forget_through(await self._runner.app[SERVICE].reset(fresh=True))
-
-    async def _embedded(self, call: Callable[[QrmService], Awaitable[T]]) -> T:
-        """`call` on the embedded server's service, refused exactly as its route refuses.
-
-        What the route would do with the same body (`_as_sent`) and the same
-        error mapping (`failure`: a `QrmApiError` with the route's status and
-        body), without the HTTP trip: that trip was a third of a kit test's time.
-        The kit's own calls go this way (create, upload, reset, the read after a
-        wait); faults and the API-call record concern QRM's routes, which a
-        receiver calls over HTTP.
-        """
-        assert self._runner is not None
-        try:
-            return await call(self._runner.app[SERVICE])
-        except Exception as exc:
-            refused = failure(exc)
-            if refused is None:
-                raise
-            raise QrmApiError(refused.status, refused.error) from None
-
-    @property
-    def _reached(self) -> tuple[str, int] | None:
-        """The address the kit's client reaches the embedded server on (the loop guard's)."""
-        addresses = [] if self._runner is None else self._runner.addresses
-        return (str(addresses[0][0]), int(addresses[0][1])) if addresses else None
+        mirror.forget_through(await self._port.reset(fresh=True))
 
     @property
     def _api(self) -> QrmClient:
@@ -325,16 +279,12 @@ class MockQrm(Bridged):
         `headers` go with every attempt; `rate_limit` is `"2/minute"` or `"100/hour"`.
         """
         limit = None if rate_limit is None else _rate_limit(rate_limit)
-        if self._runner is None:
+        if self._port is None:
             return await self._api.create_webhook(
                 name, url, list(events), basic_auth, active, headers=headers, rate_limit=limit
             )
         body = webhook_body(name, url, list(events), basic_auth, active, headers, limit)
-        return await self._embedded(
-            lambda qrm: qrm.create_webhook(
-                _as_sent(body, WebhookCreate, qrm.validation_context), self._reached
-            )
-        )
+        return await self._port.create_webhook(body)
 
     create_webhook = blocking(acreate_webhook)
 
@@ -402,12 +352,9 @@ class MockQrm(Bridged):
         `report.file_ready` follows after the `file_ready_delay` setting, which on
         the manual clock means once `advance` has moved past it.
         """
-        if self._runner is None:
+        if self._port is None:
             return await self._api.upload_report(overrides)
-        body = upload_body(overrides)
-        return await self._embedded(
-            lambda qrm: qrm.upload_report(_as_sent(body, UploadReport).overrides)
-        )
+        return await self._port.upload_report(upload_body(overrides))
 
     upload_report = blocking(aupload_report)
 
@@ -494,8 +441,8 @@ class MockQrm(Bridged):
         follows cannot match a delivery from before it.
         """
         mirror = self._feed
-        if self._runner is not None:  # the wipe's resync frame is known: forget exactly through it
-            mirror.forget_through(await self._embedded(lambda qrm: qrm.reset()))
+        if self._port is not None:  # the wipe's resync frame is known: forget exactly through it
+            mirror.forget_through(await self._port.reset())
             return
         before = mirror.resyncs
         await self._api.reset()
@@ -520,13 +467,7 @@ class MockQrm(Bridged):
         message_id: str | None = None,
     ) -> list[Delivery]:
         """The journal's deliveries, oldest first, optionally filtered."""
-        expected = DeliveryMatch(
-            status=parse_statuses(status),
-            webhook_id=None if webhook is None else _webhook_id(webhook),
-            event_code=event_code,
-            resource_id=resource_id,
-            message_id=message_id,
-        )
+        expected = _match(status, webhook, event_code, resource_id, message_id)
         rows = await fetch_journal(self._api)
         return sorted((d for d in rows if expected.matches(d)), key=lambda d: d.id)
 
@@ -624,14 +565,8 @@ class MockQrm(Bridged):
         __tracebackhide__ = True
         if count < 1:
             raise ValueError("count must be at least 1")
-        expected = DeliveryMatch(
-            status=parse_statuses(status),
-            webhook_id=None if webhook is None else _webhook_id(webhook),
-            event_code=event_code,
-            resource_id=resource_id,
-            message_id=message_id,
-            delivery_id=delivery_id,
-            attempts=attempts,
+        expected = _match(
+            status, webhook, event_code, resource_id, message_id, delivery_id, attempts
         )
         limit = self.wait_timeout if within is None else within
         mirror = self._feed
@@ -657,14 +592,10 @@ class MockQrm(Bridged):
             mirror.drop(gone)  # wiped by a reset the mirror had not caught up with: wait on
 
     async def _detail(self, delivery_id: int) -> DeliveryDetail:
-        """`GET /api/v1/webhook-deliveries/{id}`; from an embedded server, without the HTTP trip.
-
-        The same service call and the same JSON as the route's, for a third of its time.
-        """
-        if self._runner is None:
+        """`GET /api/v1/webhook-deliveries/{id}`; from an embedded server, without the HTTP trip."""
+        if self._port is None:
             return await self._api.delivery(delivery_id)
-        detail = await self._embedded(lambda qrm: qrm.get_delivery(delivery_id))
-        return DeliveryDetail.model_validate_json(detail.model_dump_json(by_alias=True))
+        return await self._port.delivery(delivery_id)
 
     async def _timed_out(
         self, expected: DeliveryMatch, count: int, waited: float
@@ -683,15 +614,6 @@ class MockQrm(Bridged):
         return DeliveryWaitTimeout(message, expected, journal)
 
 
-def _as_sent(body: dict[str, Any], model: type[M], context: dict[str, Any] | None = None) -> M:
-    """`body` as the route takes it, had the client sent it as JSON: within the size
-    limit (413), decodable and not nested too deep (400), valid (422)."""
-    raw = json.dumps(body).encode()
-    if len(raw) > MAX_BODY:
-        raise web.HTTPRequestEntityTooLarge(max_size=MAX_BODY, actual_size=len(raw))
-    return body_model(json_body(raw), raw, model, context)
-
-
 MockQrmFactory = Callable[..., MockQrm]
 """The type of the `mock_qrm_factory` fixture: settings in, a started `MockQrm` out."""
 
@@ -699,9 +621,8 @@ MockQrmFactory = Callable[..., MockQrm]
 __all__ = [
     "DEFAULT_WAIT_TIMEOUT",
     "DeliveryRef",
-    "KitSettings",
+    "DeliveryWaitTimeout",
     "MockQrm",
     "MockQrmFactory",
     "WebhookRef",
-    "kit_settings",
 ]

@@ -13,13 +13,11 @@ import asyncio
 import contextlib
 
 from mock_qrm.receiver import (
-    RECEIVER_STATE,
     ReceivedRequest,
     ReceiverSettings,
     RunningReceiver,
     start_receiver,
 )
-from mock_qrm.serving import drop_connection
 from mock_qrm.testing._bridge import Bridged, blocking, on_loop
 
 DEFAULT_WAIT_TIMEOUT = 5.0
@@ -130,7 +128,7 @@ class MockReceiver(Bridged):
     @on_loop
     async def aclear(self) -> None:
         """Forget what was received, and the `/flaky` attempt counts."""
-        self._live.runner.app[RECEIVER_STATE].clear()
+        self._live.clear()
 
     clear = blocking(aclear)
 
@@ -143,7 +141,4 @@ class MockReceiver(Bridged):
         self._block(self._renewed(), "renew")
 
     async def _renewed(self) -> None:
-        state = self._live.runner.app[RECEIVER_STATE]
-        for transport in list(state.in_flight):
-            drop_connection(transport)
-        state.clear()
+        self._live.renew()

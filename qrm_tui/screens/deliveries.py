@@ -18,7 +18,8 @@ from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.widgets import Label, Select
 
-from mock_qrm.contract.models import Delivery, DeliveryFilter, DeliveryStatus, Page
+from mock_qrm.contract.codes import DeliveryStatus
+from mock_qrm.contract.models import Delivery, DeliveryFilter, Page
 from mock_qrm.contract.timefmt import iso_z
 from qrm_tui.format import (
     STATE_NAMES,

@@ -21,7 +21,8 @@ from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.widgets import Label, Static
 
-from mock_qrm.contract.models import ApiCall, Attempt, DeliveryDetail, Outcome, Trigger
+from mock_qrm.contract.codes import Outcome, Trigger
+from mock_qrm.contract.models import ApiCall, Attempt, DeliveryDetail
 from qrm_tui.client import QrmApiError, QrmUnavailable, call_back_paths, call_backs, describe_error
 from qrm_tui.format import (
     answer_label,

@@ -298,8 +298,8 @@ class ReportScreen(QrmScreen):
         self._busy = True
         try:
             self._inbox.discard()
-            page = await self.qrm.client.deliveries_of_report(self.report.id)
-            self._draw(page)
+            page = await self.qrm.client.deliveries(resource_id=self.report.id, limit=200)
+            self._draw(page.data)
         finally:
             self._busy = False
 

@@ -16,7 +16,8 @@ from textual.reactive import reactive
 from textual.timer import Timer
 from textual.widgets import Button, DataTable, Input, Label, Static
 
-from mock_qrm.contract.models import DeliveryStatus, LastDelivery, Webhook
+from mock_qrm.contract.codes import DeliveryStatus
+from mock_qrm.contract.models import LastDelivery, Webhook
 from qrm_tui.format import SHORT_ERRORS
 from qrm_tui.layout import GAP, Column, fit, shorten_end, shorten_middle
 from qrm_tui.screens.base import QrmScreen

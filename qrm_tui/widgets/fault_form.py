@@ -18,8 +18,9 @@ from textual.screen import ModalScreen
 from textual.widget import Widget
 from textual.widgets import Button, Input, Label, Select, Switch
 
+from mock_qrm.contract.codes import FAULT_ROUTES
 from mock_qrm.contract.errors import validation_messages
-from mock_qrm.contract.models import FAULT_ROUTES, Envelope, Fault, FaultSpec
+from mock_qrm.contract.models import Fault, FaultSpec
 from qrm_tui.client import QrmApiError, QrmClient
 from qrm_tui.screens.base import WorkerErrors
 from qrm_tui.widgets.footer import KeyFooter
@@ -172,8 +173,8 @@ class FaultForm(WorkerErrors, ModalScreen[Fault | None]):
         button = self.query_one("#fault-submit", Button)
         button.disabled = True
         try:
-            answer = await self.client.request("POST", "/_mock/faults", json_body=self.body())
-            fault = Envelope[Fault].model_validate(answer).data
+            spec = self.body()
+            fault = await self.client.add_fault(spec.pop("route"), **spec)
         except QrmApiError as exc:
             if exc.status != 422:
                 raise

@@ -27,7 +27,7 @@ from mock_qrm.contract.models import (
     WebhookCreate,
     WebhookPatch,
 )
-from mock_qrm.server.domain.webhooks import header_problems
+from mock_qrm.contract.rules import header_problems
 from qrm_tui.client import QrmApiError, QrmClient
 from qrm_tui.screens.base import WorkerErrors
 from qrm_tui.widgets.confirm import ConfirmDialog

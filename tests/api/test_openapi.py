@@ -12,13 +12,8 @@ from hypothesis import strategies as st
 from openapi_spec_validator import OpenAPIV31SpecValidator, validate
 from pydantic import ValidationError
 
-from mock_qrm.contract.models import (
-    MAX_URL_LENGTH,
-    NAME_PATTERN,
-    URL_PATTERN,
-    WebhookPatch,
-    check_url,
-)
+from mock_qrm.contract.models import WebhookPatch
+from mock_qrm.contract.rules import MAX_URL_LENGTH, NAME_PATTERN, URL_PATTERN, check_url
 from mock_qrm.server.reports.generator import OVERRIDABLE
 from tests.api.test_errors import qrm_error
 

@@ -22,12 +22,11 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from mock_qrm.app import create_app
-from mock_qrm.checkreceiver import CHECKS
+from mock_qrm.app import Settings, create_app
 from mock_qrm.cli import main
+from mock_qrm.cli.check.checks import CHECKS
 from mock_qrm.client import QrmClient
 from mock_qrm.serving import Running, serve
-from mock_qrm.testing.qrm import kit_settings
 from tests.e2e.processes import free_port
 
 KEY = "k3y"
@@ -399,7 +398,9 @@ async def test_a_running_mock_is_used_and_left_as_it_was(
     receiver: Callable[[Handler], Awaitable[str]],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    settings = kit_settings(api_key=KEY, seed_reports=1)  # a manual clock: first attempts go anyway
+    settings = Settings.isolated(
+        api_key=KEY, seed_reports=1
+    )  # a manual clock: first attempts go anyway
     server = await serve(create_app(settings), "127.0.0.1", 0)
     try:
         url = await receiver(calls_back_once(server.url + "/api/v1"))

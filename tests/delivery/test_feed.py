@@ -143,7 +143,7 @@ async def _none_left(hub: FeedHub) -> bool:
 
 
 def _delivery(delivery_id: int) -> Any:
-    from mock_qrm.contract.models import DeliveryStatus
+    from mock_qrm.contract.codes import DeliveryStatus
     from mock_qrm.server.domain.records import DeliveryRecord
 
     record = DeliveryRecord(
@@ -161,21 +161,35 @@ def _delivery(delivery_id: int) -> Any:
 
 
 async def _follow(hub: FeedHub, published: int) -> list[tuple[str, int | None]]:
-    """Publish `published` delivery frames without letting the follower read, then read all."""
-    from mock_qrm.client import FeedConnected
-    from mock_qrm.testing.journal import hub_events
+    """Publish `published` delivery frames without letting the follower read, then read all.
 
-    events = hub_events(hub)
+    The follower reads the hub as the kit reads an embedded server's feed: through the
+    server's in-process connection, resumed by the one resume loop when it falls behind.
+    """
+    from mock_qrm.client.feed import FeedConnected, FeedFollower, FeedLost
+
+    async def no_wait(_: float) -> None:
+        return None
+
+    follower = FeedFollower(
+        lambda after, boot: hub.connect(after, boot).models(), "embedded", sleep=no_wait
+    )
+    events = follower.events()
     assert isinstance(await anext(events), FeedConnected)
     for n in range(1, published + 1):
-        hub.publish("webhook")  # not a mirror's business: skipped
+        hub.publish("webhook")  # not a mirror's business: skipped below
         hub.publish("delivery", _delivery(n))
     assert hub.subscribers == 0  # it fell behind: the hub dropped it
     seen: list[tuple[str, int | None]] = []
     async with asyncio.timeout(5):
         while len(seen) < published and ("resync", None) not in seen:
-            frame = await anext(events)
-            seen.append((frame.type, frame.delivery.id if frame.delivery else None))
+            event = await anext(events)
+            if isinstance(event, FeedConnected | FeedLost) or event.type not in (
+                "delivery",
+                "resync",
+            ):
+                continue
+            seen.append((event.type, event.delivery.id if event.delivery else None))
     await events.aclose()
     assert hub.subscribers == 0
     return seen

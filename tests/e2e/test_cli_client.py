@@ -95,8 +95,10 @@ def test_trigger_needs_a_known_event_and_report(system: tuple[str, str]) -> None
     assert ok.returncode == 0, ok.stderr
     assert "report.created for report 12301" in ok.stdout
     unknown = mock_qrm("trigger", "report.nope", "--report", "12301", server=server)
-    assert unknown.returncode == 1
-    assert "Unknown event code" in unknown.stderr
+    assert unknown.returncode == 2  # refused before the server is asked
+    assert "unknown event code 'report.nope'; known: report.created, report.file_ready" in (
+        unknown.stderr
+    )
     newest = mock_qrm("trigger", "report.file_ready", server=server)  # no --report: the newest
     assert newest.returncode == 0, newest.stderr
     assert "report.file_ready for report " in newest.stdout

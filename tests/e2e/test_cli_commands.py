@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -220,19 +221,36 @@ def test_server_and_key_come_from_either_environment_name(server: str) -> None:
         assert result.returncode == 0, (name, result.stderr)
 
 
-def test_bash_completion_lists_commands_actions_and_flags() -> None:
+def _complete(script: str, *words: str) -> list[str]:
+    """What bash offers after `words` (the last one being typed), with the script loaded."""
+    quoted = " ".join(shlex.quote(word) for word in words)
+    probe = (
+        f"{script}\nCOMP_WORDS=({quoted}); COMP_CWORD={len(words) - 1}; _mock_qrm;"
+        ' printf "%s\\n" "${COMPREPLY[@]}"'
+    )
+    completed = subprocess.run(["bash", "-c", probe], text=True, capture_output=True)
+    return [line for line in completed.stdout.splitlines() if line]
+
+
+def test_bash_completion_lists_commands_actions_flags_and_values() -> None:
     result = cli("completion", "bash")
     assert result.returncode == 0
     script = result.stdout
-    assert "complete -F _mock_qrm mock-qrm" in script
+    assert "complete -o default -F _mock_qrm mock-qrm" in script
     checked = subprocess.run(["bash", "-n"], input=script, text=True, capture_output=True)
     assert checked.returncode == 0, checked.stderr
-    probe = (
-        script + "\nCOMP_WORDS=(mock-qrm webhooks create --ev); COMP_CWORD=3; _mock_qrm;"
-        ' echo "${COMPREPLY[@]}"'
+    assert _complete(script, "mock-qrm", "webh") == ["webhooks"]
+    assert "create" in _complete(script, "mock-qrm", "webhooks", "")
+    assert _complete(script, "mock-qrm", "webhooks", "create", "--ev") == ["--event"]
+    assert _complete(script, "mock-qrm", "webhooks", "create", "--event", "") == [
+        "report.created",
+        "report.file_ready",
+    ]
+    assert _complete(script, "mock-qrm", "deliveries", "--status", "re") == ["retry_scheduled"]
+    assert "--time-scale" in _complete(script, "mock-qrm", "serve", "--ti")
+    assert "'GET /api/v1/reports/{id}'" in _complete(
+        script, "mock-qrm", "faults", "add", "--route", ""
     )
-    completed = subprocess.run(["bash", "-c", probe], text=True, capture_output=True)
-    assert completed.stdout.split() == ["--event"]
     assert "compinit" in cli("completion", "zsh").stdout
 
 

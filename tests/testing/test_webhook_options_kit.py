@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from mock_qrm.contract.models import DeliveryStatus, RateLimit
+from mock_qrm.contract.codes import DeliveryStatus
+from mock_qrm.contract.models import RateLimit
 from mock_qrm.testing import MockQrm, MockReceiver
 
 

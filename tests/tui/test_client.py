@@ -10,7 +10,8 @@ from pathlib import Path
 from aiohttp.test_utils import TestServer
 
 from mock_qrm.app import create_app
-from mock_qrm.contract.models import Delivery, DeliveryStatus, LastDelivery, Webhook
+from mock_qrm.contract.codes import DeliveryStatus
+from mock_qrm.contract.models import Delivery, LastDelivery, Webhook
 from qrm_tui.client import (
     FeedConnected,
     FeedEvent,

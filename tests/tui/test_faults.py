@@ -8,6 +8,7 @@ from aiohttp.test_utils import TestServer
 from textual.widgets import Static, Switch
 
 from mock_qrm.client import QrmApiError, QrmClient
+from mock_qrm.client.calls import Call
 from mock_qrm.receiver import RunningReceiver
 from qrm_tui.app import QrmTuiApp
 from qrm_tui.client import CallLog
@@ -243,7 +244,7 @@ async def test_the_inspector_shows_the_receivers_call_backs_for_its_report(
             assert "12301" not in text_of(panel)
 
             with pytest.raises(QrmApiError):  # while it is open; the file is not ready yet
-                await qrm.request("GET", f"/files/reports/{report}.pdf")
+                await qrm.send(Call("GET", f"/files/reports/{report}.pdf"))
             await until(pilot, lambda: "3 calls" in text_of(panel), "the new call, by the poll")
             assert text_of(panel).splitlines()[3].split()[1:] == [
                 "GET",

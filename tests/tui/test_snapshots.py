@@ -16,7 +16,8 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import Input, Switch, TextArea
 
-from mock_qrm.contract.models import ApiCall, Delivery, DeliveryDetail, DeliveryStatus, ReportRow
+from mock_qrm.contract.codes import DeliveryStatus
+from mock_qrm.contract.models import ApiCall, Delivery, DeliveryDetail, ReportRow
 from qrm_tui.app import QrmTuiApp, Target
 from qrm_tui.live import RateMeter
 from qrm_tui.screens.deliveries import DeliveriesScreen

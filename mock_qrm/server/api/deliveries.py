@@ -100,23 +100,18 @@ async def feed(request: web.Request) -> web.StreamResponse:
         raise FieldErrors({"boot_id": ["boot_id must be 1 to 64 letters and digits"]})
     ws = web.WebSocketResponse(heartbeat=HEARTBEAT, max_msg_size=64 * 1024)
     await ws.prepare(request)
-    subscription, missed = qrm.feed.subscribe(None if after is None else int(after))
-    if boot is not None and boot != qrm.feed.boot_id:
-        missed = None
+    connection = qrm.feed.connect(None if after is None else int(after), boot)
+    subscription = connection.subscription
     try:
-        await ws.send_json({"type": "hello", "seq": qrm.feed.seq, "bootId": qrm.feed.boot_id})
-        if missed is None:
-            await ws.send_json({"type": "resync", "seq": qrm.feed.seq})
-        else:
-            for old in missed:
-                await ws.send_str(old.text())
+        for opening in connection.opening:
+            await ws.send_str(opening.text())
         reader = asyncio.create_task(_drain(ws, subscription))
         try:
             while not ws.closed:
                 # asyncio.timeout, not wait_for: no task per frame.
                 try:
                     async with asyncio.timeout(HEARTBEAT):
-                        frame = await subscription.queue.get()
+                        frame = await connection.next()
                 except TimeoutError:
                     await ws.send_json({"type": "heartbeat", "seq": qrm.feed.seq})
                     continue
@@ -129,7 +124,7 @@ async def feed(request: web.Request) -> web.StreamResponse:
     except (ConnectionResetError, TimeoutError):
         pass
     finally:
-        subscription.drop()
+        connection.close()
         with contextlib.suppress(Exception):
             await ws.close()
     return ws

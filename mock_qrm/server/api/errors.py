@@ -14,10 +14,11 @@ from mock_qrm.contract.errors import (
     FieldErrors,
     NotFound,
     RateLimited,
+    StorageError,
     validation_messages,
 )
-from mock_qrm.contract.models import DELIVERY_MARKER, ApiError
-from mock_qrm.server.store.db import StoreError
+from mock_qrm.contract.models import ApiError
+from mock_qrm.contract.rules import DELIVERY_MARKER
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +104,7 @@ def failure(exc: Exception) -> Failure | None:
         case RateLimited():
             status, message, errors = 429, str(exc), None
             headers["Retry-After"] = str(exc.retry_after)
-        case StoreError():
+        case StorageError():
             status, message, errors = 503, str(exc), None
         case _:
             return None

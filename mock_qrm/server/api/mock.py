@@ -17,8 +17,16 @@ from mock_qrm.contract.models import (
     UploadReport,
 )
 from mock_qrm.server.api.context import api, service
-from mock_qrm.server.api.routing import parse_body, parse_query, read_json, respond
+from mock_qrm.server.api.routing import (
+    body_bytes,
+    decoded,
+    parse_body,
+    parse_query,
+    read_json,
+    respond,
+)
 from mock_qrm.server.reports.generator import override_schema
+from mock_qrm.server.service import QrmService
 
 TAG = "Simulation"
 
@@ -39,10 +47,15 @@ TAG = "Simulation"
     response=Envelope[UploadedReport],
 )
 async def upload_report(request: web.Request) -> web.Response:
-    # An empty body is a plain upload; a body, if sent, must be valid.
-    spec = await parse_body(request, UploadReport) if request.body_exists else UploadReport()
-    uploaded = await service(request).upload_report(spec.overrides)
-    return respond(Envelope(data=uploaded), status=201)
+    raw = await body_bytes(request) if request.body_exists else None
+    return respond(Envelope(data=await upload(service(request), raw)), status=201)
+
+
+async def upload(qrm: QrmService, raw: bytes | None) -> UploadedReport:
+    """The route once its HTTP is read (the port's too): no body is a plain upload; a body,
+    if sent, must be valid."""
+    spec = UploadReport() if raw is None else decoded(raw, UploadReport)
+    return await qrm.upload_report(spec.overrides)
 
 
 @api.route(

@@ -153,13 +153,14 @@ def _decoded(raw: bytes, coding: str, limit: int) -> bytes:
     return body
 
 
-async def _body(request: web.Request) -> bytes:
+async def body_bytes(request: web.Request) -> bytes:
+    """The request's body as sent, decoded from its Content-Encoding (read once)."""
     body = _BODY.get()
     return body if body is not None else await request.read()
 
 
 async def read_json(request: web.Request) -> Any:
-    return json_body(await _body(request))
+    return json_body(await body_bytes(request))
 
 
 def json_body(raw: bytes) -> Any:
@@ -192,15 +193,19 @@ def _deeper_than(value: Any, limit: int) -> bool:
 async def parse_body(
     request: web.Request, model: type[M], context: dict[str, Any] | None = None
 ) -> M:
-    data = await read_json(request)
-    return body_model(data, await _body(request), model, context)
+    return decoded(await body_bytes(request), model, context)
+
+
+def decoded(raw: bytes, model: type[M], context: dict[str, Any] | None = None) -> M:
+    """A request body as `model`, or why not: 400 (empty, not JSON, nested too deep), 422.
+
+    Every route reads its body through here, and so does the server's in-process port.
+    """
+    return body_model(json_body(raw), raw, model, context)
 
 
 def body_model(data: Any, raw: bytes, model: type[M], context: dict[str, Any] | None = None) -> M:
-    """A request body (`raw`, and `data` decoded from it) as `model`, or why not (422).
-
-    The testing kit validates what it would have sent through here too.
-    """
+    """A request body (`raw`, and `data` decoded from it) as `model`, or why not (422)."""
     if not isinstance(data, dict):
         raise FieldErrors({"body": ["Request body must be a JSON object"]})
     # Strict JSON semantics: "5" is not a number and 1 is not a boolean. But 10666.0 is the

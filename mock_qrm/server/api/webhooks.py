@@ -15,6 +15,8 @@ from mock_qrm.contract.models import (
 )
 from mock_qrm.server.api.context import api, service
 from mock_qrm.server.api.routing import (
+    body_bytes,
+    decoded,
     parse_body,
     parse_query,
     path_int,
@@ -22,6 +24,7 @@ from mock_qrm.server.api.routing import (
     respond,
     respond_list,
 )
+from mock_qrm.server.service import Address, QrmService
 
 TAG = "Webhooks"
 
@@ -64,9 +67,13 @@ async def list_webhooks(request: web.Request) -> web.Response:
     response=Envelope[Webhook],
 )
 async def create_webhook(request: web.Request) -> web.Response:
-    qrm = service(request)
-    spec = await parse_body(request, WebhookCreate, qrm.validation_context)
-    return respond(Envelope(data=await qrm.create_webhook(spec, reached(request))), status=201)
+    webhook = await create(service(request), await body_bytes(request), reached(request))
+    return respond(Envelope(data=webhook), status=201)
+
+
+async def create(qrm: QrmService, raw: bytes, reached: Address | None) -> Webhook:
+    """The route once its HTTP is read: the body checked, then the webhook made (the port's too)."""
+    return await qrm.create_webhook(decoded(raw, WebhookCreate, qrm.validation_context), reached)
 
 
 @api.route(

@@ -25,8 +25,9 @@ from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass
 
 from mock_qrm.contract.catalog import EventCatalog
-from mock_qrm.contract.errors import Conflict, NotFound, RateLimited
-from mock_qrm.contract.models import Attempt, Outcome, Trigger
+from mock_qrm.contract.codes import Outcome, Trigger
+from mock_qrm.contract.errors import Conflict, NotFound, RateLimited, StorageError
+from mock_qrm.contract.models import Attempt
 from mock_qrm.contract.timefmt import from_ms
 from mock_qrm.server.delivery.clock import Clock
 from mock_qrm.server.delivery.feed import FeedHub
@@ -35,7 +36,7 @@ from mock_qrm.server.domain.delivery import WAITING, MessageBodies, request_head
 from mock_qrm.server.domain.policy import RetryPolicy, is_success
 from mock_qrm.server.domain.records import AttemptRecord, GeneratedReport, ScheduledEvent
 from mock_qrm.server.store import journal
-from mock_qrm.server.store.db import Database, StoreError
+from mock_qrm.server.store.db import Database
 from mock_qrm.server.store.journal import Named, Started
 
 log = logging.getLogger(__name__)
@@ -390,7 +391,7 @@ class Dispatcher:
                 ),
                 on_commit=self._emitted,
             )
-        except StoreError:
+        except StorageError:
             self._retry_later(("event", event.id), lambda: self._schedule(event))
         except NotFound:
             log.warning("event %s for report %s: the report is gone", event.id, event.resource_id)
@@ -481,7 +482,7 @@ class Dispatcher:
                 # one's result is written.
                 self._free_slots(slots)
             await self._finish(started, ended, release)
-        except StoreError:
+        except StorageError:
             self._retry_later(("delivery", delivery_id), lambda: self._due_again(delivery_id))
         finally:
             release()
@@ -551,7 +552,7 @@ class Dispatcher:
                     ),
                     on_commit=lambda finished: self._finished(finished, released),
                 )
-            except StoreError:
+            except StorageError:
                 await asyncio.sleep(self._stall(key))
             else:
                 self._stalled.pop(key, None)

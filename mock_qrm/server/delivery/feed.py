@@ -13,10 +13,13 @@ import asyncio
 import json
 import uuid
 from collections import deque
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from pydantic import BaseModel
+
+from mock_qrm.contract.models import FeedFrame
 
 
 class Deferred(Protocol):
@@ -37,6 +40,8 @@ class Frame:
     resource: Resource | None = None
     """The resource, or how to make it from an immutable record: made when first read."""
     action: str | None = None
+    boot_id: str | None = None
+    """Only on `hello`: which run of the server this is (a client resumes only within one)."""
     _text: str | None = None
 
     def model(self) -> BaseModel | None:
@@ -45,11 +50,25 @@ class Frame:
             self.resource = self.resource()
         return self.resource
 
+    def as_model(self) -> FeedFrame:
+        """This frame as `FeedFrame`, the model a client parses its text into."""
+        fields: dict[str, Any] = {"seq": self.seq, "type": self.type}
+        if self.action is not None:
+            fields["action"] = self.action
+        if self.boot_id is not None:
+            fields["boot_id"] = self.boot_id
+        resource = self.model()
+        if resource is not None and self.type in ("delivery", "webhook", "report"):
+            fields[self.type] = resource
+        return FeedFrame.model_construct(**fields)
+
     def text(self) -> str:
         if self._text is None:
             head = f'{{"seq":{self.seq},"type":{json.dumps(self.type)}'
             if self.action is not None:
                 head += f',"action":{json.dumps(self.action)}'
+            if self.boot_id is not None:
+                head += f',"bootId":{json.dumps(self.boot_id)}'
             model = self.model()
             if model is not None:
                 head += f",{json.dumps(self.type)}:{model.model_dump_json(by_alias=True)}"
@@ -85,6 +104,32 @@ class Subscription:
         self._hub.unsubscribe(self)
 
 
+@dataclass(frozen=True, slots=True)
+class Connection:
+    """One client's place in the feed: the frames it gets on connecting, then each one
+    published (`next`) until it falls behind (`None`: it reconnects with `after_seq`)."""
+
+    opening: list[Frame]
+    subscription: Subscription
+
+    async def next(self) -> Frame | None:
+        return await self.subscription.queue.get()
+
+    def close(self) -> None:
+        self.subscription.drop()
+
+    async def models(self) -> AsyncGenerator[FeedFrame, None]:
+        """The frames as a client parses them, built from the resources, not their JSON
+        (the server's in-process port); ends when this reader falls behind."""
+        try:
+            for opening in self.opening:
+                yield opening.as_model()
+            while (frame := await self.next()) is not None:
+                yield frame.as_model()
+        finally:
+            self.close()
+
+
 class FeedHub:
     def __init__(self, buffer_size: int = 10_000) -> None:
         self.boot_id = uuid.uuid4().hex
@@ -115,6 +160,19 @@ class FeedHub:
         if after_seq < self.seq and oldest > after_seq + 1:
             return subscription, None
         return subscription, missed
+
+    def connect(self, after_seq: int | None = None, boot_id: str | None = None) -> Connection:
+        """A client connects: `hello`, then what it missed since `after_seq` in this run
+        (`boot_id`), or `resync` when that is no longer kept, then live frames.
+
+        The WebSocket route and the server's in-process port both connect this way.
+        """
+        subscription, missed = self.subscribe(after_seq)
+        if boot_id is not None and boot_id != self.boot_id:
+            missed = None
+        opening = [Frame(self.seq, "hello", boot_id=self.boot_id)]
+        opening.extend([Frame(self.seq, "resync")] if missed is None else missed)
+        return Connection(opening, subscription)
 
     def unsubscribe(self, subscription: Subscription) -> None:
         self._subscribers.discard(subscription)

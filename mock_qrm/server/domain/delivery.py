@@ -14,14 +14,9 @@ from base64 import b64encode
 
 from mock_qrm import __version__
 from mock_qrm.contract.catalog import EventCatalog
-from mock_qrm.contract.models import (
-    DELIVERY_MARKER,
-    DeliveryStatus,
-    MessagePayload,
-    Outcome,
-    Trigger,
-    WebhookMessage,
-)
+from mock_qrm.contract.codes import DeliveryStatus, Outcome, Trigger
+from mock_qrm.contract.models import MessagePayload, WebhookMessage
+from mock_qrm.contract.rules import DELIVERY_MARKER
 from mock_qrm.server.domain.policy import RetryPolicy
 from mock_qrm.server.domain.records import AttemptRecord, DeliveryRecord, WebhookRecord
 

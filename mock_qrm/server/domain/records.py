@@ -10,16 +10,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from mock_qrm.contract.models import (
-    BasicAuthOut,
-    Delivery,
-    DeliveryStatus,
-    LastDelivery,
-    Outcome,
-    RateLimit,
-    Trigger,
-    Webhook,
-)
+from mock_qrm.contract.codes import DeliveryStatus, Outcome, Trigger
+from mock_qrm.contract.models import BasicAuthOut, Delivery, LastDelivery, RateLimit, Webhook
 from mock_qrm.contract.timefmt import from_ms
 
 FIRST_REPORT_ID = 12301

@@ -2,38 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import replace
 
 from mock_qrm.contract.errors import FieldErrors
-from mock_qrm.contract.models import DELIVERY_MARKER, RESERVED_HEADERS, WebhookCreate, WebhookPatch
+from mock_qrm.contract.models import WebhookCreate, WebhookPatch
+from mock_qrm.contract.rules import header_problems
 from mock_qrm.server.domain.records import WebhookRecord
-
-_RESERVED = frozenset(name.lower() for name in (*RESERVED_HEADERS, DELIVERY_MARKER))
-
-
-def header_problems(names: Iterable[str], basic_auth: bool) -> dict[str, list[str]]:
-    """Why custom headers with these names cannot be sent, keyed `headers.<name>`.
-
-    Refused: the headers the request decides, the marker that keeps the server
-    from delivering to itself, two names differing only in case, and
-    `Authorization` while basic authentication is on (it would be overwritten).
-    The TUI's form checks the same before it sends.
-    """
-    problems: dict[str, list[str]] = {}
-    seen: set[str] = set()
-    for name in names:
-        lowered = name.lower()
-        if lowered in _RESERVED:
-            problems[f"headers.{name}"] = [f"{name} is set by the request itself"]
-        elif lowered == "authorization" and basic_auth:
-            problems[f"headers.{name}"] = [
-                "Authorization comes from basic authentication: turn it off to set your own"
-            ]
-        elif lowered in seen:
-            problems[f"headers.{name}"] = ["Another header has this name (names ignore case)"]
-        seen.add(lowered)
-    return problems
 
 
 def checked_headers(webhook: WebhookRecord) -> WebhookRecord:

@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 
 import aiosqlite
 
+from mock_qrm.contract.errors import StorageError
 from mock_qrm.server.store.schema import MIGRATIONS, SCHEMA_VERSION
 
 log = logging.getLogger(__name__)
@@ -61,10 +62,6 @@ class _JobFailed(Exception):
     """A job raised; its exception is the cause."""
 
 
-class StoreError(Exception):
-    """The database cannot be opened or used; the message says why, in one line."""
-
-
 def _connect(path: str) -> sqlite3.Connection:
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     conn.row_factory = sqlite3.Row
@@ -88,7 +85,7 @@ def _prepare_path(path: str) -> tuple[Path | None, Path]:
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise StoreError(f"cannot create the folder for {target}: {exc.strerror}") from None
+        raise StorageError(f"cannot create the folder for {target}: {exc.strerror}") from None
     with contextlib.suppress(OSError):  # exists already, or the open below will say why
         # Webhook passwords live here in clear (the sender needs them): owner only.
         # SQLite gives its -wal and -shm files the database file's mode.
@@ -114,7 +111,7 @@ class _Lock:
             self._file.seek(0)
             holder = self._file.read().strip() or "unknown"
             self._file.close()
-            raise StoreError(
+            raise StorageError(
                 f"database {target} is in use by another mock-qrm (pid {holder}):"
                 " stop it, or pass another --db"
             ) from None
@@ -130,7 +127,7 @@ class _Lock:
 def _migrate(conn: sqlite3.Connection) -> None:
     version: int = conn.execute("PRAGMA user_version").fetchone()[0]
     if version > SCHEMA_VERSION:
-        raise StoreError(
+        raise StorageError(
             f"database schema {version} is newer than this mock-qrm understands ({SCHEMA_VERSION})"
         )
     for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
@@ -152,7 +149,7 @@ def _check_usable(target: Path) -> None:
         except sqlite3.OperationalError as exc:
             if exc.sqlite_errorcode & 0xFF != sqlite3.SQLITE_READONLY:
                 raise
-            raise StoreError(
+            raise StorageError(
                 f"database {target} is read-only ({exc}): make it writable or pass another --db"
             ) from None
         finally:
@@ -173,7 +170,7 @@ def _check_intact(conn: sqlite3.Connection, target: Path) -> None:
         problems = [str(exc)]
     if problems != ["ok"]:
         more = f"; {len(problems) - 1} more" if len(problems) > 1 else ""
-        raise StoreError(
+        raise StorageError(
             f"database {target} is damaged (quick_check: {problems[0]}{more}):"
             " restore it or pass another --db"
         )
@@ -216,7 +213,7 @@ class Writer:
         future: asyncio.Future[T] = self._loop.create_future()
         with self._cond:
             if self._closed:
-                raise StoreError("the database is closed")
+                raise StorageError("the database is closed")
             self._jobs.append((job, future, on_commit))
             self._cond.notify()
         return future
@@ -273,10 +270,10 @@ class Writer:
         self._succeeded(1)
         return future, on_commit, value, None
 
-    def _failed(self, exc: sqlite3.Error) -> StoreError:
+    def _failed(self, exc: sqlite3.Error) -> StorageError:
         self.failing = f"database write failed: {exc}"
         log.error("%s", self.failing)
-        return StoreError(self.failing)
+        return StorageError(self.failing)
 
     def _succeeded(self, jobs: int) -> None:
         self.failing = None
@@ -326,7 +323,7 @@ class Database:
         try:
             lock = _Lock(target)
         except OSError as exc:
-            raise StoreError(f"cannot open database {target}: {exc.strerror}") from None
+            raise StorageError(f"cannot open database {target}: {exc.strerror}") from None
         try:
             await asyncio.to_thread(_check_usable, target)
             write_conn = await asyncio.to_thread(_connect, str(target))
@@ -335,7 +332,7 @@ class Database:
             await reader.execute("PRAGMA busy_timeout = 5000")
         except sqlite3.Error as exc:
             lock.release()
-            raise StoreError(f"cannot open database {target}: {exc}") from None
+            raise StorageError(f"cannot open database {target}: {exc}") from None
         except BaseException:
             lock.release()
             raise
@@ -363,11 +360,11 @@ class Database:
         rows = await self.fetchall(sql, params)
         return rows[0] if rows else None
 
-    def _read_failed(self, exc: sqlite3.DatabaseError) -> StoreError:
+    def _read_failed(self, exc: sqlite3.DatabaseError) -> StorageError:
         """A damaged or unreadable database is the server's trouble: 503, and health says so."""
         self._read_failing = f"database read failed: {exc}"
         log.error("%s", self._read_failing)
-        return StoreError(self._read_failing)
+        return StorageError(self._read_failing)
 
     async def close(self) -> None:
         await asyncio.to_thread(self.writer.close)

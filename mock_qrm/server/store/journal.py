@@ -15,16 +15,14 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from mock_qrm.contract.catalog import FILE_READY
+from mock_qrm.contract.codes import DeliveryStatus, Outcome, Trigger
 from mock_qrm.contract.errors import Conflict, NotFound, RateLimited
 from mock_qrm.contract.models import (
     Attempt,
     Delivery,
     DeliveryDetail,
     DeliveryFilter,
-    DeliveryStatus,
-    Outcome,
     ReportRow,
-    Trigger,
     WebhookMessage,
 )
 from mock_qrm.contract.timefmt import from_ms, to_ms

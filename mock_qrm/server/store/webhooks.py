@@ -14,14 +14,9 @@ import sqlite3
 from dataclasses import dataclass, replace
 from typing import Any
 
+from mock_qrm.contract.codes import DeliveryStatus
 from mock_qrm.contract.errors import NotFound
-from mock_qrm.contract.models import (
-    DeliveryStatus,
-    LastDelivery,
-    RateLimit,
-    WebhookCreate,
-    WebhookPatch,
-)
+from mock_qrm.contract.models import LastDelivery, RateLimit, WebhookCreate, WebhookPatch
 from mock_qrm.contract.timefmt import from_ms
 from mock_qrm.server.domain.records import WebhookRecord
 from mock_qrm.server.domain.webhooks import new_webhook, patched

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from xml.etree import ElementTree as ET
 
-from mock_qrm.checkreceiver.checks import CheckResult, Result
+from mock_qrm.cli.check.checks import CheckResult, Result
 
 NAME_WIDTH = 17
 """The longest check name, `duplicate-message`: the details line up."""

@@ -7,37 +7,33 @@ mock could not be reached or started: one line on stderr), 2 for a usage error.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
-import secrets
-import sys
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from mock_qrm.checkreceiver.checks import (
-    JOURNAL_MARGIN,
-    CheckOptions,
-    CheckResult,
-    ReceiverCheck,
-    Result,
-)
-from mock_qrm.checkreceiver.report import as_json, line, summary, write_junit
-from mock_qrm.cli import CliError
-from mock_qrm.client import DEFAULT_SERVER, QrmApiError, QrmClient, QrmUnavailable
-from mock_qrm.testing.journal import FeedMirror
+from mock_qrm.cli import args as types
+from mock_qrm.cli.args import CliError, usage
+from mock_qrm.cli.connect import API_KEY_HELP, client_settings, failure
+from mock_qrm.cli.output import say
+from mock_qrm.client.errors import QrmUnavailable
+from mock_qrm.client.settings import DEFAULT_SERVER
+from mock_qrm.contract.errors import QrmApiError
+
+if TYPE_CHECKING:
+    import asyncio
+
+    from mock_qrm.cli.check.checks import CheckResult
 
 DEFAULT_PORT = 8765
 FEED_READY_TIMEOUT = 10.0
 
 
-def add_check_receiver_command(commands: Any) -> None:
-    from mock_qrm.clientcli import _seconds, _user_password
-
+def add(commands: Any, name: str, help_text: str) -> None:
     parser: argparse.ArgumentParser = commands.add_parser(
-        "check-receiver",
-        help="is a webhook receiver ready for QRM? real messages, one PASS/WARN/FAIL line per check",
+        name,
+        help=help_text,
         description="Register URL as a webhook on a mock QRM, send it real QRM messages and say,"
         " check by check, what happened and how to fix it: acknowledges-200, within-timeout,"
         " duplicate-message, file-ready, basic-auth, calls-back, callback-retry, burst."
@@ -55,8 +51,10 @@ def add_check_receiver_command(commands: Any) -> None:
     parser.add_argument(
         "--api-key",
         metavar="KEY",
-        help="the mock's API key, which the receiver sends when it calls back (env"
-        " MOCK_QRM_API_KEY or QRM_TUI_API_KEY; a mock started here makes one up without it)",
+        help=API_KEY_HELP.replace(
+            ", if it has one", ", which the receiver sends when it calls back"
+        )
+        + "; a mock started here makes one up without it",
     )
     parser.add_argument(
         "--host",
@@ -65,7 +63,7 @@ def add_check_receiver_command(commands: Any) -> None:
     )
     parser.add_argument(
         "--port",
-        type=_port,
+        type=types.port,
         default=DEFAULT_PORT,
         help=f"where a mock started here listens (default {DEFAULT_PORT}; 0: any free port)",
     )
@@ -78,13 +76,13 @@ def add_check_receiver_command(commands: Any) -> None:
     )
     parser.add_argument(
         "--basic-auth",
-        type=_user_password,
+        type=types.user_password,
         metavar="USER:PASS",
         help="the basic auth the receiver expects; also checks that it refuses other credentials",
     )
     parser.add_argument(
         "--callback-timeout",
-        type=_seconds,
+        type=types.seconds,
         default=30.0,
         metavar="SECONDS",
         help="how long to wait for the receiver's call back (default 30); callback-retry waits"
@@ -101,12 +99,6 @@ def add_check_receiver_command(commands: Any) -> None:
     parser.set_defaults(run=cmd_check_receiver)
 
 
-def _port(value: str) -> int:
-    if not (value.isascii() and value.isdigit()) or int(value) > 65535:
-        raise argparse.ArgumentTypeError(f"expected a port from 0 to 65535, got {value!r}")
-    return int(value)
-
-
 def _timeout(value: str) -> float:
     try:
         seconds = float(value)
@@ -120,16 +112,15 @@ def _timeout(value: str) -> float:
 def _receiver_url(url: str) -> str:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise CliError(f"URL must be an absolute http or https URL, got {url!r}", status=2)
+        raise usage(f"URL must be an absolute http or https URL, got {url!r}")
     if parts.username is not None or parts.password is not None:
-        raise CliError(
-            "put the receiver's credentials in --basic-auth USER:PASS, not in the URL", 2
-        )
+        raise usage("put the receiver's credentials in --basic-auth USER:PASS, not in the URL")
     return url
 
 
 def cmd_check_receiver(args: argparse.Namespace) -> None:
-    from mock_qrm.clientcli import client_settings
+    from mock_qrm.cli.check.checks import Result
+    from mock_qrm.cli.check.report import as_json, line, summary, write_junit
 
     url = _receiver_url(args.url)
     client = client_settings(args)
@@ -141,17 +132,15 @@ def cmd_check_receiver(args: argparse.Namespace) -> None:
             _stdout(line(result))
 
     try:
+        import asyncio
+
         results = asyncio.run(_check(args, url, server, client.api_key, say, report))
     except QrmUnavailable as exc:
         where = "" if server is None else " (is `mock-qrm serve` running there?)"
         raise CliError(f"{exc}{where}") from None
     except QrmApiError as exc:
-        details = "; ".join(f"{k}: {', '.join(v)}" for k, v in exc.field_errors.items())
-        status = 2 if exc.status == 422 else 1
-        raise CliError(
-            f"{exc.error.message}{' (' + details + ')' if details else ''} [HTTP {exc.status}]",
-            status,
-        ) from None
+        error = failure(exc)
+        raise CliError(str(error), 2 if exc.status == 422 else error.status) from None
     if args.json:
         _stdout(as_json(results))
     else:
@@ -173,6 +162,13 @@ async def _check(
     say: Callable[[str], None],
     report: Callable[[CheckResult], None],
 ) -> list[CheckResult]:
+    import asyncio
+    import secrets
+
+    from mock_qrm.cli.check.checks import JOURNAL_MARGIN, CheckOptions, ReceiverCheck
+    from mock_qrm.client.http import QrmClient
+    from mock_qrm.client.mirror import FeedMirror
+
     async with contextlib.AsyncExitStack() as stack:
         if server is None:
             api_key = api_key or secrets.token_urlsafe(12)
@@ -217,11 +213,9 @@ async def _embedded(args: argparse.Namespace, api_key: str) -> AsyncIterator[str
     Its `report.file_ready` follows an upload only when a check sends it, and each
     check deletes its webhooks (cancelling their retries), so neither arrives unasked.
     """
-    from mock_qrm.app import create_app
-    from mock_qrm.serving import ServeError, serve
-    from mock_qrm.testing.qrm import kit_settings
+    from mock_qrm.app import ServeError, Settings, create_app, serve
 
-    settings = kit_settings(
+    settings = Settings.isolated(
         host=args.host,
         port=args.port,
         api_key=api_key,
@@ -241,14 +235,16 @@ async def _embedded(args: argparse.Namespace, api_key: str) -> AsyncIterator[str
 
 
 async def _cancel(task: asyncio.Task[None]) -> None:
+    import asyncio
+
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
 
 
 def _stdout(text: str) -> None:
-    print(text, flush=True)
+    say(text)
 
 
 def _stderr(text: str) -> None:
-    print(text, file=sys.stderr, flush=True)
+    say(text, error=True)

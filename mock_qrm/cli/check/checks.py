@@ -23,9 +23,12 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TypeGuard
 
-from mock_qrm.client import QrmApiError, QrmClient
-from mock_qrm.contract.models import ApiCall, Attempt, DeliveryDetail, DeliveryStatus, Webhook
-from mock_qrm.testing.journal import DeliveryMatch, FeedMirror
+from mock_qrm.client.http import QrmClient
+from mock_qrm.client.matching import DeliveryMatch
+from mock_qrm.client.mirror import FeedMirror
+from mock_qrm.contract.codes import DeliveryStatus
+from mock_qrm.contract.errors import QrmApiError
+from mock_qrm.contract.models import ApiCall, Attempt, DeliveryDetail, Webhook
 
 CREATED = "report.created"
 FILE_READY = "report.file_ready"

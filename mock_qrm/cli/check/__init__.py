@@ -3,7 +3,3 @@
 `checks` runs the checks against a mock through its own HTTP API and journal;
 `report` writes the results as lines, JSON or JUnit XML; `command` is the CLI.
 """
-
-from mock_qrm.checkreceiver.checks import CHECKS, CheckOptions, CheckResult, ReceiverCheck, Result
-
-__all__ = ["CHECKS", "CheckOptions", "CheckResult", "ReceiverCheck", "Result"]
