@@ -240,3 +240,17 @@ def test_upload_report_without_a_server_is_one_line_naming_its_url() -> None:
     line = one_clear_line(result)
     assert url in line
     assert re.search(r"cannot reach|did not answer", line), line
+
+
+def test_the_flag_tables_match_the_settings_they_fill() -> None:
+    """`--help` and completion read the flags from a table, not the settings model: same
+    names, same switches, same defaults."""
+    from mock_qrm.cli.serve import RECEIVER_FLAGS, SERVE_FLAGS
+
+    for flags, model in ((SERVE_FLAGS, Settings), (RECEIVER_FLAGS, ReceiverSettings)):
+        assert [flag.name for flag in flags] == list(model.model_fields)
+        for flag in flags:
+            field = model.model_fields[flag.name]
+            assert flag.switch == (field.annotation is bool), flag.name
+            if flag.name != "db":  # the data folder's path, shown in words
+                assert flag.default == field.get_default(), flag.name

@@ -7,19 +7,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class ReceiverSettings(BaseSettings):
+    """What each setting means is its line in `mock-qrm receiver --help` (`mock_qrm/cli/serve.py`)."""
+
     model_config = SettingsConfigDict(env_prefix="MOCK_QRM_RECEIVER_")
 
-    host: str = Field(
-        default="127.0.0.1",
-        min_length=1,
-        description=(
-            "Address to listen on. Loopback by default; any other address is allowed "
-            "(with a warning), since anyone who can reach it can read what it received."
-        ),
-    )
-    port: int = Field(
-        default=8766,
-        ge=0,
-        le=65535,
-        description="TCP port to listen on; 0 picks a free port and prints it.",
-    )
+    host: str = Field(default="127.0.0.1", min_length=1)
+    port: int = Field(default=8766, ge=0, le=65535)

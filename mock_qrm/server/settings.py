@@ -1,6 +1,8 @@
 """Every server setting in one typed object, from flags and `MOCK_QRM_*` variables.
 
-Nothing below the CLI reads the environment: it is handed a `Settings`.
+Nothing below the CLI reads the environment: it is handed a `Settings`. What each
+setting means is its line in `mock-qrm serve --help` (`mock_qrm/cli/serve.py`, which
+a test holds to the same names and defaults as this model).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from platformdirs import user_data_path
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from mock_qrm.contract.rules import has_control
 from mock_qrm.server.domain.policy import RetryPolicy
 from mock_qrm.serving import is_loopback
 
@@ -28,41 +31,22 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="MOCK_QRM_", extra="ignore")
 
-    host: str = Field("127.0.0.1", description="address to listen on")
-    port: int = Field(8765, ge=0, le=65535, description="port to listen on (0: any free port)")
-    db: str = Field(
-        default_factory=lambda: str(default_db_path()),
-        description="SQLite database file, or :memory:",
-    )
-    api_key: SecretStr | None = Field(
-        None, description="require this key in the apiKey header (or a login token)"
-    )
-    time_scale: float = Field(
-        1.0, gt=0, le=10_000, description="divide every interval and timeout by this"
-    )
-    timeout: float = Field(60.0, gt=0, le=3600, description="seconds a receiver has to answer")
-    retries: int = Field(3, ge=0, le=100, description="automatic retries after a failure")
-    retry_interval: float = Field(
-        60.0, ge=0, le=86_400, description="seconds from a failed attempt's end to its retry"
-    )
-    file_ready_delay: float = Field(
-        5.0, ge=0, le=86_400, description="seconds from upload to report.file_ready"
-    )
-    concurrency: int = Field(256, ge=1, le=10_000, description="deliveries in flight at once")
-    webhook_concurrency: int = Field(
-        64, ge=1, le=10_000, description="deliveries in flight at once to one webhook"
-    )
-    manual_clock: bool = Field(
-        False, description="freeze time; move it with POST /_mock/clock/advance"
-    )
-    seed: int = Field(0, description="seed of the generated reports")
-    seed_reports: int = Field(40, ge=0, le=100_000, description="reports created at first start")
-    shutdown_grace: float = Field(
-        5.0, ge=0, le=600, description="seconds attempts in flight get to finish at shutdown"
-    )
-    feed_buffer: int = Field(
-        10_000, ge=10, le=1_000_000, description="feed frames kept for reconnecting clients"
-    )
+    host: str = "127.0.0.1"
+    port: int = Field(8765, ge=0, le=65535)
+    db: str = Field(default_factory=lambda: str(default_db_path()))
+    api_key: SecretStr | None = None
+    time_scale: float = Field(1.0, gt=0, le=10_000)
+    timeout: float = Field(60.0, gt=0, le=3600)
+    retries: int = Field(3, ge=0, le=100)
+    retry_interval: float = Field(60.0, ge=0, le=86_400)
+    file_ready_delay: float = Field(5.0, ge=0, le=86_400)
+    concurrency: int = Field(256, ge=1, le=10_000)
+    webhook_concurrency: int = Field(64, ge=1, le=10_000)
+    manual_clock: bool = False
+    seed: int = 0
+    seed_reports: int = Field(40, ge=0, le=100_000)
+    shutdown_grace: float = Field(5.0, ge=0, le=600)
+    feed_buffer: int = Field(10_000, ge=10, le=1_000_000)
 
     @model_validator(mode="after")
     def _key_off_loopback(self) -> Self:
@@ -73,6 +57,8 @@ class Settings(BaseSettings):
             )
         if self.api_key is not None and not self.api_key.get_secret_value():
             raise ValueError("the API key must not be empty")
+        if self.api_key is not None and has_control(self.api_key.get_secret_value()):
+            raise ValueError("the API key must not contain control characters (a newline, ...)")
         return self
 
     @property
