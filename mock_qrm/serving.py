@@ -96,9 +96,9 @@ def settle_heap() -> None:
     delivery's CPU went from about 37 us to 6 (timed by `gc.callbacks` over the
     benchmark's 1-webhook throughput run).
 
-    For `mock-qrm serve` and `mock-qrm receiver`, which own their process (and
-    the benchmark's server rounds, standing in for them); never for the testing
-    kit, which lives in the user's.
+    For `mock-qrm serve`, `mock-qrm receiver` and `qrm-tui`, which own their
+    process (and the benchmark's server rounds, standing in for them); never for
+    the testing kit, which lives in the user's.
     """
     gc.collect()
     gc.freeze()

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import gc
 import os
 import sys
 import time
@@ -26,7 +25,7 @@ from textual.reactive import reactive, var
 from textual.screen import ModalScreen
 from textual.worker import Worker
 
-from mock_qrm.app import Settings
+from mock_qrm.app import Settings, settle_heap
 from mock_qrm.contract.models import EventComponent, Health, Webhook
 from qrm_tui.client import (
     BACKOFF,
@@ -58,18 +57,6 @@ from qrm_tui.screens.help import HelpScreen, help_rows, screen_rows
 from qrm_tui.screens.inspector import DeliveryInspector
 from qrm_tui.screens.reports import ReportsScreen
 from qrm_tui.screens.webhooks import WebhooksScreen
-
-
-def settle_memory() -> None:
-    """Once started, take everything alive out of the garbage collector's sight for good.
-
-    The app's own objects (Textual, the screens, every import) live as long as
-    the process; left in view, each full collection walks them all, and a feed
-    of 500 updates a second triggers one every second or two: a 60 ms pause a
-    key press may land in. Frozen, a full collection walks only the live rows.
-    Per process, so `qrm-tui` asks for it (`settle_memory=True`); tests do not.
-    """
-    gc.freeze()
 
 
 @dataclass(frozen=True, slots=True)
@@ -328,8 +315,11 @@ class QrmTuiApp(App[None]):
         self.loaded = True
         self.feed_generation += 1
         if self._settle_memory:
+            # Once started and loaded: the app's own objects (Textual, the screens, every
+            # import) leave the collector's sight, as in `mock-qrm serve`; a full pass would
+            # walk them all while a feed of 500 updates/s runs (a pause a key press lands in).
             self._settle_memory = False
-            self.call_after_refresh(settle_memory)
+            self.call_after_refresh(settle_heap)
 
     def _health(self, health: Health) -> None:
         self.time_scale = health.time_scale

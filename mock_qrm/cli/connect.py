@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import argparse
 import os
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from mock_qrm.cli.args import CliError, usage
 from mock_qrm.client.errors import QrmUnavailable
@@ -31,6 +32,21 @@ def client_options() -> argparse.ArgumentParser:
         "--json", action="store_true", help="print the API's data as JSON instead of a table"
     )
     return parent
+
+
+def client_command(
+    commands: Any,
+    name: str,
+    help_text: str,
+    run: Callable[[argparse.Namespace], None],
+    description: str | None = None,
+) -> argparse.ArgumentParser:
+    """A client command (its flags after its name) that `run`s when chosen."""
+    parser: argparse.ArgumentParser = commands.add_parser(
+        name, help=help_text, description=description or help_text, parents=[client_options()]
+    )
+    parser.set_defaults(run=run)
+    return parser
 
 
 def client_settings(args: argparse.Namespace) -> ClientSettings:

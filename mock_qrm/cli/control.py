@@ -7,7 +7,7 @@ from typing import Any
 
 from mock_qrm.cli import args as types
 from mock_qrm.cli.args import usage
-from mock_qrm.cli.connect import blocking_client, client_options
+from mock_qrm.cli.connect import blocking_client, client_command, client_options
 from mock_qrm.cli.output import local, plural, print_json, say, table
 from mock_qrm.client import calls
 from mock_qrm.contract.codes import FAULT_ROUTES
@@ -96,10 +96,7 @@ def _fault_table(faults: list[dict[str, Any]]) -> None:
 
 
 def add_api_calls(commands: Any, name: str, help_text: str) -> None:
-    parser = commands.add_parser(
-        name, help=help_text, description=help_text, parents=[client_options()]
-    )
-    parser.set_defaults(run=run_api_calls)
+    client_command(commands, name, help_text, run_api_calls)
 
 
 def run_api_calls(args: argparse.Namespace) -> None:
@@ -128,12 +125,9 @@ def run_api_calls(args: argparse.Namespace) -> None:
 
 
 def add_clock(commands: Any, name: str, help_text: str) -> None:
-    clock = commands.add_parser(
-        name, help=help_text, description=help_text, parents=[client_options()]
-    )
+    clock = client_command(commands, name, help_text, run_clock)
     clock.add_argument("advance", nargs="?", choices=["advance"], help=argparse.SUPPRESS)
     clock.add_argument("seconds", nargs="?", type=types.seconds, help=argparse.SUPPRESS)
-    clock.set_defaults(run=run_clock)
 
 
 def run_clock(args: argparse.Namespace) -> None:
@@ -151,10 +145,7 @@ def run_clock(args: argparse.Namespace) -> None:
 
 
 def add_reset(commands: Any, name: str, help_text: str) -> None:
-    parser = commands.add_parser(
-        name, help=help_text, description=help_text, parents=[client_options()]
-    )
-    parser.set_defaults(run=run_reset)
+    client_command(commands, name, help_text, run_reset)
 
 
 def run_reset(args: argparse.Namespace) -> None:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from mock_qrm.cli import args as types
 from mock_qrm.cli.args import CliError, usage
-from mock_qrm.cli.connect import blocking_client, client_options, client_settings
+from mock_qrm.cli.connect import blocking_client, client_command, client_settings
 from mock_qrm.cli.output import local, plural, print_json, printable, say, table
 from mock_qrm.client import calls, labels
 from mock_qrm.contract.catalog import EventCatalog
@@ -91,12 +91,13 @@ def answer(d: dict[str, Any]) -> str:
 
 
 def add_deliveries(commands: Any, name: str, help_text: str) -> None:
-    deliveries = commands.add_parser(
+    deliveries = client_command(
+        commands,
         name,
-        help=help_text,
-        description="The delivery journal, newest first; `deliveries show ID` shows one with"
-        " every attempt; --follow prints one line per attempt as it happens.",
-        parents=[client_options()],
+        help_text,
+        run_deliveries,
+        "The delivery journal, newest first; `deliveries show ID` shows one with every"
+        " attempt; --follow prints one line per attempt as it happens.",
     )
     deliveries.add_argument("show", nargs="?", choices=["show"], help=argparse.SUPPRESS)
     deliveries.add_argument("id", nargs="?", type=types.positive_int, help=argparse.SUPPRESS)
@@ -105,7 +106,6 @@ def add_deliveries(commands: Any, name: str, help_text: str) -> None:
         "--limit", type=types.limit, default=20, help="rows to list (1-200, default 20)"
     )
     deliveries.add_argument("--follow", "-f", action="store_true", help="tail the live feed")
-    deliveries.set_defaults(run=run_deliveries)
 
 
 def run_deliveries(args: argparse.Namespace) -> None:
@@ -212,9 +212,9 @@ async def _follow(url: str, api_key: str | None, args: argparse.Namespace) -> No
         lines = AttemptLines(client, most)
         async for event in FeedFollower(client.feed, url, backoff=(0.5, 1.0)).events():
             if isinstance(event, FeedConnected):
-                if not args.json:
-                    verb = "reconnected to" if event.resumed else "following"
-                    say(f"{verb} deliveries on {url} (ctrl+c to stop)")
+                verb = "reconnected to" if event.resumed else "following"
+                # With --json, on stderr: stdout carries frames only.
+                say(f"{verb} deliveries on {url} (ctrl+c to stop)", error=args.json)
             elif isinstance(event, FeedLost):
                 say(f"feed lost ({printable(event.reason)}); reconnecting", error=True)
             elif (
@@ -293,12 +293,9 @@ class AttemptLines:
 
 
 def add_redeliver(commands: Any, name: str, help_text: str) -> None:
-    redeliver = commands.add_parser(
-        name, help=help_text, description=help_text, parents=[client_options()]
-    )
+    redeliver = client_command(commands, name, help_text, run_redeliver)
     redeliver.add_argument("id", nargs="?", type=types.positive_int, metavar="ID")
     _filters(redeliver)
-    redeliver.set_defaults(run=run_redeliver)
 
 
 def run_redeliver(args: argparse.Namespace) -> None:
@@ -338,12 +335,13 @@ def run_redeliver(args: argparse.Namespace) -> None:
 
 
 def add_wait(commands: Any, name: str, help_text: str) -> None:
-    wait = commands.add_parser(
+    wait = client_command(
+        commands,
         name,
-        help=help_text,
-        description="Wait until a delivery matches (default: status delivered), print it and"
-        " exit 0; on timeout say what was expected and what the journal holds, and exit 1.",
-        parents=[client_options()],
+        help_text,
+        run_wait,
+        "Wait until a delivery matches (default: status delivered), print it and exit 0; on"
+        " timeout say what was expected and what the journal holds, and exit 1.",
     )
     _filters(wait, resource=True)
     wait.add_argument(
@@ -355,7 +353,6 @@ def add_wait(commands: Any, name: str, help_text: str) -> None:
     wait.add_argument(
         "--timeout", type=types.seconds, default=30.0, metavar="SECONDS", help="default 30"
     )
-    wait.set_defaults(run=run_wait)
 
 
 def run_wait(args: argparse.Namespace) -> None:

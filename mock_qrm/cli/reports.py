@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import json
 from typing import Any
 
 from mock_qrm.cli import args as types
 from mock_qrm.cli.args import CliError, usage
-from mock_qrm.cli.connect import blocking_client, client_options
+from mock_qrm.cli.connect import blocking_client, client_command, client_options
 from mock_qrm.cli.output import local, print_json, say, table
 from mock_qrm.client import calls
 from mock_qrm.contract.catalog import EventCatalog
@@ -59,11 +58,12 @@ def run_reports(args: argparse.Namespace) -> None:
 
 
 def add_upload(commands: Any, name: str, help_text: str) -> None:
-    upload = commands.add_parser(
+    upload = client_command(
+        commands,
         name,
-        help=help_text,
-        description="Create a report: report.created now, report.file_ready after the delay.",
-        parents=[client_options()],
+        help_text,
+        run_upload,
+        "Create a report: report.created now, report.file_ready after the delay.",
     )
     upload.add_argument(
         "--set",
@@ -73,7 +73,6 @@ def add_upload(commands: Any, name: str, help_text: str) -> None:
         metavar="FIELD=VALUE",
         help="override an inspectionGeneral field (VALUE is JSON, else a string); repeatable",
     )
-    upload.set_defaults(run=run_upload)
 
 
 def _override(item: str) -> tuple[str, Any]:
@@ -98,11 +97,8 @@ def run_upload(args: argparse.Namespace) -> None:
 
 def add_trigger(commands: Any, name: str, help_text: str) -> None:
     codes = sorted(EventCatalog.load().codes)
-    trigger = commands.add_parser(
-        name,
-        help=help_text,
-        description=f"Emit an event ({', '.join(codes)}) for a report.",
-        parents=[client_options()],
+    trigger = client_command(
+        commands, name, help_text, run_trigger, f"Emit an event ({', '.join(codes)}) for a report."
     )
     trigger.add_argument(
         "event_code",
@@ -116,7 +112,6 @@ def add_trigger(commands: Any, name: str, help_text: str) -> None:
         metavar="ID",
         help="report id (default: the newest report)",
     )
-    trigger.set_defaults(run=run_trigger)
 
 
 def run_trigger(args: argparse.Namespace) -> None:
@@ -135,6 +130,3 @@ def run_trigger(args: argparse.Namespace) -> None:
         f"{emitted['eventCode']} for report {emitted['resourceId']}:"
         f" {emitted['deliveries']} deliveries"
     )
-
-
-__all__ = ["json"]

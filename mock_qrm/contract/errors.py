@@ -8,6 +8,7 @@ import: the command line catches these and must start in milliseconds.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -84,8 +85,11 @@ class QrmApiError(Exception):
         return self.message + (f" ({details})" if details else "")
 
 
-def validation_messages(exc: ValidationError) -> list[tuple[tuple[int | str, ...], str]]:
-    """Each of pydantic's errors as (location, message), worded for a person.
+def validation_messages(
+    exc: ValidationError, word: Callable[[Any], str] | None = None
+) -> list[tuple[tuple[int | str, ...], str]]:
+    """Each of pydantic's errors as (location, message), worded for a person (by `word`,
+    if given: it takes pydantic's error dict).
 
     Pydantic prefixes the messages of our own validators with "Value error, ";
     every place that shows a validation error shows it without. For an optional
@@ -110,7 +114,7 @@ def validation_messages(exc: ValidationError) -> list[tuple[tuple[int | str, ...
                 loc = prefix + loc[len(prefix) + 1 :]
                 break
         where = tuple(part for part in loc if part != "[key]")
-        messages.append((where, _worded(error)))
+        messages.append((where, (word or _worded)(error)))
     return messages
 
 

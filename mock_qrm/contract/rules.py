@@ -15,6 +15,10 @@ CONTROL = frozenset((*range(0x00, 0x20), *range(0x7F, 0xA0), 0x2028, 0x2029))
 may hold (a terminal would act on them, and a header or a table row would be split)."""
 
 
+PLAIN_TEXT = r"^[^\x00-\x1f\x7f-\x9f\u2028\u2029]*$"
+"""Text without `CONTROL` characters, as the document's `pattern`."""
+
+
 def has_control(text: str) -> bool:
     return any(ord(ch) in CONTROL for ch in text)
 

@@ -49,6 +49,7 @@ from mock_qrm.server.domain.records import FIRST_REPORT_ID, GeneratedReport, Web
 from mock_qrm.server.reports import (
     ReportGenerator,
     ReportOverrideError,
+    check_overrides,
     list_item,
     render_pdf,
     with_pdf_url,
@@ -235,7 +236,7 @@ class QrmService:
         """An inspector uploads a report: `report.created` now, `report.file_ready` later."""
         created_at = from_ms(self._now_ms())
         try:
-            wanted = self.generator.check_overrides(overrides)
+            wanted = check_overrides(overrides)
         except ReportOverrideError as exc:
             raise FieldErrors({f"overrides.{exc.field}": [exc.message]}) from None
 

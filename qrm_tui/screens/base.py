@@ -3,7 +3,8 @@ and the one place a failed worker becomes a notice."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from textual.screen import Screen
@@ -36,6 +37,8 @@ class QrmScreen(WorkerErrors, Screen[None]):
 
     _tones: Tones | None = None
     _inboxes: list[tuple[Channel[Any], Inbox[Any]]]
+    _busy = False
+    """A REST page is on its way: changes wait in the inboxes until it is drawn."""
 
     @property
     def qrm(self) -> QrmTuiApp:
@@ -59,6 +62,15 @@ class QrmScreen(WorkerErrors, Screen[None]):
         self._inboxes.append((channel, inbox))
         self.set_interval(every, flush)
         return inbox
+
+    @contextlib.contextmanager
+    def fetching(self) -> Iterator[None]:
+        """While a REST page loads (`_busy`): a flush leaves the inbox alone until it is drawn."""
+        self._busy = True
+        try:
+            yield
+        finally:
+            self._busy = False
 
     def _on_unmount(self) -> None:
         """Textual calls this besides any subclass's `on_unmount` (handlers go by class)."""

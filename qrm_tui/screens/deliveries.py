@@ -251,27 +251,16 @@ class DeliveriesScreen(LiveListScreen[Delivery]):
     @work(group="deliveries-page", exclusive=True, exit_on_error=False)
     async def load_newest(self) -> None:
         """The newest page over REST: at start, after a resync, a filter, or following again."""
-        if self._inbox is None:
-            return
-        self._busy = True
-        try:
-            self._inbox.discard()  # the page is newer than anything waiting
-            page = await self._page(self.status)
-            self._loaded = True
-            self._draw(self.window.replace(page.data, has_older=page.total > len(page.data)))
-            self.table.follow = True
-        finally:
-            self._busy = False
-        self._counts_stale = True
-        self.count()
+        if await self.show_newest(lambda: self._page(self.status)):
+            self._counts_stale = True
+            self.count()
 
     @work(group="deliveries-page", exclusive=True, exit_on_error=False)
     async def load_older(self) -> None:
         oldest = self.window.oldest
         if oldest is None:
             return
-        self._busy = True
-        try:
+        with self.fetching():
             found: list[Delivery] = []
             offset = 0
             full = True
@@ -284,8 +273,6 @@ class DeliveriesScreen(LiveListScreen[Delivery]):
             self.table.follow = False
             change = self.window.extend_older(found, has_older=full)
             self._draw(change)
-        finally:
-            self._busy = False
         if change.upserted:
             self.table.move_cursor(max(change.upserted))
         else:

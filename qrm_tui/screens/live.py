@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Generic, TypeVar
 
 from qrm_tui.screens.base import QrmScreen
 
 if TYPE_CHECKING:
+    from mock_qrm.contract.models import Page
     from qrm_tui.live import Channel, Inbox
     from qrm_tui.widgets.live_table import LiveTable
     from qrm_tui.window import Change, Window
@@ -23,8 +25,6 @@ class LiveListScreen(QrmScreen, Generic[T]):
 
     window: Window[T]
     _inbox: Inbox[T] | None = None
-    _busy = False
-    """A REST page is on its way: changes wait in the inbox until it is drawn."""
     _loaded = False
 
     @property
@@ -69,3 +69,18 @@ class LiveListScreen(QrmScreen, Generic[T]):
     def _reload(self) -> None:
         if self.qrm.feed_generation:
             self.load_newest()
+
+    async def show_newest(self, fetch: Callable[[], Awaitable[Page[T]]]) -> bool:
+        """The newest page over REST in place of the rows, followed; `False` before mount.
+
+        What waits in the inbox is older than the page: dropped.
+        """
+        if self._inbox is None:
+            return False
+        with self.fetching():
+            self._inbox.discard()
+            page = await fetch()
+            self._loaded = True
+            self._draw(self.window.replace(page.data, has_older=page.total > len(page.data)))
+            self.table.follow = True
+        return True

@@ -124,22 +124,11 @@ class ReportsScreen(LiveListScreen[ReportRow]):
 
     @work(group="reports-page", exclusive=True, exit_on_error=False)
     async def load_newest(self) -> None:
-        if self._inbox is None:
-            return
-        self._busy = True
-        try:
-            self._inbox.discard()
-            page = await self.qrm.client.report_rows(limit=PAGE)
-            self._loaded = True
-            self._draw(self.window.replace(page.data, has_older=page.total > len(page.data)))
-            self.table.follow = True
-        finally:
-            self._busy = False
+        await self.show_newest(lambda: self.qrm.client.report_rows(limit=PAGE))
 
     @work(group="reports-page", exclusive=True, exit_on_error=False)
     async def load_older(self) -> None:
-        self._busy = True
-        try:
+        with self.fetching():
             # Reports are only ever added, at the top: the rows shown are the first
             # `len(window)` of the list (a row that arrives meanwhile is a duplicate, dropped).
             page = await self.qrm.client.report_rows(limit=PAGE, offset=len(self.window))
@@ -148,8 +137,6 @@ class ReportsScreen(LiveListScreen[ReportRow]):
                 page.data, has_older=page.offset + len(page.data) < page.total
             )
             self._draw(change)
-        finally:
-            self._busy = False
         if change.upserted:
             self.table.move_cursor(max(change.upserted))
 
@@ -228,7 +215,6 @@ class ReportScreen(QrmScreen):
         self.report = report
         self.deliveries: dict[int, Delivery] = {}
         self._inbox: Inbox[Delivery] | None = None
-        self._busy = False
 
     def compose(self) -> ComposeResult:
         report = self.report
@@ -295,13 +281,10 @@ class ReportScreen(QrmScreen):
     async def load_deliveries(self) -> None:
         if self._inbox is None:
             return
-        self._busy = True
-        try:
+        with self.fetching():
             self._inbox.discard()
             page = await self.qrm.client.deliveries(resource_id=self.report.id, limit=200)
             self._draw(page.data)
-        finally:
-            self._busy = False
 
     @work(group="report-document", exclusive=True, exit_on_error=False)
     async def load_document(self) -> None:

@@ -14,7 +14,7 @@ from pydantic import ValidationError
 
 from mock_qrm.contract.models import WebhookPatch
 from mock_qrm.contract.rules import MAX_URL_LENGTH, NAME_PATTERN, URL_PATTERN, check_url
-from mock_qrm.server.reports.generator import OVERRIDABLE
+from mock_qrm.server.reports.overrides import OVERRIDABLE
 from tests.api.test_errors import qrm_error
 
 Client = TestClient[Any, Any]

@@ -164,8 +164,9 @@ def test_follow_json_prints_one_frame_per_line_as_it_comes(
         text=True,
     )
     try:
-        assert follow.stdout is not None
-        time.sleep(0.5)  # the follower subscribes; frames before that are not its to print
+        assert follow.stdout is not None and follow.stderr is not None
+        # Frames before it subscribes are not its to print: it says (on stderr) once it has.
+        assert follow.stderr.readline().startswith("following deliveries on ")
         data("upload-report", server=server)
         frames = []
         deadline = time.monotonic() + 15

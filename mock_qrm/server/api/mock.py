@@ -25,7 +25,7 @@ from mock_qrm.server.api.routing import (
     read_json,
     respond,
 )
-from mock_qrm.server.reports.generator import override_schema
+from mock_qrm.server.reports.overrides import override_schema
 from mock_qrm.server.service import QrmService
 
 TAG = "Simulation"

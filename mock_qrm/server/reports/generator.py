@@ -14,75 +14,28 @@ import json
 import random
 import re
 import uuid
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import Any
 
 from mock_qrm.fixtures import fixture_path
 from mock_qrm.server.domain.records import FIRST_REPORT_ID, GeneratedReport
-
-__all__ = [
-    "CAPA_STATUSES",
-    "FIRST_REPORT_ID",
-    "RESULTS",
-    "STATUSES",
-    "GeneratedReport",
-    "ReportGenerator",
-    "ReportOverrideError",
-    "list_item",
-    "with_pdf_url",
-]
-
-STATUSES = ("completed", "in-progress", "pending")
-RESULTS = ("pass", "fail", "pending")
-CAPA_STATUSES = (
-    "Waiting for Response",
-    "Submitted",
-    "Submitted by Reviewer",
-    "Rejected",
-    "Re-inspection Requested (Solved)",
-    "Re-inspection Requested (Unsolved)",
-    "Approved",
+from mock_qrm.server.reports.overrides import (
+    CAPA_STATUSES,
+    CheckedOverrides,
+    check_overrides,
+    qrm_day,
+    qrm_timestamp,
+    rfc3339,
 )
+
 SEVERITIES = ("critical", "major", "minor")
 SEED_SPAN = timedelta(days=90)
 
 _PACKINGS = (("SOLID", "Solid"), ("SOLID-ASSORTMENT", "Solid; Assortment"))
 _SIGNATURE_HOST = "https://files.qrm.example"
-
-
-class CheckedOverrides(dict[str, Any]):
-    """Overrides already checked: a report can be generated from them without failing."""
-
-
-class ReportOverrideError(ValueError):
-    """An override names an unknown field or carries a value the reference would refuse."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.message = message
-
-
-# ---------------------------------------------------------------------------
-# Formats
-
-
-def qrm_timestamp(moment: datetime) -> str:
-    """QRM's usual timestamp: `2021-06-03 07:18:05.372000+00:00`."""
-    return moment.astimezone(UTC).isoformat(sep=" ", timespec="microseconds")
-
-
-def qrm_day(moment: datetime) -> str:
-    """QRM's day-precision timestamp (`expectedDate`): `2021-06-03 00:00:00+00:00`."""
-    return moment.astimezone(UTC).isoformat(sep=" ", timespec="seconds")
-
-
-def rfc3339(moment: datetime) -> str:
-    """RFC 3339, as `actualInspectionDate` is typed `date-time`: `2021-06-03T00:00:00+00:00`."""
-    return moment.astimezone(UTC).isoformat(timespec="seconds")
 
 
 def _midnight(moment: datetime) -> datetime:
@@ -91,306 +44,6 @@ def _midnight(moment: datetime) -> datetime:
 
 def _to_millis(moment: datetime) -> datetime:
     return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
-
-
-def _parse_time(value: str) -> datetime | None:
-    """An ISO 8601 string with a timezone (or a bare date, taken as UTC), in its own offset.
-
-    Not yet in UTC: `9999-12-31T23:59:59-23:59` is valid, but in the year 10000 there.
-    """
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    if moment.tzinfo is None:
-        if len(value) != len("2021-06-03"):
-            return None
-        moment = moment.replace(tzinfo=UTC)
-    return moment
-
-
-# ---------------------------------------------------------------------------
-# Override shapes: a transcription of the reference's InspectionGeneral, so an
-# override can never produce a report that fails validation.
-
-
-@dataclass(frozen=True, slots=True)
-class _Shape:
-    kind: str  # string | integer | number | boolean | array | object | time | day | rfc3339
-    nullable: bool = False
-    items: _Shape | None = None
-    fields: Mapping[str, _Shape] = field(default_factory=dict)
-    required: tuple[str, ...] = ()
-    choices: tuple[str, ...] = ()
-    min_length: int = 0
-    min_items: int = 0
-    minimum: int | None = None
-
-
-def _obj(fields: Mapping[str, _Shape], required: tuple[str, ...] = ()) -> _Shape:
-    return _Shape("object", fields=fields, required=required)
-
-
-def _arr(items: _Shape, *, nullable: bool = False, min_items: int = 0) -> _Shape:
-    return _Shape("array", nullable=nullable, items=items, min_items=min_items)
-
-
-_STR = _Shape("string")
-_STR_N = _Shape("string", nullable=True)
-_STR_1 = _Shape("string", min_length=1)
-_INT_N = _Shape("integer", nullable=True)
-_INT_N0 = _Shape("integer", nullable=True, minimum=0)
-_NUM_N = _Shape("number", nullable=True)
-_STRS_N = _arr(_STR, nullable=True)
-
-_CONTACT = _obj(
-    {n: _STR for n in ("contactId", "email", "mobileNumber", "name", "telephoneNumber")}
-)
-_ORG_FIELDS = {
-    "address": _STR,
-    "city": _STR,
-    "contact": _CONTACT,
-    "country": _STR,
-    "name": _STR,
-    "organizationId": _STR,
-}
-_ORG = _obj(_ORG_FIELDS)
-_ORG_LOCAL = _obj({**_ORG_FIELDS, "localOrganizationId": _STR_N, "localOrganizationIds": _STRS_N})
-_USER_FIELDS = {n: _STR for n in ("email", "id", "mobileNumber", "name")}
-_ITEM_FIELDS = {
-    "brandId": _STR_N,
-    "brandName": _STR_1,
-    "classId": _STR_N,
-    "color": _STR_1,
-    "departmentId": _STR_N,
-    "id": _STR_N,
-    "itemId": _STR_1,
-    "purchaseOrders": _STRS_N,
-    "shipmentTerm": _STR_N,
-    "size": _STR_1,
-    "availableQuantity": _INT_N,
-}
-_SOLID = _obj(
-    {
-        **_ITEM_FIELDS,
-        "availableCartonQuantity": _INT_N,
-        "cartonQuantity": _INT_N0,
-        "casePackQuantity": _INT_N0,
-        "quantity": _Shape("integer", minimum=1),
-    },
-    required=("color", "itemId", "quantity", "size"),
-)
-_ASSORTMENT_ITEM = _obj(
-    {**_ITEM_FIELDS, "configuration": _Shape("integer", minimum=1), "quantity": _Shape("integer")},
-    required=("color", "configuration", "itemId", "size"),
-)
-_ASSORTMENT = _obj(
-    {
-        "assortmentId": _STR_1,
-        "availableCartonQuantity": _INT_N,
-        "cartonQuantity": _Shape("integer", minimum=0),
-        "items": _arr(_ASSORTMENT_ITEM, min_items=1),
-    },
-    required=("assortmentId", "cartonQuantity", "items"),
-)
-_MEASUREMENT = _obj(
-    {
-        "caption": _STR_1,
-        "isPomCritical": _Shape("boolean", nullable=True),
-        "pom": _STR_1,
-        "sizes": _arr(
-            _obj({"measurement": _STR, "size": _STR_1}, required=("measurement", "size"))
-        ),
-        "tolerance": _STR,
-        "toleranceLower": _NUM_N,
-        "toleranceUpper": _NUM_N,
-        "unit": _Shape("string", choices=("inch", "cm", "mm")),
-    },
-    required=("caption", "pom", "tolerance", "unit"),
-)
-_STYLE = _obj(
-    {
-        "assortments": _arr(_ASSORTMENT, nullable=True),
-        "measurements": _arr(_MEASUREMENT),
-        "productCategoryId": _STR,
-        "productCategoryName": _STR_1,
-        "solids": _arr(_SOLID, nullable=True),
-        "styleId": _STR_1,
-        "styleName": _STR_N,
-    },
-    required=("productCategoryId", "styleId"),
-)
-
-OVERRIDABLE: Mapping[str, _Shape] = {
-    "actualInspectionDate": _Shape("rfc3339", nullable=True),
-    "bookingType": _STR,
-    "capaStatus": _Shape("string", choices=CAPA_STATUSES),
-    "caseNumber": _STR_1,
-    "client": _ORG_LOCAL,
-    "country": _STR,
-    "createdDate": _Shape("time"),
-    "creator": _obj(_USER_FIELDS),
-    "executor": _ORG,
-    "expectedDate": _Shape("day"),
-    "factory": _ORG_LOCAL,
-    "inspectionDate": _Shape("time"),
-    "inspectionForm": _STR,
-    "inspectionLocation": _ORG_LOCAL,
-    "inspectionResult": _Shape("string", choices=RESULTS),
-    "inspector": _obj({**_USER_FIELDS, "employeeId": _STR}),
-    "isReferenceSample": _Shape("integer"),
-    "opoNumber": _STR,
-    "oversightOffice": _obj({"id": _STR_N, "name": _STR_N}),
-    "photos": _STRS_N,
-    "poNumber": _STR_1,
-    "pos": _arr(_obj({"poNumber": _STR}), nullable=True),
-    "productCategories": _STRS_N,
-    "productLineId": _STR,
-    "productLineName": _STR,
-    "productOrders": _STRS_N,
-    "productStyles": _arr(_STYLE, nullable=True),
-    "status": _Shape("string", choices=STATUSES),
-    "systemUpdatedAt": _Shape("time"),
-    "tags": _STRS_N,
-    "type": _obj(
-        {"typeOfInspection": _STR_1, "typeOfInspectionName": _STR}, required=("typeOfInspection",)
-    ),
-    "updatedDate": _Shape("time"),
-    "vendor": _ORG_LOCAL,
-    "workflowName": _STR_N,
-}
-_NOT_OVERRIDABLE = {
-    "id": "the report id is assigned by the server",
-    "inspectionId": "the inspection UUID is assigned by the server",
-    "pdfUrl": "pdfUrl is set by the server once the report file is ready",
-}
-_JSON_TYPE_NAMES = {
-    "string": "a string",
-    "integer": "an integer",
-    "number": "a number",
-    "boolean": "a boolean",
-    "array": "an array",
-    "object": "an object",
-}
-_TIME_KINDS = ("time", "day", "rfc3339")
-_TIME_HINT = "an ISO 8601 date-time with a timezone, e.g. 2021-06-03T07:18:05Z"
-_YEARS = range(1900, 9999)
-"""Override times are in these years, as written: other fields are dated days either side."""
-_YEAR_PATTERN = "^(?:19[0-9]{2}|[2-8][0-9]{3}|9[0-8][0-9]{2}|99[0-8][0-9]|999[0-8])-"
-"""`_YEARS`, for the document."""
-_TYPE_CHECKS: dict[str, Callable[[Any], bool]] = {
-    "string": lambda v: isinstance(v, str),
-    "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
-    "number": lambda v: isinstance(v, int | float) and not isinstance(v, bool),
-    "boolean": lambda v: isinstance(v, bool),
-    "array": lambda v: isinstance(v, list),
-    "object": lambda v: isinstance(v, dict),
-}
-
-
-def _check(shape: _Shape, value: Any, path: str) -> None:
-    """Raise ReportOverrideError for the first way `value` breaks `shape`."""
-    if value is None:
-        if shape.nullable:
-            return
-        raise ReportOverrideError(path, "must not be null")
-    kind = "string" if shape.kind in _TIME_KINDS else shape.kind
-    if not _TYPE_CHECKS[kind](value):
-        raise ReportOverrideError(path, f"must be {_JSON_TYPE_NAMES[kind]}")
-    if kind == "string":
-        if shape.choices and value not in shape.choices:
-            raise ReportOverrideError(path, "must be one of: " + ", ".join(shape.choices))
-        if len(value) < shape.min_length:
-            raise ReportOverrideError(path, "must not be empty")
-        if shape.kind in _TIME_KINDS:
-            moment = _parse_time(value)
-            if moment is None:
-                raise ReportOverrideError(path, f"must be {_TIME_HINT}")
-            if moment.year not in _YEARS:
-                years = f"{_YEARS.start} to {_YEARS.stop - 1}"
-                raise ReportOverrideError(path, f"must be in the years {years}")
-    elif kind == "integer" and shape.minimum is not None and value < shape.minimum:
-        raise ReportOverrideError(path, f"must be at least {shape.minimum}")
-    elif kind == "array":
-        if len(value) < shape.min_items:
-            raise ReportOverrideError(path, f"must hold at least {shape.min_items} item(s)")
-        assert shape.items is not None
-        for index, item in enumerate(value):
-            _check(shape.items, item, f"{path}.{index}")
-    elif kind == "object":
-        for name in shape.required:
-            if name not in value:
-                raise ReportOverrideError(f"{path}.{name}", "is required")
-        for name, item in value.items():
-            if name in shape.fields:
-                _check(shape.fields[name], item, f"{path}.{name}")
-
-
-def _normalise_overrides(overrides: Mapping[str, Any]) -> dict[str, Any]:
-    """Checked overrides, with times rewritten in the field's QRM format."""
-    clean: dict[str, Any] = {}
-    for name, value in overrides.items():
-        if name in _NOT_OVERRIDABLE:
-            raise ReportOverrideError(name, f"cannot be overridden: {_NOT_OVERRIDABLE[name]}")
-        shape = OVERRIDABLE.get(name)
-        if shape is None:
-            raise ReportOverrideError(name, "is not an inspectionGeneral field that can be set")
-        if name == "type" and isinstance(value, str):
-            value = {"typeOfInspection": value}  # the code alone; the name is filled in below
-        _check(shape, value, name)
-        if shape.kind in _TIME_KINDS and value is not None:
-            moment = _parse_time(value)
-            assert moment is not None
-            if shape.kind == "time":
-                value = qrm_timestamp(moment)
-            elif shape.kind == "day":
-                value = qrm_day(moment)
-            else:
-                value = rfc3339(moment)
-        clean[name] = value
-    return clean
-
-
-def override_schema() -> dict[str, Any]:
-    """The JSON Schema of `overrides`: the fields `_normalise_overrides` takes, as it checks them."""
-    properties = {name: _json_schema(shape) for name, shape in OVERRIDABLE.items()}
-    # `type` also takes the code alone, its name filled in from the catalog of types.
-    properties["type"] = {"anyOf": [{"type": "string", "minLength": 1}, properties["type"]]}
-    return {
-        "type": "object",
-        "description": "`inspectionGeneral` fields to set; every other field is generated",
-        "properties": properties,
-        "additionalProperties": False,
-    }
-
-
-def _json_schema(shape: _Shape) -> dict[str, Any]:
-    schema: dict[str, Any]
-    if shape.kind in _TIME_KINDS:
-        schema = {
-            "type": "string",
-            "anyOf": [{"format": "date-time"}, {"format": "date"}],
-            "pattern": _YEAR_PATTERN,
-            "description": f"{_TIME_HINT} (a date alone is midnight UTC), in the years"
-            f" {_YEARS.start} to {_YEARS.stop - 1}",
-        }
-    else:
-        schema = {"type": shape.kind}
-    if shape.choices:
-        schema["enum"] = list(shape.choices)
-    if shape.min_length:
-        schema["minLength"] = shape.min_length
-    if shape.minimum is not None:
-        schema["minimum"] = shape.minimum
-    if shape.items is not None:
-        schema["items"] = _json_schema(shape.items)
-    if shape.min_items:
-        schema["minItems"] = shape.min_items
-    if shape.fields:
-        schema["properties"] = {name: _json_schema(item) for name, item in shape.fields.items()}
-    if shape.required:
-        schema["required"] = list(shape.required)
-    return {"anyOf": [schema, {"type": "null"}]} if shape.nullable else schema
 
 
 # ---------------------------------------------------------------------------
@@ -562,17 +215,12 @@ class ReportGenerator:
         wanted = (
             overrides
             if isinstance(overrides, CheckedOverrides)
-            else self.check_overrides(overrides or {})
+            else check_overrides(overrides or {})
         )
         detail = _Builder(self._pool, random.Random(f"{self.seed}/{report_id}")).build(
             report_id, _to_millis(created_at.astimezone(UTC)), wanted
         )
         return _summarise(report_id, detail)
-
-    @staticmethod
-    def check_overrides(overrides: Mapping[str, Any]) -> CheckedOverrides:
-        """Overrides checked (`ReportOverrideError`) and in QRM's formats, ready for `generate`."""
-        return CheckedOverrides(_normalise_overrides(overrides))
 
     def seed_reports(
         self, count: int, now: datetime, first_id: int = FIRST_REPORT_ID
