@@ -43,7 +43,7 @@ from mock_qrm.server.domain.records import (
     ScheduledEvent,
     WebhookRecord,
 )
-from mock_qrm.server.store import reports, webhooks
+from mock_qrm.server.store import reports, webhook_rows
 from mock_qrm.server.store.db import Database
 
 
@@ -291,25 +291,22 @@ def upload_report(
     )
 
 
-@functools.cache
-def _with_webhook() -> str:
-    """Built on first use, not at import: `webhooks` imports this module."""
-    return (
-        f"SELECT {_DELIVERY_COLUMNS_D}, {_aliased(webhooks.COLUMNS, 'w')} FROM deliveries d"
-        " LEFT JOIN webhooks w ON w.id = d.webhook_id WHERE d.id = ?"
-    )
+_WITH_WEBHOOK = (
+    f"SELECT {_DELIVERY_COLUMNS_D}, {_aliased(webhook_rows.COLUMNS, 'w')} FROM deliveries d"
+    " LEFT JOIN webhooks w ON w.id = d.webhook_id WHERE d.id = ?"
+)
 
 
 def _delivery_and_webhook(
     conn: sqlite3.Connection, delivery_id: int
 ) -> tuple[DeliveryRecord, WebhookRecord | None] | None:
     """A delivery and its webhook (removed or not), in one statement: each attempt reads both."""
-    row = conn.execute(_with_webhook(), (delivery_id,)).fetchone()
+    row = conn.execute(_WITH_WEBHOOK, (delivery_id,)).fetchone()
     if row is None:
         return None
     values = tuple(row)
     webhook_part = values[_DELIVERY_WIDTH:]
-    return _record(values), None if webhook_part[0] is None else webhooks.record(webhook_part)
+    return _record(values), None if webhook_part[0] is None else webhook_rows.record(webhook_part)
 
 
 def _update(conn: sqlite3.Connection, deliveries: list[DeliveryRecord]) -> None:

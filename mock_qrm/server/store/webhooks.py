@@ -8,81 +8,18 @@ have left: a PATCH after a DELETE finds nothing to patch.
 
 from __future__ import annotations
 
-import functools
-import json
 import sqlite3
 from dataclasses import dataclass, replace
-from typing import Any
 
 from mock_qrm.contract.codes import DeliveryStatus
 from mock_qrm.contract.errors import NotFound
-from mock_qrm.contract.models import LastDelivery, RateLimit, WebhookCreate, WebhookPatch
+from mock_qrm.contract.models import LastDelivery, WebhookCreate, WebhookPatch
 from mock_qrm.contract.timefmt import from_ms
 from mock_qrm.server.domain.records import WebhookRecord
 from mock_qrm.server.domain.webhooks import new_webhook, patched
 from mock_qrm.server.store import journal
 from mock_qrm.server.store.db import Database
-
-COLUMNS = (
-    "id, name, url, events, auth_username, auth_password, active, created_at, updated_at,"
-    " deleted_at, headers, rate_limit"
-)
-
-
-def _row(webhook: WebhookRecord) -> tuple[object, ...]:
-    return (
-        webhook.id,
-        webhook.name,
-        webhook.url,
-        json.dumps(list(webhook.events)),
-        webhook.auth_username,
-        webhook.auth_password,
-        int(webhook.active),
-        webhook.created_at,
-        webhook.updated_at,
-        webhook.deleted_at,
-        json.dumps(webhook.headers),
-        None if webhook.rate_limit is None else webhook.rate_limit.model_dump_json(),
-    )
-
-
-def record(row: sqlite3.Row | tuple[object, ...]) -> WebhookRecord:
-    """A row of `COLUMNS` (in that order) as a record."""
-    return _parsed(tuple(row))
-
-
-@functools.lru_cache(maxsize=256)
-def _parsed(row: tuple[Any, ...]) -> WebhookRecord:
-    """A row as a record, parsed once per distinct row: every attempt reads its webhook."""
-    (
-        id_,
-        name,
-        url,
-        events,
-        username,
-        password,
-        active,
-        created,
-        updated,
-        deleted,
-        headers,
-        limit,
-    ) = row
-    return WebhookRecord(
-        id=int(id_),
-        name=str(name),
-        url=str(url),
-        events=tuple(json.loads(str(events))),
-        auth_username=None if username is None else str(username),
-        auth_password=None if password is None else str(password),
-        active=bool(active),
-        created_at=int(created),
-        updated_at=int(updated),
-        deleted_at=None if deleted is None else int(deleted),
-        headers=tuple((str(name), str(value)) for name, value in json.loads(str(headers))),
-        rate_limit=None if limit is None else RateLimit.model_validate_json(str(limit)),
-    )
-
+from mock_qrm.server.store.webhook_rows import COLUMNS, record, row
 
 # --- write transactions -------------------------------------------------------------
 
@@ -112,7 +49,7 @@ def _live(conn: sqlite3.Connection, webhook_id: int) -> WebhookRecord:
 def _save(conn: sqlite3.Connection, webhook: WebhookRecord) -> None:
     conn.execute(
         f"INSERT OR REPLACE INTO webhooks ({COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-        _row(webhook),
+        row(webhook),
     )
 
 
