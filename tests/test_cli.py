@@ -254,3 +254,67 @@ def test_the_flag_tables_match_the_settings_they_fill() -> None:
             assert flag.switch == (field.annotation is bool), flag.name
             if flag.name != "db":  # the data folder's path, shown in words
                 assert flag.default == field.get_default(), flag.name
+
+
+# -- arguments checked before anything is sent or waited for (SPEC 9.3)
+
+
+@pytest.mark.parametrize(
+    ("argv", "named"),
+    [
+        (["wait", "--event", "report.uploaded", "--timeout", "600"], "event code"),
+        (["wait", "--status", "sent"], "status"),
+        (["deliveries", "--event", "report.uploaded"], "event code"),
+        (["redeliver", "--event", "report.uploaded"], "event code"),
+        (["trigger", "report.uploaded"], "event code"),
+        (
+            ["webhooks", "create", "--name", "n", "--url", "http://e.com/h", "--event", "x"],
+            "event code",
+        ),
+    ],
+    ids=["wait-event", "wait-status", "deliveries", "redeliver", "trigger", "create"],
+)
+def test_an_unknown_code_is_a_usage_error_at_once_naming_the_known_ones(
+    argv: list[str], named: str
+) -> None:
+    # No server listens at the default address's neighbour: a request would fail with 1.
+    result = run(*argv, env=clean_env(MOCK_QRM_SERVER=f"http://127.0.0.1:{free_port()}"))
+    assert result.returncode == 2, result
+    line = one_clear_line(result)
+    assert line.startswith("mock-qrm: error: "), line
+    assert f"unknown {named}" in line and "; known: " in line, line
+    if named == "event code":
+        assert "report.created, report.file_ready" in line
+
+
+@pytest.mark.parametrize(
+    ("argv", "env", "named"),
+    [
+        (["webhooks", "list", "--api-key", "a\r\nb"], {}, "--api-key"),
+        (["webhooks", "list", "--api-key", "a\x01b"], {}, "--api-key"),
+        (["webhooks", "list"], {"MOCK_QRM_API_KEY": "a\nb"}, "MOCK_QRM_API_KEY"),
+        (["webhooks", "list", "--server", "ftp://x"], {}, "--server"),
+        (["webhooks", "list"], {"QRM_TUI_SERVER": "nope"}, "QRM_TUI_SERVER"),
+    ],
+    ids=["crlf", "control", "env-newline", "server-scheme", "server-env"],
+)
+def test_a_bad_key_or_server_is_one_line_naming_the_flag_or_variable(
+    argv: list[str], env: dict[str, str], named: str
+) -> None:
+    result = run(*argv, env=clean_env(**env))
+    assert result.returncode == 2, result
+    line = one_clear_line(result)
+    assert line.startswith(f"mock-qrm: error: {named}: "), line
+
+
+def test_a_wrong_key_says_which_flag_and_variable_carry_it(tmp_path: Path) -> None:
+    """The user's words: --api-key and MOCK_QRM_API_KEY, not the HTTP header."""
+    from mock_qrm.testing import MockQrm
+
+    with MockQrm(api_key="right-key") as qrm:
+        for given in ([], ["--api-key", "wrong-key"]):
+            result = run("webhooks", "list", *given, env=clean_env(MOCK_QRM_SERVER=qrm.base_url))
+            assert result.returncode == 1, result
+            line = one_clear_line(result)
+            assert line.startswith("mock-qrm: error: Missing or wrong API key [HTTP 401]"), line
+            assert "--api-key (or MOCK_QRM_API_KEY)" in line

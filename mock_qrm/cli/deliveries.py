@@ -20,8 +20,7 @@ from mock_qrm.contract.errors import QrmApiError
 
 if TYPE_CHECKING:
     from mock_qrm.client.blocking import BlockingClient
-    from mock_qrm.client.http import QrmClient
-    from mock_qrm.contract.models import Delivery
+    from mock_qrm.contract.models import Delivery, FeedFrame
 
 STATE = {
     "pending": "pending",
@@ -209,7 +208,7 @@ async def _follow(url: str, api_key: str | None, args: argparse.Namespace) -> No
         wanted = DeliveryMatch(
             status=parse_statuses(args.status), webhook_id=args.webhook, event_code=args.event
         )
-        lines = AttemptLines(client, most)
+        lines = AttemptLines(most)
         async for event in FeedFollower(client.feed, url, backoff=(0.5, 1.0)).events():
             if isinstance(event, FeedConnected):
                 verb = "reconnected to" if event.resumed else "following"
@@ -225,51 +224,36 @@ async def _follow(url: str, api_key: str | None, args: argparse.Namespace) -> No
                 continue
             elif args.json:
                 say(event.model_dump_json(by_alias=True, exclude_none=True))
-            elif line := await lines.line(event.delivery):
+            elif line := lines.line(event):
                 say(line)
 
 
 class AttemptLines:
-    """One line per finished attempt; a manual one says `manual`, never another `3/4`.
+    """One line per finished attempt (a manual one says `manual`, never another `3/4`), and
+    one when a delivery ends without one (cancelled): what the feed's frames say happened."""
 
-    A delivery's frames tell a manual attempt's start from its end by what came
-    before (the start adds to `attemptsTotal`, the end changes nothing but the
-    last answer). For a delivery first seen with manual attempts, the journal
-    says whether the last one is still in flight.
-    """
-
-    def __init__(self, client: QrmClient, max_attempts: int) -> None:
-        self._client = client
+    def __init__(self, max_attempts: int) -> None:
         self.max_attempts = max_attempts
-        self._seen: dict[int, Delivery] = {}
-        self._manual: set[int] = set()
-        """Deliveries with a manual attempt under way: the next frame is its end."""
+        self._seen: dict[int, DeliveryStatus] = {}
 
-    async def line(self, d: Delivery) -> str | None:
+    def line(self, frame: FeedFrame) -> str | None:
+        d = frame.delivery
+        if d is None:
+            return None
         before = self._seen.get(d.id)
-        self._seen[d.id] = d
-        if d.status in (DeliveryStatus.PENDING, DeliveryStatus.IN_FLIGHT):
-            return None  # waiting, or an automatic attempt under way
-        manual_made = d.attempts_total > d.attempt_count
-        if before is None and manual_made and await self._manual_in_flight(d.id):
-            self._manual.add(d.id)
-            return None
-        started = before is not None and d.attempts_total > before.attempts_total
-        if started and before is not None and d.attempt_count == before.attempt_count:
-            self._manual.add(d.id)  # a manual attempt has started: its result comes next
-            return None
-        if d.id in self._manual or (before is None and manual_made):
-            self._manual.discard(d.id)
-            which = "manual attempt"
-        elif before is not None and d.attempt_count == before.attempt_count:
-            which = ""  # no attempt ended: the state changed (a deactivated webhook's cancel)
+        self._seen[d.id] = d.status
+        if frame.action == "attempt_ended":
+            manual = frame.trigger == "manual"
+            which = "manual attempt" if manual else f"attempt {d.attempt_count}/{self.max_attempts}"
+        elif frame.action is None and d.status.is_final and d.status != before:
+            which = ""  # no attempt: the webhook was deactivated or removed
         else:
-            which = f"attempt {d.attempt_count}/{self.max_attempts}"
+            return None  # an attempt started, or the delivery waits on
+        from datetime import datetime
+
         outcome = STATE[d.status]
         if d.status is DeliveryStatus.RETRY_SCHEDULED and d.next_attempt_at is not None:
             outcome = f"retry at {d.next_attempt_at.astimezone():%Y-%m-%d %H:%M:%S}"
-        from datetime import datetime
-
         head = (
             f"{datetime.now().astimezone():%Y-%m-%d %H:%M:%S}  --> {d.event_code} #{d.id}"
             f" report {d.resource_id} to {d.webhook_name!r}"
@@ -277,16 +261,12 @@ class AttemptLines:
         if not which:
             return printable(f"{head}  {outcome}")
         latency = f"{d.last_duration_ms} ms" if d.last_duration_ms is not None else ""
-        answer_text = (
+        answered = (
             str(d.last_response_status)
             if d.last_response_status is not None
             else (d.last_error or "-")
         )
-        return printable(f"{head} {which}  <-- {answer_text} {latency}  {outcome}")
-
-    async def _manual_in_flight(self, delivery_id: int) -> bool:
-        detail = await self._client.delivery(delivery_id)
-        return bool(detail.attempts) and detail.attempts[-1].outcome is None
+        return printable(f"{head} {which}  <-- {answered} {latency}  {outcome}")
 
 
 # --- redeliver ----------------------------------------------------------------------------

@@ -153,14 +153,20 @@ class ApiError(CamelModel):
 # --- webhooks -------------------------------------------------------------
 
 
+def unknown_codes(codes: list[str], known: frozenset[str]) -> str | None:
+    """Why some of `codes` are not the catalog's, naming the valid ones; `None` if all are."""
+    unknown = sorted({code for code in codes if code not in known})
+    if not unknown:
+        return None
+    return f"Unknown event code: {', '.join(unknown)}; known: {', '.join(sorted(known))}"
+
+
 def _check_events(value: list[str], info: ValidationInfo) -> list[str]:
     if not value:
         raise ValueError("Select at least one event")
     known: frozenset[str] | None = (info.context or {}).get("event_codes")
-    if known is not None:
-        unknown = [code for code in value if code not in known]
-        if unknown:
-            raise ValueError(f"Unknown event code: {', '.join(sorted(set(unknown)))}")
+    if known is not None and (problem := unknown_codes(value, known)):
+        raise ValueError(problem)
     return list(dict.fromkeys(value))
 
 
@@ -400,11 +406,19 @@ class DeliveryFields(BaseModel):
 
     webhook_id: SqlInt | None = None
     status: DeliveryStatus | None = None
-    event_code: str | None = None
+    event_code: EventCode | None = None
     resource_id: SqlInt | None = None
     message_id: str | None = None
     since: UtcInput | None = None
     until: UtcInput | None = None
+
+    @field_validator("event_code")
+    @classmethod
+    def _known_event(cls, value: str | None, info: ValidationInfo) -> str | None:
+        known: frozenset[str] | None = (info.context or {}).get("event_codes")
+        if value is not None and known is not None and (problem := unknown_codes([value], known)):
+            raise ValueError(problem)
+        return value
 
     def matches(self, delivery: Delivery) -> bool:
         """The filter as a predicate: what the journal's query selects, for one delivery."""
@@ -611,6 +625,10 @@ class FeedFrame(CamelModel):
     type: str
     """One of FEED_TYPES; a plain string so an older client survives a newer frame."""
     action: str | None = None
+    """A webhook's `created`, `updated` or `deleted`; a report's `created` or `updated`; a
+    delivery's `attempt_started` or `attempt_ended` when an attempt changed it."""
+    trigger: str | None = None
+    """With a delivery's attempt action: the attempt's trigger, `automatic` or `manual`."""
     delivery: Delivery | None = None
     webhook: Webhook | None = None
     report: ReportRow | None = None

@@ -37,6 +37,7 @@ from mock_qrm.contract.models import (
     Webhook,
     WebhookCreate,
     WebhookPatch,
+    unknown_codes,
 )
 from mock_qrm.contract.timefmt import from_ms
 from mock_qrm.server.delivery.clock import Clock, ManualClock, RealClock
@@ -250,8 +251,8 @@ class QrmService:
         )
 
     async def emit_event(self, code: str, resource_id: int) -> EmittedEvent:
-        if self.catalog.get(code) is None:
-            raise FieldErrors({"eventCode": [f"Unknown event code: {code}"]})
+        if problem := unknown_codes([code], self.catalog.codes):
+            raise FieldErrors({"eventCode": [problem]})
         deliveries = await self.dispatcher.emit(code, resource_id)
         return EmittedEvent(event_code=code, resource_id=resource_id, deliveries=deliveries)
 

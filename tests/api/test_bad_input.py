@@ -261,3 +261,37 @@ async def test_a_webhook_url_with_a_control_character_is_422(api: Client, char: 
     error = await qrm_error(patched, 422)
     assert set(error["errors"]) == {"url"}
     assert [w["url"] for w in await webhooks_held(api)] == [WEBHOOK["url"]]
+
+
+# -- an unknown event code is refused wherever one is named, and the 422 lists the known ones
+
+KNOWN = "known: report.created, report.file_ready"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "field"),
+    [
+        ("GET", "/api/v1/webhook-deliveries?event_code=report.uploaded", None, "event_code"),
+        (
+            "POST",
+            "/api/v1/webhook-deliveries/redeliver",
+            {"eventCode": "report.uploaded"},
+            "eventCode",
+        ),
+        (
+            "POST",
+            "/_mock/events",
+            {"eventCode": "report.uploaded", "resourceId": 12301},
+            "eventCode",
+        ),
+        ("POST", "/api/v1/webhooks", {**WEBHOOK, "events": ["report.uploaded"]}, "events"),
+    ],
+    ids=["list-filter", "bulk-redeliver", "emit", "create"],
+)
+async def test_an_unknown_event_code_is_422_naming_the_known_ones(
+    api: Client, method: str, path: str, body: Any, field: str
+) -> None:
+    response = await api.request(method, path, json=body)
+    error = await qrm_error(response, 422)
+    [message] = error["errors"][field]
+    assert message == f"Unknown event code: report.uploaded; {KNOWN}"

@@ -149,3 +149,38 @@ def test_client_commands_explain_an_absent_server() -> None:
     assert result.returncode == 1
     assert "cannot reach" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_follow_says_manual_for_a_redelivery_it_first_sees_mid_flight(
+    system: tuple[str, str],
+) -> None:
+    """A redelivery of a delivery that succeeded at its first attempt is one line, `manual`."""
+    server, receiver = system
+    post_json(
+        server + "/api/v1/webhooks",
+        {"name": "Once", "url": receiver + "/ok", "events": ["report.created"]},
+    )
+    uploaded = json.loads(mock_qrm("upload-report", "--json", server=server).stdout)
+    waited = mock_qrm("wait", "--resource-id", str(uploaded["resourceId"]), "--json", server=server)
+    assert waited.returncode == 0, waited.stderr
+    delivery = json.loads(waited.stdout)
+    follow = subprocess.Popen(
+        [sys.executable, "-m", "mock_qrm", "deliveries", "--follow", "--server", server],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert follow.stdout is not None
+        assert "following deliveries" in follow.stdout.readline()
+        assert mock_qrm("redeliver", str(delivery["id"]), server=server).returncode == 0
+        line = follow.stdout.readline()
+        assert f"#{delivery['id']} " in line and "'Once' manual attempt  <-- 200" in line, line
+        assert line.rstrip().endswith("delivered")
+        assert mock_qrm("upload-report", server=server).returncode == 0  # the next line
+        nxt = follow.stdout.readline()
+        assert f"#{delivery['id']} " not in nxt, nxt  # no second line for the redelivery
+        assert "attempt 1/4" in nxt
+    finally:
+        follow.kill()
+        follow.wait()

@@ -168,7 +168,9 @@ async def test_the_servers_422_lands_on_its_field(server: TestServer) -> None:
         form.query_one("#component-0", Switch).value = True
         await pilot.press("ctrl+s")
         await until(pilot, lambda: error_under(app, "events"), "the server's answer")
-        assert error_under(app, "events") == "Unknown event code: report.deleted"
+        assert error_under(app, "events") == (
+            "Unknown event code: report.deleted; known: report.created, report.file_ready"
+        )
         assert isinstance(app.screen, WebhookForm)
         assert service(server).webhooks == {}
 

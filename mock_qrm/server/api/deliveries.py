@@ -35,8 +35,9 @@ HEARTBEAT = 15.0
     response=Page[Delivery],
 )
 async def list_deliveries(request: web.Request) -> web.Response:
-    query = parse_query(request, DeliveryQuery)
-    items, total = await service(request).list_deliveries(query.filter(), query.limit, query.offset)
+    qrm = service(request)
+    query = parse_query(request, DeliveryQuery, qrm.validation_context)
+    items, total = await qrm.list_deliveries(query.filter(), query.limit, query.offset)
     return respond(Page[Delivery](data=items, limit=query.limit, offset=query.offset, total=total))
 
 
@@ -75,8 +76,9 @@ async def redeliver(request: web.Request) -> web.Response:
     response=Envelope[BulkRedeliverResult],
 )
 async def redeliver_matching(request: web.Request) -> web.Response:
-    flt = await parse_body(request, DeliveryFilter)
-    count = await service(request).redeliver_matching(flt)
+    qrm = service(request)
+    flt = await parse_body(request, DeliveryFilter, qrm.validation_context)
+    count = await qrm.redeliver_matching(flt)
     return respond(Envelope(data=BulkRedeliverResult(count=count)))
 
 

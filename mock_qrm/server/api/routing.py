@@ -239,7 +239,7 @@ def _integral_floats_as_ints(value: Any) -> Any:
     return value
 
 
-def parse_query(request: web.Request, model: type[M]) -> M:
+def parse_query(request: web.Request, model: type[M], context: dict[str, Any] | None = None) -> M:
     query = dict(request.query)
     # Pydantic would also read `1.0`, ` 5` and `5_0` as integers; the document says digits.
     given = [name for name in _integer_params(model) if name in query]
@@ -247,7 +247,7 @@ def parse_query(request: web.Request, model: type[M]) -> M:
     if errors:
         raise FieldErrors(errors)
     try:
-        return model.model_validate(query)
+        return model.model_validate(query, context=context)
     except ValidationError as exc:
         raise FieldErrors(field_errors(exc)) from None
 

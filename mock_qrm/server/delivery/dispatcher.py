@@ -41,6 +41,10 @@ from mock_qrm.server.store.journal import Named, Started
 
 log = logging.getLogger(__name__)
 
+ATTEMPT_STARTED = "attempt_started"
+ATTEMPT_ENDED = "attempt_ended"
+"""A delivery frame's `action` when an attempt changed it (with the attempt's `trigger`)."""
+
 STORE_BACKOFF = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0)
 """Real seconds between tries of a write the store refused (not scaled: it is the disk's time)."""
 
@@ -194,8 +198,11 @@ class Dispatcher:
 
     # --- memory follows commits -----------------------------------------------------
 
-    def track(self, changes: Iterable[Named]) -> None:
-        """Apply committed delivery changes to memory, and tell the feed."""
+    def track(
+        self, changes: Iterable[Named], action: str | None = None, trigger: Trigger | None = None
+    ) -> None:
+        """Apply committed delivery changes to memory, and tell the feed (`action`: what an
+        attempt did, `attempt_started` or `attempt_ended`, with its `trigger`)."""
         for named in changes:
             record = named.record
             if record.status.is_final:
@@ -206,25 +213,29 @@ class Dispatcher:
                     heapq.heappush(
                         self._heap, (record.next_attempt_at, next(self._order), record.id)
                     )
-            self.feed.publish("delivery", named)
+            self.feed.publish("delivery", named, action, trigger)
         self._wakeup.set()
         self._progressed()
 
     def _started(self, started: Started | Named | None) -> None:
         if isinstance(started, Started):
             delivery = started.delivery
+            named = Named(delivery, started.webhook.name)
+            trigger = started.attempt.trigger
             if delivery.status.is_final:  # a manual attempt on a finished delivery
-                self.feed.publish("delivery", Named(delivery, started.webhook.name))
+                self.feed.publish("delivery", named, ATTEMPT_STARTED, trigger)
             else:
-                self.track([Named(delivery, started.webhook.name)])
+                self.track([named], ATTEMPT_STARTED, trigger)
         elif started is not None:
             self.track([started])
 
-    def _finished(self, finished: Named | None, released: Callable[[], None] | None) -> None:
+    def _finished(
+        self, finished: Named | None, released: Callable[[], None] | None, trigger: Trigger
+    ) -> None:
         if released is not None:
             released()
         if finished is not None:
-            self.track([finished])
+            self.track([finished], ATTEMPT_ENDED, trigger)
 
     # --- manual redelivery ----------------------------------------------------------
 
@@ -550,7 +561,7 @@ class Dispatcher:
                     lambda c: journal.finish_attempt(
                         c, started, ended, self.policy, self.clock.now()
                     ),
-                    on_commit=lambda finished: self._finished(finished, released),
+                    on_commit=lambda finished: self._finished(finished, released, ended.trigger),
                 )
             except StorageError:
                 await asyncio.sleep(self._stall(key))

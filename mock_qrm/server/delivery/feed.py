@@ -40,6 +40,8 @@ class Frame:
     resource: Resource | None = None
     """The resource, or how to make it from an immutable record: made when first read."""
     action: str | None = None
+    trigger: str | None = None
+    """With an attempt's `action`: `automatic` or `manual`."""
     boot_id: str | None = None
     """Only on `hello`: which run of the server this is (a client resumes only within one)."""
     _text: str | None = None
@@ -55,6 +57,8 @@ class Frame:
         fields: dict[str, Any] = {"seq": self.seq, "type": self.type}
         if self.action is not None:
             fields["action"] = self.action
+        if self.trigger is not None:
+            fields["trigger"] = self.trigger
         if self.boot_id is not None:
             fields["boot_id"] = self.boot_id
         resource = self.model()
@@ -67,6 +71,8 @@ class Frame:
             head = f'{{"seq":{self.seq},"type":{json.dumps(self.type)}'
             if self.action is not None:
                 head += f',"action":{json.dumps(self.action)}'
+            if self.trigger is not None:
+                head += f',"trigger":{json.dumps(self.trigger)}'
             if self.boot_id is not None:
                 head += f',"bootId":{json.dumps(self.boot_id)}'
             model = self.model()
@@ -138,10 +144,14 @@ class FeedHub:
         self._subscribers: set[Subscription] = set()
 
     def publish(
-        self, frame_type: str, resource: Resource | None = None, action: str | None = None
+        self,
+        frame_type: str,
+        resource: Resource | None = None,
+        action: str | None = None,
+        trigger: str | None = None,
     ) -> int:
         self.seq += 1
-        frame = Frame(self.seq, frame_type, resource, action)
+        frame = Frame(self.seq, frame_type, resource, action, trigger)
         self._buffer.append(frame)
         for subscriber in tuple(self._subscribers):
             subscriber.offer(frame)
