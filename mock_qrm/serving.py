@@ -62,22 +62,68 @@ class Running:
         await self.runner.cleanup()
 
 
-async def serve(app: web.Application, host: str, port: int, **runner_args: Any) -> Running:
-    """Set the app up (its start-up errors propagate as they are) and listen on host:port."""
-    runner = web.AppRunner(app, handle_signals=False, access_log=None, **runner_args)
-    await runner.setup()
+async def listen(host: str, port: int) -> list[socket.socket]:
+    """Sockets listening on host:port, or `ServeError` in one line (`cannot listen on ...`)."""
     try:
-        await web.TCPSite(runner, host, port).start()
+        return await asyncio.get_running_loop().run_in_executor(None, _listen, host, port)
     except OSError as exc:
-        await runner.cleanup()
-        # asyncio's bind error repeats the address in strerror; getaddrinfo's errno is negative.
+        # getaddrinfo's errno is negative; bind's strerror is enough on its own.
         reason = os.strerror(exc.errno) if exc.errno and exc.errno > 0 else exc.strerror or exc
         raise ServeError(f"cannot listen on {host}:{port}: {str(reason).lower()}") from None
+
+
+async def serve(
+    app: web.Application,
+    host: str,
+    port: int,
+    *,
+    sockets: list[socket.socket] | None = None,
+    **runner_args: Any,
+) -> Running:
+    """Listen on host:port (or on `sockets` from `listen`), then set the app up (its
+    start-up errors propagate as they are).
+
+    The socket comes first: a port in use fails before the app has opened (and
+    written) anything, such as the server's database.
+    """
+    if sockets is None:
+        sockets = await listen(host, port)
+    runner = web.AppRunner(app, handle_signals=False, access_log=None, **runner_args)
+    try:
+        await runner.setup()
+        for sock in sockets:
+            await web.SockSite(runner, sock).start()
     except BaseException:
         await runner.cleanup()
+        for sock in sockets:
+            sock.close()
         raise
-    bound = runner.addresses[0]
-    return Running(runner, host, int(bound[1]))
+    return Running(runner, host, int(sockets[0].getsockname()[1]))
+
+
+def _listen(host: str, port: int) -> list[socket.socket]:
+    """Listening sockets on every address `host` names (as asyncio's `create_server` binds);
+    with port 0, the first gets a free port and the others the same one."""
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    sockets: list[socket.socket] = []
+    try:
+        for family, kind, proto, _, address in dict.fromkeys(infos):
+            sock = socket.socket(family, kind, proto)
+            sockets.append(sock)
+            if os.name == "posix":  # a restarted server rebinds while old connections linger
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            if len(sockets) > 1 and port == 0:
+                address = (address[0], sockets[0].getsockname()[1], *address[2:])
+            sock.bind(address)
+            sock.listen(1024)
+            sock.setblocking(False)
+    except BaseException:
+        for sock in sockets:
+            sock.close()
+        raise
+    return sockets
 
 
 YOUNG_OBJECTS = 10_000

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from qrm_tui.web import WebSettings
 
 PROG = "qrm-tui"
+SCREENS = ("webhooks", "deliveries", "reports", "faults")
 """Textual, the server and pydantic are imported once the flags are read: `qrm-tui
 --version` and a bad flag answer at once."""
 
@@ -66,6 +67,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="a living demo: an embedded server on its own database (wiped at each start), "
         "a fault-injecting receiver, webhooks that succeed, flake, time out and fail, "
         "a report upload every few seconds, and time sped up 20 times",
+    )
+    parser.add_argument(
+        "--screen",
+        choices=SCREENS,
+        help="open on this screen (default: webhooks; deliveries with --demo)",
     )
     web = parser.add_argument_group(
         "in a browser",
@@ -205,7 +211,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     target = resolve_target(parser, args, os.environ)
     lock = prepare_demo(parser, target)
     logging.basicConfig(level=logging.WARNING, handlers=[TextualHandler()], force=True)
-    app = QrmTuiApp(target, settle_memory=True)
+    app = QrmTuiApp(target, settle_memory=True, start_mode=args.screen)
     try:
         app.run()
     finally:

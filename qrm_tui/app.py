@@ -20,7 +20,7 @@ from pathlib import Path
 from textual import on, work
 from textual.app import App
 from textual.binding import Binding
-from textual.notifications import Notification, Notify, SeverityLevel
+from textual.notifications import SeverityLevel
 from textual.reactive import reactive, var
 from textual.screen import ModalScreen
 from textual.worker import Worker
@@ -94,7 +94,7 @@ class QrmTuiApp(App[None]):
     BINDINGS = [
         Binding(
             "1",
-            "switch_mode('webhooks')",
+            "show('webhooks')",
             "Webhooks",
             show=False,
             tooltip="Show webhooks",
@@ -102,7 +102,7 @@ class QrmTuiApp(App[None]):
         ),
         Binding(
             "2",
-            "switch_mode('deliveries')",
+            "show('deliveries')",
             "Deliveries",
             show=False,
             tooltip="Show deliveries",
@@ -110,7 +110,7 @@ class QrmTuiApp(App[None]):
         ),
         Binding(
             "3",
-            "switch_mode('reports')",
+            "show('reports')",
             "Reports",
             show=False,
             tooltip="Show reports",
@@ -118,7 +118,7 @@ class QrmTuiApp(App[None]):
         ),
         Binding(
             "4",
-            "switch_mode('faults')",
+            "show('faults')",
             "Faults",
             show=False,
             tooltip="Show faults on QRM's API and the calls made to it",
@@ -167,7 +167,6 @@ class QrmTuiApp(App[None]):
         self.start_mode = start_mode or ("deliveries" if self.demo is not None else None)
         self._manual_now: float | None = None
         self._settle_memory = settle_memory
-        self._connection_notice: Notification | None = None
         api_key = target.api_key
         if target.embedded is not None:
             api_key = target.embedded.api_key_value
@@ -408,22 +407,31 @@ class QrmTuiApp(App[None]):
     def connection_notice(
         self, message: str, *, title: str, severity: SeverityLevel = "error"
     ) -> None:
-        """The one notice about the connection: each replaces the last, so they never pile up."""
-        previous = self._connection_notice
-        if previous is not None and previous in self._notifications:
-            self._unnotify(previous, refresh=False)
-        notice = Notification(
-            message, title, severity, timeout=8 if severity == "error" else 5, markup=False
+        """The one notice about the connection: each replaces what is showing, so they never
+        pile up. Textual removes a single notice only through a private method; it clears
+        them all through `clear_notifications`, and news of the connection comes first."""
+        self.clear_notifications()
+        self.notify(
+            message,
+            title=title,
+            severity=severity,
+            timeout=8 if severity == "error" else 5,
+            markup=False,
         )
-        self._connection_notice = notice
-        self.post_message(Notify(notice))
 
     # --- actions ------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in ("switch_mode", "quit", "help") and isinstance(self.screen, ModalScreen):
+        if action in ("show", "quit", "help") and isinstance(self.screen, ModalScreen):
             return False
-        return not (action == "switch_mode" and isinstance(self.screen, StartupErrorScreen))
+        return not (action == "show" and isinstance(self.screen, StartupErrorScreen))
+
+    async def action_show(self, mode: str) -> None:
+        """Open a screen at its list, however it was left: `2` after the inspector, then `3`,
+        is the Deliveries list again, not the inspector (Textual keeps a stack per mode)."""
+        await self.switch_mode(mode)
+        while len(self.screen_stack) > 1 and not isinstance(self.screen, ModalScreen):
+            await self.pop_screen()
 
     def action_help(self) -> None:
         """Keys where help was asked, everywhere, then the other screens' (by screen)."""

@@ -63,7 +63,7 @@ class QrmCommands(Provider):
                 )
 
     async def _on_screen(self, mode: str, action: str) -> None:
-        await self.app.switch_mode(mode)
+        await self.app.run_action(f"show({mode!r})")
         await self.app.screen.run_action(action)
 
     async def discover(self) -> Hits:

@@ -11,6 +11,9 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from rich.console import Group, RenderableType
+from rich.highlighter import JSONHighlighter
+from rich.padding import Padding
 from rich.text import Text
 
 from mock_qrm.client import labels
@@ -27,11 +30,13 @@ SHORT_ERRORS = {
 }
 """Error classes shortened to fit a table cell (the inspector shows them whole)."""
 
+# Glyphs that Chromium's default monospace font (DejaVu Sans Mono) has, as terminals do:
+# `qrm-tui --web` draws in a browser, where a missing glyph is an empty box.
 STATE_NAMES = {
     DeliveryStatus.PENDING: "· pending",
-    DeliveryStatus.IN_FLIGHT: "⌛ in flight",
+    DeliveryStatus.IN_FLIGHT: "→ in flight",
     DeliveryStatus.DELIVERED: "✓ delivered",
-    DeliveryStatus.RETRY_SCHEDULED: "⟳ retrying",
+    DeliveryStatus.RETRY_SCHEDULED: "↻ retrying",
     DeliveryStatus.FAILED: "✗ failed",
     DeliveryStatus.CANCELLED: "⊘ cancelled",
 }
@@ -80,14 +85,14 @@ def countdown(seconds: float) -> str:
 
 
 def state_label(delivery: Delivery, now: float) -> tuple[str, Tone]:
-    """`✓ delivered`, `⟳ retry in 42 s`, `✗ failed`, … (`now`: the server's clock, epoch s).
+    """`✓ delivered`, `↻ retry in 42 s`, `✗ failed`, … (`now`: the server's clock, epoch s).
 
     A pending delivery due later is one its webhook's rate limit holds back: `· due in 20 s`.
     """
     status = delivery.status
     left = None if delivery.next_attempt_at is None else delivery.next_attempt_at.timestamp() - now
     if status is DeliveryStatus.RETRY_SCHEDULED and left is not None:
-        text = f"⟳ retry in {countdown(left)}" if left > 0.5 else "⟳ retry due"
+        text = f"↻ retry in {countdown(left)}" if left > 0.5 else "↻ retry due"
         return text, STATE_TONES[status]
     if status is DeliveryStatus.PENDING and left is not None and left > 0.5:
         return f"· due in {countdown(left)}", STATE_TONES[status]
@@ -144,6 +149,22 @@ def pretty_json(body: str | None) -> str:
         return json.dumps(json.loads(body), indent=2, ensure_ascii=False)
     except ValueError:
         return body
+
+
+_JSON_COLOURS = JSONHighlighter()
+
+
+def indented(text: str, base: int = 0, *, highlight: bool = False) -> RenderableType:
+    """`text`, each line's wrapped rest kept under its own indentation (a JSON body, a long
+    header), `base` columns in: a wrapped line never runs back to the left edge. With
+    `highlight`, JSON is coloured as Rich colours it."""
+    lines = []
+    for line in text.split("\n"):
+        body = Text(line.lstrip(" "))
+        if highlight:
+            _JSON_COLOURS.highlight(body)
+        lines.append(Padding(body, (0, 0, 0, base + len(line) - len(body.plain))))
+    return Group(*lines)
 
 
 def dump_json(value: Any) -> str:

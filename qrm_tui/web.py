@@ -15,7 +15,9 @@ import binascii
 import contextlib
 import hmac
 import os
+import re
 import shlex
+import socket
 import sys
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any, Self
@@ -33,6 +35,7 @@ from mock_qrm.app import (
     Settings,
     create_app,
     is_loopback,
+    listen,
     serve,
     stop_on_signals,
 )
@@ -93,9 +96,11 @@ def basic_auth(password: str) -> Middleware:
     return require_password
 
 
-def tab_command(server: str) -> str:
-    """The shell command textual-serve runs for each tab: this app, on the shared server."""
-    return shlex.join([sys.executable, "-m", "qrm_tui", "--server", server])
+def tab_command(server: str, start: str | None = None) -> str:
+    """The shell command textual-serve runs for each tab: this app, on the shared server
+    (opening on the `start` screen, if given)."""
+    screen = ["--screen", start] if start else []
+    return shlex.join([sys.executable, "-m", "qrm_tui", "--server", server, *screen])
 
 
 @contextlib.contextmanager
@@ -149,7 +154,32 @@ class WebApp(Server):
             "config": {"static": {"url": f"{base}/static/"}},
             "application": {"name": self.title},
         }
-        return aiohttp_jinja2.render_template("app_index.html", request, context)
+        page = aiohttp_jinja2.render_string("app_index.html", request, context)
+        return web.Response(text=local_fonts(page, f"{base}/static/"), content_type="text/html")
+
+
+_FONT_LINK = re.compile(r"<link[^>]*fonts\.googleapis\.com[^>]*>", re.IGNORECASE)
+_LOCAL_FONT = """<style>
+      @font-face {{
+        font-family: "Roboto Mono";
+        src: url("{static}fonts/RobotoMono-VariableFont_wght.ttf") format("truetype");
+        font-weight: 100 700;
+        font-style: normal;
+      }}
+      @font-face {{
+        font-family: "Roboto Mono";
+        src: url("{static}fonts/RobotoMono-Italic-VariableFont_wght.ttf") format("truetype");
+        font-weight: 100 700;
+        font-style: italic;
+      }}
+    </style>"""
+
+
+def local_fonts(page: str, static: str) -> str:
+    """textual-serve's page asks a public font service for Roboto Mono, which it ships
+    itself: the page asks this server instead, so it loads with no request leaving the
+    machine (a demo room without internet would wait on a timeout, then fall back)."""
+    return _FONT_LINK.sub(lambda _: _LOCAL_FONT.format(static=static), page)
 
 
 @contextlib.asynccontextmanager
@@ -183,7 +213,15 @@ async def run_web(
     demo: DemoOptions | None = None,
     say: Callable[[str], None] = print,
 ) -> None:
-    """Serve the app until SIGINT or SIGTERM; with `embedded` settings, one shared server first."""
+    """Serve the app until SIGINT or SIGTERM; with `embedded` settings, one shared server.
+
+    The app's port is taken first: if it is in use, nothing else starts (the embedded
+    server would open, and seed, its database).
+    """
+    try:
+        sockets = await listen(settings.host, settings.port)
+    except ServeError as exc:
+        raise WebError(str(exc)) from None
     mock: Running | None = None
     try:
         if embedded is not None:
@@ -202,33 +240,43 @@ async def run_web(
         async with contextlib.AsyncExitStack() as stack:
             if demo is not None:
                 await stack.enter_async_context(shared_demo(server, api_key, demo))
-            await _serve_tabs(settings, server, api_key, say)
+            await _serve_tabs(settings, sockets, server, api_key, say, demo is not None)
     finally:
+        for sock in sockets:
+            sock.close()
         if mock is not None:
             await mock.close()
 
 
 async def _serve_tabs(
-    settings: WebSettings, server: str, api_key: str | None, say: Callable[[str], None]
+    settings: WebSettings,
+    sockets: list[socket.socket],
+    server: str,
+    api_key: str | None,
+    say: Callable[[str], None],
+    demo: bool,
 ) -> None:
-    """textual-serve on its socket until SIGINT or SIGTERM; each tab runs `tab_command`."""
-    web_app = WebApp(tab_command(server), password=settings.password)
+    """textual-serve on its sockets until SIGINT or SIGTERM; each tab runs `tab_command`."""
+    start = "deliveries" if demo else None  # as the terminal demo opens: on the live feed
+    web_app = WebApp(tab_command(server, start), password=settings.password)
     with tab_key(api_key):
-        await _serve_app(web_app, settings, server, say)
+        await _serve_app(web_app, settings, sockets, server, say)
 
 
 async def _serve_app(
-    web_app: WebApp, settings: WebSettings, server: str, say: Callable[[str], None]
+    web_app: WebApp,
+    settings: WebSettings,
+    sockets: list[socket.socket],
+    server: str,
+    say: Callable[[str], None],
 ) -> None:
-    try:
-        running = await serve(
-            await web_app.make_app(),
-            settings.host,
-            settings.port,
-            shutdown_timeout=SESSIONS_GRACE,
-        )
-    except ServeError as exc:
-        raise WebError(str(exc)) from None
+    running = await serve(
+        await web_app.make_app(),
+        settings.host,
+        settings.port,
+        sockets=sockets,
+        shutdown_timeout=SESSIONS_GRACE,
+    )
     try:
         stop = stop_on_signals()
         guard = " (password required)" if settings.password is not None else ""

@@ -318,3 +318,13 @@ def test_a_wrong_key_says_which_flag_and_variable_carry_it(tmp_path: Path) -> No
             line = one_clear_line(result)
             assert line.startswith("mock-qrm: error: Missing or wrong API key [HTTP 401]"), line
             assert "--api-key (or MOCK_QRM_API_KEY)" in line
+
+
+def test_a_port_in_use_writes_no_database(tmp_path: Path, listening: int) -> None:
+    """The socket is taken first: a start that cannot listen opens (and seeds) nothing."""
+    db = tmp_path / "never.sqlite3"
+    result = run("serve", "--port", str(listening), "--db", str(db))
+    line = one_clear_line(result)
+    assert f"cannot listen on 127.0.0.1:{listening}:" in line
+    assert "--port or MOCK_QRM_PORT" in line
+    assert list(tmp_path.iterdir()) == []

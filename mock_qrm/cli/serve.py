@@ -133,8 +133,10 @@ async def _serve(settings: Settings) -> None:
 
     try:
         running = await serve(create_app(settings), settings.host, settings.port)
-    except (StorageError, ServeError) as exc:
-        raise CliError(str(exc)) from None
+    except StorageError as exc:
+        raise CliError(f"{exc} (choose it with --db FILE or MOCK_QRM_DB)") from None
+    except ServeError as exc:
+        raise CliError(f"{exc} (choose another with --port or MOCK_QRM_PORT)") from None
     settle_heap()
     try:  # whatever happens from here, the service closes and the database lock is released
         stop = stop_on_signals()  # before the banner: a signal sent on reading it stops cleanly

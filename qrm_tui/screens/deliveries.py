@@ -63,13 +63,15 @@ TICK = 1.0
 
 COUNTED = (
     ("delivered", DeliveryStatus.DELIVERED, "✓", "text-success"),
-    ("retrying", DeliveryStatus.RETRY_SCHEDULED, "⟳", "text-warning"),
+    ("retrying", DeliveryStatus.RETRY_SCHEDULED, "↻", "text-warning"),
     ("failed", DeliveryStatus.FAILED, "✗", "text-error"),
 )
 
 
 class DeliveriesScreen(LiveListScreen[Delivery]):
     HELP_GROUP = "Deliveries"
+    HELP_WIDGETS = (LiveTable,)
+    """Whose keys help lists with this screen's, seen from another screen."""
     AUTO_FOCUS = "#delivery-table"
     BINDINGS = [
         Binding(
@@ -129,6 +131,7 @@ class DeliveriesScreen(LiveListScreen[Delivery]):
         self.event_code: str | None = None
         self.status: DeliveryStatus | None = None
         self.counts: dict[DeliveryStatus, int] = {}
+        self._rate = 0.0
         self._had_cursor = False
         self._webhook_choices: list[tuple[str, int]] = []
         self._event_choices: list[tuple[str, str]] = []
@@ -244,7 +247,8 @@ class DeliveriesScreen(LiveListScreen[Delivery]):
         )
         series = self.qrm.store.attempts.series()
         self.query_one("#throughput", Throughput).data = tuple(series)
-        self.query_one("#rate", Label).update(rate_label(series[-1] if series else 0))
+        self._rate = series[-1] if series else 0
+        self._show_rate()
         if self._counts_stale and not self._counting and self._loaded:
             self.count()
 
@@ -292,19 +296,37 @@ class DeliveriesScreen(LiveListScreen[Delivery]):
 
     # --- what the screen says -------------------------------------------------------
 
+    @property
+    def narrow(self) -> bool:
+        """Below the narrow breakpoint the status line drops its words (the marks stay):
+        at 80 columns counts in the thousands must fit beside the sparkline."""
+        return self.has_class("-narrow")
+
+    def on_resize(self) -> None:
+        self._show_follow(self.table.follow)
+        self._show_counts()
+        self._show_rate()
+
     def _show_counts(self) -> None:
         parts = [
-            self.tones.text(f"{mark} {self.counts.get(status, 0):,} {name}", tone)
+            self.tones.text(
+                f"{mark} {self.counts.get(status, 0):,}" + ("" if self.narrow else f" {name}"),
+                tone,
+            )
             for name, status, mark, tone in COUNTED
         ]
         self.query_one("#counts", Label).update(Text(" ").join(parts))
 
+    def _show_rate(self) -> None:
+        rate = rate_label(self._rate)
+        self.query_one("#rate", Label).update(rate.split()[0] + "/s" if self.narrow else rate)
+
     def _show_follow(self, follow: bool) -> None:
         label = self.query_one("#follow-state", Label)
         if follow:
-            label.update("● following newest")
+            label.update("● following" if self.narrow else "● following newest")
         else:
-            label.update("⏸ paused — f follows")
+            label.update("⏸ paused (f)" if self.narrow else "⏸ paused — f follows")
         label.set_class(not follow, "-paused")
 
     def _show_foot(self) -> None:

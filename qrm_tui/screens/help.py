@@ -65,13 +65,20 @@ def help_rows(screen: Screen[Any]) -> list[HelpRow]:
 
 
 def screen_rows(app: App[Any], screens: Sequence[type[Screen[Any]]]) -> list[HelpRow]:
-    """The keys of other screens, as declared (where help was asked, `help_rows` says more)."""
+    """The keys of other screens, as declared: the screen's, then those of the widgets it
+    names in `HELP_WIDGETS` (its table's `enter`), as `help_rows` finds them where help was
+    asked."""
     rows: list[HelpRow] = []
     for screen in screens:
         where = getattr(screen, "HELP_GROUP", screen.__name__)
-        for binding in Binding.make_bindings(screen.BINDINGS):
-            if binding.description:
-                key = app.get_key_display(binding)
+        seen: set[tuple[str, str]] = set()
+        bindings = [*screen.BINDINGS]
+        for widget in getattr(screen, "HELP_WIDGETS", ()):
+            bindings.extend(widget.BINDINGS)
+        for binding in Binding.make_bindings(bindings):
+            key = app.get_key_display(binding)
+            if binding.description and (key, binding.description) not in seen:
+                seen.add((key, binding.description))
                 rows.append(HelpRow(where, key, binding.description, binding.tooltip))
     return rows
 

@@ -28,6 +28,7 @@ from qrm_tui.format import (
     answer_label,
     attempt_number,
     full_time,
+    indented,
     latency_label,
     manual_attempts,
     pretty_json,
@@ -104,7 +105,10 @@ class DeliveryInspector(QrmScreen):
         yield Label(f"Delivery #{self.delivery_id}", id="inspector-title", markup=False)
         yield Label(id="inspector-state")
         with VerticalScroll(id="inspector-body"):
-            yield Label("Call-backs to QRM's API", classes="section-title")
+            # QRM's API records no caller: every client's calls for the report are listed.
+            yield Label(
+                "Calls to QRM's API for this report, from any client", classes="section-title"
+            )
             yield Static("Reading the calls to QRM's API…", id="callbacks", markup=False)
             yield Label("Message as sent", classes="section-title")
             yield Static("Loading…", id="message", markup=False)
@@ -236,7 +240,7 @@ class DeliveryInspector(QrmScreen):
         self.query_one("#message", Static).update(
             Group(
                 self.tones.text(f"messageId {detail.message_id}", "muted"),
-                Text(pretty_json(message)),
+                indented(pretty_json(message), highlight=True),
             )
         )
         attempts = self.query_one("#attempts", Vertical)
@@ -294,7 +298,7 @@ class DeliveryInspector(QrmScreen):
         tones = self.tones
         muted = "muted"
         if attempt.outcome is None:
-            outcome, tone = "⌛ in flight…", "text-accent"
+            outcome, tone = "→ in flight…", "text-accent"
         else:
             outcome, tone = OUTCOMES[attempt.outcome]
         answer, answer_tone = answer_label(attempt.response_status, attempt.error)
@@ -309,10 +313,12 @@ class DeliveryInspector(QrmScreen):
             head.append(" (no response status)")
         parts: list[RenderableType] = [head, Text(f"POST {attempt.url}", style="bold")]
         parts.append(tones.text("Request headers", muted))
-        parts.extend(Text(f"  {name}: {value}") for name, value in attempt.request_headers.items())
+        parts.extend(
+            indented(f"{name}: {value}", 2) for name, value in attempt.request_headers.items()
+        )
         body = attempt.request_body or ""
         parts.append(tones.text(f"Request body ({size_label(len(body.encode()))}, as sent)", muted))
-        parts.append(Text("  " + body))
+        parts.append(indented(body, 2))
         if attempt.response_status is None and attempt.outcome is not None:
             parts.append(tones.text("No response", muted))
             return Group(*parts)
@@ -320,7 +326,8 @@ class DeliveryInspector(QrmScreen):
             return Group(*parts)
         parts.append(tones.text(f"Response headers (status {attempt.response_status})", muted))
         parts.extend(
-            Text(f"  {name}: {value}") for name, value in (attempt.response_headers or {}).items()
+            indented(f"{name}: {value}", 2)
+            for name, value in (attempt.response_headers or {}).items()
         )
         response = attempt.response_body or ""
         truncated = (
@@ -329,7 +336,9 @@ class DeliveryInspector(QrmScreen):
         parts.append(
             tones.text(f"Response body ({size_label(len(response.encode()))}, {truncated})", muted)
         )
-        parts.append(Text(pretty_json(response) if response else "  (empty)"))
+        parts.append(
+            indented(pretty_json(response), highlight=True) if response else Text("  (empty)")
+        )
         return Group(*parts)
 
     # --- actions ------------------------------------------------------------------------
@@ -344,13 +353,20 @@ class DeliveryInspector(QrmScreen):
         self._reveal = True
         attempt = await self.qrm.client.redeliver(self.delivery_id)
         answer, _ = answer_label(attempt.response_status, attempt.error)
-        outcome = "delivered" if attempt.outcome is Outcome.SUCCESS else "failed"
-        self.notify(
-            f"Attempt {attempt.number} {outcome}: {answer} in {latency_label(attempt.duration_ms)}.",
-            title="Redelivered",
-            severity="information" if attempt.outcome is Outcome.SUCCESS else "warning",
-            markup=False,
-        )
+        took = latency_label(attempt.duration_ms)
+        if attempt.outcome is Outcome.SUCCESS:
+            self.notify(
+                f"Attempt {attempt.number} delivered: {answer} in {took}.",
+                title="Redelivered",
+                markup=False,
+            )
+        else:
+            self.notify(
+                f"Attempt {attempt.number} failed: {answer} in {took}.",
+                title="Redelivery failed",
+                severity="warning",
+                markup=False,
+            )
         self.load()
 
     def action_copy_message_id(self) -> None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from rich.json import JSON
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -21,7 +20,9 @@ from qrm_tui.format import (
     answer_label,
     attempt_label,
     clock_time,
+    dump_json,
     full_time,
+    indented,
     latency_label,
     state_label,
 )
@@ -57,6 +58,8 @@ def report_key(report: ReportRow) -> int:
 
 class ReportsScreen(LiveListScreen[ReportRow]):
     HELP_GROUP = "Reports"
+    HELP_WIDGETS = (LiveTable,)
+    """Whose keys help lists with this screen's, seen from another screen."""
     AUTO_FOCUS = "#report-table"
     BINDINGS = [
         Binding(
@@ -289,7 +292,9 @@ class ReportScreen(QrmScreen):
     @work(group="report-document", exclusive=True, exit_on_error=False)
     async def load_document(self) -> None:
         document: dict[str, Any] = await self.qrm.client.report(self.report.id)
-        self.query_one("#report-document", Static).update(JSON.from_data(document, indent=2))
+        self.query_one("#report-document", Static).update(
+            indented(dump_json(document), 2, highlight=True)
+        )
 
     @on(LiveTable.Selected, "#report-deliveries")
     def _open(self, event: LiveTable.Selected) -> None:

@@ -72,7 +72,7 @@ def events_label(events: list[str], width: int = EVENTS_WIDTH) -> str:
 
 
 def last_delivery_label(last: LastDelivery | None, width: int = 21) -> tuple[str, Tone]:
-    """`✓ 200`, `✗ 500`, `✗ connection_refused` (`✗ refused` when narrow), `⟳ 500`, …"""
+    """`✓ 200`, `✗ 500`, `✗ connection_refused` (`✗ refused` when narrow), `↻ 500`, …"""
     if last is None:
         return "—", "muted"
     answer = str(last.response_status) if last.response_status is not None else last.error
@@ -84,7 +84,7 @@ def last_delivery_label(last: LastDelivery | None, width: int = 21) -> tuple[str
         case DeliveryStatus.FAILED:
             return f"✗ {answer or 'failed'}", "text-error"
         case DeliveryStatus.RETRY_SCHEDULED:
-            return f"⟳ {answer or 'retry'}", "text-warning"
+            return f"↻ {answer or 'retry'}", "text-warning"
         case DeliveryStatus.IN_FLIGHT:
             return "→ sending", "muted"
         case DeliveryStatus.CANCELLED:
@@ -115,6 +115,8 @@ class WebhookTable(DataTable[Text]):
 
 class WebhooksScreen(QrmScreen):
     HELP_GROUP = "Webhooks"
+    HELP_WIDGETS = (WebhookTable,)
+    """Whose keys help lists with this screen's, seen from another screen."""
     AUTO_FOCUS = "#webhook-table"
     BINDINGS = [
         Binding("n", "add", "Add", tooltip="Add a webhook", id="webhooks.add"),
@@ -178,7 +180,7 @@ class WebhooksScreen(QrmScreen):
             yield Button("Edit", id="edit", compact=True)
             yield Button("Deactivate", id="toggle_active", compact=True)
             yield Button("Remove", id="remove", variant="error", compact=True)
-            yield Label("✓ delivered  ✗ failed  ⟳ retrying", id="legend")
+            yield Label("✓ delivered  ✗ failed  ↻ retrying", id="legend")
         yield KeyFooter()
 
     def on_mount(self) -> None:

@@ -34,7 +34,7 @@ class ModeTab(Label):
         self.mode = mode
 
     async def on_click(self, event: events.Click) -> None:
-        await self.app.run_action(f"switch_mode({self.mode!r})")
+        await self.app.run_action(f"show({self.mode!r})")
 
 
 def server_label(label: str, width: int) -> str:

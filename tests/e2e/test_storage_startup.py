@@ -92,7 +92,7 @@ def test_a_damaged_database_refuses_to_start_in_one_line(
     line = one_clear_line(result)
     assert result.returncode == 1
     assert f"database {db} is damaged (quick_check:" in line
-    assert "pass another --db" in line
+    assert "restore it or use another database file (choose it with --db FILE" in line
 
 
 def test_an_intact_copy_still_starts(seeded: Path, tmp_path: Path) -> None:

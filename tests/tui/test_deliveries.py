@@ -67,7 +67,7 @@ async def test_rows_appear_and_change_state_as_the_clock_advances(
         uploaded = await other.upload_report()
         await until(
             pilot,
-            lambda: column(app, "state") == ["⟳ retry in 60 s", "✓ delivered"],
+            lambda: column(app, "state") == ["↻ retry in 60 s", "✓ delivered"],
             "the first attempts",
         )
         broken, healthy = delivery_rows(app)
@@ -82,7 +82,7 @@ async def test_rows_appear_and_change_state_as_the_clock_advances(
             pilot,
             lambda: (
                 [delivery_rows(app)[0][k] for k in ("attempt", "state")]
-                == ["2/4", "⟳ retry in 60 s"]
+                == ["2/4", "↻ retry in 60 s"]
             ),
             "the first retry",
         )
@@ -93,7 +93,7 @@ async def test_rows_appear_and_change_state_as_the_clock_advances(
         assert delivery_rows(app)[0]["attempt"] == "4/4"
         await until(
             pilot,
-            lambda: label(app, "#counts") == "✓ 1 delivered ⟳ 0 retrying ✗ 1 failed",
+            lambda: label(app, "#counts") == "✓ 1 delivered ↻ 0 retrying ✗ 1 failed",
             "the counters",
         )
 
@@ -291,7 +291,7 @@ async def test_R_with_nothing_failed_says_so_and_help_lists_the_keys(
 
 
 async def test_the_sparkline_draws_only_what_happened(server: TestServer) -> None:
-    """One attempt on an idle server: one bar, blanks after it, and `1 attempt/s` singular."""
+    """One attempt on an idle server: one bar, blanks after it, and `1/s`."""
     app = tui(server, start_mode="deliveries")
     async with app.run_test(size=(80, 24)) as pilot:
         await ready(pilot)
@@ -309,7 +309,7 @@ async def test_the_sparkline_draws_only_what_happened(server: TestServer) -> Non
         await pilot.pause()
         spark = screen.query_one("#throughput", Throughput)
         assert str(spark.render()).strip() == "█"
-        assert label(app, "#rate") == "1 attempt/s"
+        assert label(app, "#rate") == "1/s"  # at 80 columns: no words (the wide line says them)
 
         now[0] = 1006.0
         screen.tick()
@@ -317,4 +317,25 @@ async def test_the_sparkline_draws_only_what_happened(server: TestServer) -> Non
         drawn = str(spark.render())
         assert drawn.strip() == "█" and "▁" not in drawn  # quiet seconds stay blank
         assert drawn.endswith("█    ")  # the four seconds since, newest at the right
-        assert label(app, "#rate") == "0 attempts/s"
+        assert label(app, "#rate") == "0/s"
+
+
+async def test_at_80_columns_the_status_line_fits_counts_in_the_thousands(
+    server: TestServer,
+) -> None:
+    app = tui(server, start_mode="deliveries")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(pilot)
+        screen = screen_of(app)
+        await until(pilot, lambda: screen.counts, "the first counts")
+        screen.counts = {status: 12_345 for _, status, _, _ in deliveries.COUNTED}
+        screen._show_counts()
+        await pilot.pause()
+        assert label(app, "#counts") == "✓ 12,345 ↻ 12,345 ✗ 12,345"
+        line = [screen.query_one(f"#{name}", Label) for name in ("follow-state", "counts", "rate")]
+        assert all(widget.region.right <= 80 for widget in line)
+        shown = [str(widget.render()) for widget in line]
+        assert shown[0] == "● following" and shown[2].endswith("/s")
+        assert all(
+            widget.content_size.width >= len(text) for widget, text in zip(line, shown, strict=True)
+        )

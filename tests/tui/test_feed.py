@@ -63,7 +63,7 @@ async def test_a_dropped_socket_resumes_where_it_left_off(
         async with app.run_test(size=SIZE) as pilot:
             await ready(pilot)
             await other.upload_report()
-            await until(pilot, lambda: states(app) == [("Broken", "1/4", "⟳ retry in N s")])
+            await until(pilot, lambda: states(app) == [("Broken", "1/4", "↻ retry in N s")])
             generation = app.feed_generation
 
             service(server).feed.close()  # the server hangs up on every feed client
@@ -73,7 +73,7 @@ async def test_a_dropped_socket_resumes_where_it_left_off(
             await settle(other, [2, 2])
             await until(
                 pilot,
-                lambda: states(app) == [("Broken", "2/4", "⟳ retry in N s")] * 2,
+                lambda: states(app) == [("Broken", "2/4", "↻ retry in N s")] * 2,
                 "the missed changes, replayed",
             )
             assert app.feed_generation == generation  # resumed, not reloaded
@@ -93,7 +93,7 @@ async def test_a_restarted_server_makes_every_screen_reload(
     try:
         async with app.run_test(size=SIZE) as pilot:
             await ready(pilot)
-            await until(pilot, lambda: states(app) == [("Broken", "1/4", "⟳ retry in N s")])
+            await until(pilot, lambda: states(app) == [("Broken", "1/4", "↻ retry in N s")])
             await pilot.press("3")
             await until(pilot, lambda: len(live_rows(app, "#report-table")) == 6, "reports")
             await pilot.press("2")
@@ -112,7 +112,7 @@ async def test_a_restarted_server_makes_every_screen_reload(
                 )
             await until(
                 pilot,
-                lambda: states(app) == [("Broken", "2/4", "⟳ retry in N s")] * 2,
+                lambda: states(app) == [("Broken", "2/4", "↻ retry in N s")] * 2,
                 "the deliveries reloaded",
             )
             assert app.feed_generation > generation

@@ -52,7 +52,7 @@ async def test_the_inspector_shows_the_message_and_each_attempt_and_follows_new_
         title = str(inspector.query_one("#inspector-title").render())
         assert title == f"Delivery #1 · Broken · report.created · report {uploaded.resource_id}"
         assert str(inspector.query_one("#inspector-state").render()).startswith(
-            "⟳ retry in 60 s · attempt 1 of 4"
+            "↻ retry in 60 s · attempt 1 of 4"
         )
         message = text_of(inspector.query_one("#message", Static))
         assert '"eventCode": "report.created"' in message
@@ -147,3 +147,44 @@ async def test_c_and_p_copy_the_message_id_and_the_body_as_sent(
         await pilot.press("p")
         assert app.clipboard == detail.attempts[0].request_body
         assert app.clipboard.startswith('{"messageId":"wh-')
+
+
+async def test_a_redelivery_that_fails_says_so_and_the_calls_list_claims_no_caller(
+    server: TestServer, other: QrmClient, receiver: RunningReceiver
+) -> None:
+    await other.create_webhook("Broken", receiver.url + "/status/500", ["report.created"])
+    await other.upload_report()
+    app = tui(server, start_mode="deliveries")
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await until(pilot, lambda: delivery_rows(app) and delivery_rows(app)[0]["code"] == "500")
+        await open_first_row(app, pilot)
+        await until(pilot, lambda: len(attempts(app)) == 1)
+        titles = [str(label.render()) for label in app.screen.query(".section-title")]
+        # QRM's API records no caller: the list says it is every client's, not the receiver's.
+        assert "Calls to QRM's API for this report, from any client" in titles
+        await pilot.press("r")
+        await until(pilot, lambda: len(attempts(app)) == 2, "the manual attempt")
+        said = [(n.title, n.message) for n in app._notifications]
+        assert any(
+            title == "Redelivery failed" and message.startswith("Attempt 2 failed: 500 in ")
+            for title, message in said
+        ), said
+        assert not any(title == "Redelivered" for title, _ in said)
+
+
+def test_a_wrapped_body_line_keeps_its_indentation() -> None:
+    """A long JSON line wraps under its own indentation, never back at the left edge."""
+    import io
+
+    from rich.console import Console
+
+    from qrm_tui.format import indented, pretty_json
+
+    body = pretty_json('{"payload": {"note": "' + "word " * 12 + '"}}')
+    console = Console(file=io.StringIO(), width=30, color_system=None)
+    console.print(indented(body, 2))
+    lines = console.file.getvalue().splitlines()  # type: ignore[attr-defined]
+    note = next(i for i, line in enumerate(lines) if '"note"' in line)
+    assert lines[note].startswith('      "note"')  # 2 + 4 columns in
+    assert lines[note + 1].startswith("      ") and lines[note + 1].strip()  # wrapped, indented

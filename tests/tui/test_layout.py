@@ -12,7 +12,7 @@ from qrm_tui.widgets.throughput import rate_label, sparkline
 def test_at_80_columns_the_state_stays_and_time_latency_and_resource_go() -> None:
     widths = fit(DELIVERY_COLUMNS, 77)  # 80 less the margins and the scrollbar
     assert list(widths) == ["webhook", "event", "attempt", "code", "state"]
-    assert widths["state"] >= len("⟳ retry in 42 s")
+    assert widths["state"] >= len("↻ retry in 42 s")
     assert widths["event"] >= len("report.file_ready")
     assert sum(w + 2 for w in widths.values()) <= 77
 
@@ -56,3 +56,11 @@ def test_the_header_keeps_the_servers_port_longest() -> None:
     assert server_label(label, 22) == "http://127.0.0.1:41935"
     assert server_label(label, 19) == "127.0.0.1:41935"
     assert server_label(label, 9).endswith("935")
+
+
+def test_the_code_column_fits_timeout_at_every_width() -> None:
+    from qrm_tui.screens.reports import DELIVERY_COLUMNS as REPORT_DELIVERY_COLUMNS
+
+    for columns in (DELIVERY_COLUMNS, REPORT_DELIVERY_COLUMNS):
+        for width in range(76, 201):
+            assert fit(columns, width)["code"] >= len("timeout"), width

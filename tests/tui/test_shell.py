@@ -11,11 +11,12 @@ from qrm_tui.app import QrmTuiApp
 from qrm_tui.commands import QrmCommands
 from qrm_tui.screens.deliveries import DeliveriesScreen
 from qrm_tui.screens.help import HelpScreen
+from qrm_tui.screens.inspector import DeliveryInspector
 from qrm_tui.screens.reports import ReportsScreen
 from qrm_tui.screens.webhooks import WebhooksScreen
 from qrm_tui.widgets.confirm import ConfirmDialog
 from qrm_tui.widgets.webhook_form import WebhookForm
-from tests.tui.conftest import SIZE, ready, tui, until, url_of
+from tests.tui.conftest import SIZE, delivery_rows, ready, tui, until, url_of
 
 
 async def test_1_2_3_switch_screens_and_the_header_follows(server: TestServer) -> None:
@@ -53,8 +54,39 @@ async def test_help_lists_every_binding_with_its_description(server: TestServer)
             ("q", "Quit"),
         ]:
             assert (key, description) in listed
+        # Every key the footer and the rows answer to on the other screens, `enter` included.
+        rows = {(row.where, row.key, row.description) for row in help_screen.rows}
+        assert ("Deliveries", "⏎", "Open") in rows
+        assert ("Reports", "⏎", "Open") in rows
+        assert ("Deliveries", "f", "Follow") in rows
         await pilot.press("escape")
         assert isinstance(app.screen, WebhooksScreen)
+
+
+async def test_a_screens_number_opens_its_list_whatever_was_open_there(
+    server: TestServer, other: QrmClient
+) -> None:
+    """`2` after the inspector, then `3`, is the Deliveries list, not the inspector again."""
+    await other.create_webhook("Hook", "http://127.0.0.1:9/x", ["report.created"])
+    await other.upload_report()
+    app = tui(server, start_mode="deliveries")
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await until(pilot, lambda: len(delivery_rows(app)) == 1, "the delivery")
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, DeliveryInspector), "the inspector")
+        await pilot.press("3")
+        assert isinstance(app.screen, ReportsScreen)
+        await pilot.press("2")
+        assert isinstance(app.screen, DeliveriesScreen)
+        assert len(app.screen_stack) == 1
+
+
+def test_every_screen_qrm_tui_opens_on_is_a_screen_of_the_app() -> None:
+    from qrm_tui.__main__ import SCREENS
+    from qrm_tui.app import QrmTuiApp
+
+    assert set(SCREENS) == set(QrmTuiApp.MODES)
 
 
 async def test_the_palette_offers_every_action(server: TestServer) -> None:

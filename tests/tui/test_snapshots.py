@@ -62,7 +62,7 @@ async def _with_webhooks(pilot: Pilot[Any]) -> QrmTuiApp:
     await until(
         pilot,
         lambda: (
-            column(app, "last")[:1] in (["⟳ refused"], ["⟳ connection_refused"])
+            column(app, "last")[:1] in (["↻ refused"], ["↻ connection_refused"])
             and column(app, "last")[1:] == ["—", "—"]
             and column(app, "status")[1] == "○ inactive"
         ),

@@ -51,7 +51,7 @@ async def test_the_table_shows_status_name_url_events_auth_and_last_delivery(
         await other.upload_report()
         await until(
             pilot,
-            lambda: column(app, "last") == ["✓ 200", "⟳ 500", "—"],
+            lambda: column(app, "last") == ["✓ 200", "↻ 500", "—"],
             "the deliveries' results from the feed",
         )
 

@@ -113,7 +113,7 @@ class _Lock:
             self._file.close()
             raise StorageError(
                 f"database {target} is in use by another mock-qrm (pid {holder}):"
-                " stop it, or pass another --db"
+                " stop it, or use another database file"
             ) from None
         self._file.seek(0)
         self._file.truncate()
@@ -150,7 +150,7 @@ def _check_usable(target: Path) -> None:
             if exc.sqlite_errorcode & 0xFF != sqlite3.SQLITE_READONLY:
                 raise
             raise StorageError(
-                f"database {target} is read-only ({exc}): make it writable or pass another --db"
+                f"database {target} is read-only ({exc}): make it writable or use another database file"
             ) from None
         finally:
             conn.execute("ROLLBACK")
@@ -172,7 +172,7 @@ def _check_intact(conn: sqlite3.Connection, target: Path) -> None:
         more = f"; {len(problems) - 1} more" if len(problems) > 1 else ""
         raise StorageError(
             f"database {target} is damaged (quick_check: {problems[0]}{more}):"
-            " restore it or pass another --db"
+            " restore it or use another database file"
         )
 
 
