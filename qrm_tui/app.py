@@ -8,6 +8,7 @@ resync), and call the server through `QrmTuiApp.client`.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import errno
 import os
@@ -72,6 +73,9 @@ class Target:
 
 SWITCH_MASK = 1 / 60
 """Seconds a screen switch holds back drawing (Textual's default is 0.05): one frame."""
+
+BUILD_GAP = 0.05
+"""Seconds between the screens built after the start (`build_screens`)."""
 
 WEBHOOK_FLUSH = 0.15
 """Seconds over which deliveries are gathered into one update of the webhooks' last results."""
@@ -167,6 +171,9 @@ class QrmTuiApp(App[None]):
         self.start_mode = start_mode or ("deliveries" if self.demo is not None else None)
         self._manual_now: float | None = None
         self._settle_memory = settle_memory
+        self._warming_started = False
+        self._shown_modes: set[str] = set()
+        """The modes whose screen is built: a first visit to the others parses all CSS again."""
         api_key = target.api_key
         if target.embedded is not None:
             api_key = target.embedded.api_key_value
@@ -182,12 +189,17 @@ class QrmTuiApp(App[None]):
     # --- start-up and shutdown ----------------------------------------------------
 
     async def on_mount(self) -> None:
+        self.mode_change_signal.subscribe(self, self._mode_shown)
+        self._shown_modes.add(self.current_mode)
         self.set_interval(WEBHOOK_FLUSH, self._flush_last_deliveries)
         self.set_interval(1.0, self._read_manual_clock)
         self.set_interval(1.0, self._exit_if_hung_up)
         self.start()
         if self.start_mode is not None and self.start_mode != self.current_mode:
             await self.switch_mode(self.start_mode)
+
+    def _mode_shown(self, mode: str) -> None:
+        self._shown_modes.add(mode)
 
     def _exit_if_hung_up(self) -> None:
         """The terminal went away (`make run` in a tmux session that was killed): stop.
@@ -313,6 +325,30 @@ class QrmTuiApp(App[None]):
         self.webhooks = {webhook.id: webhook for webhook in message.webhooks}
         self.loaded = True
         self.feed_generation += 1
+        if not self._warming_started:
+            self._warming_started = True
+            self.call_after_refresh(self.build_screens)
+
+    @work(group="build-screens", exclusive=True, exit_on_error=False)
+    async def build_screens(self) -> None:
+        """Build every screen once, unseen, soon after the start, then settle the heap.
+
+        Textual parses the whole stylesheet again the first time a screen shows (some
+        100 ms); done here, one screen at a time while nothing else is asked for, the
+        first press of `3` or `4` finds its screen ready, as the later ones do.
+        """
+        for mode in self.MODES:
+            await asyncio.sleep(BUILD_GAP)  # a key pressed meanwhile waits for one build at most
+            if not self.is_running:
+                return  # shutting down: Textual is closing the screens built so far
+            if mode in self._shown_modes or len(self.screen_stack) > 1:
+                continue  # already built, or a dialog is open: its screen is built when shown
+            home = self.current_mode
+            with self.batch_update():  # there and back with no await between: nothing shows,
+                built = self.switch_mode(mode)  # and no key handled between undoes a press
+                back = self.switch_mode(home)
+            await built
+            await back
         if self._settle_memory:
             # Once started and loaded: the app's own objects (Textual, the screens, every
             # import) leave the collector's sight, as in `mock-qrm serve`; a full pass would

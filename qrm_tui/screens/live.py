@@ -50,8 +50,13 @@ class LiveListScreen(QrmScreen, Generic[T]):
     def on_mount(self) -> None:
         """After the subclass's own `on_mount` (Textual calls each class's, subclass first)."""
         self._inbox = self.open_inbox(self.channel, FLUSH_INTERVAL, self.flush)
-        self.watch(self.qrm, "feed_generation", self._reload)
+        self.watch(self.qrm, "feed_generation", self._reload, init=False)
         self.watch(self.qrm, "theme", self.redraw, init=False)
+
+    def on_screen_resume(self) -> None:
+        """Shown for the first time: its rows load now, not when the app built it unseen."""
+        if not self._loaded:
+            self._reload()
 
     def flush(self) -> None:
         """Draw what the feed brought since the last flush, in one update."""
@@ -67,7 +72,9 @@ class LiveListScreen(QrmScreen, Generic[T]):
             self._flushed()
 
     def _reload(self) -> None:
-        if self.qrm.feed_generation:
+        """A fresh feed: the rows again over REST, if this screen has been shown (a screen
+        built unseen, soon after the start, waits until it is)."""
+        if self.qrm.feed_generation and (self._loaded or self.app.screen is self):
             self.load_newest()
 
     async def show_newest(self, fetch: Callable[[], Awaitable[Page[T]]]) -> bool:
