@@ -199,6 +199,8 @@ async def _follow(url: str, api_key: str | None, args: argparse.Namespace) -> No
 
     With --json, every matching delivery frame as it comes, one per line (NDJSON).
     """
+    import json
+
     from mock_qrm.client.feed import FeedConnected, FeedFollower, FeedLost
     from mock_qrm.client.http import QrmClient
     from mock_qrm.client.matching import DeliveryMatch, parse_statuses
@@ -222,8 +224,8 @@ async def _follow(url: str, api_key: str | None, args: argparse.Namespace) -> No
                 or not wanted.matches(event.delivery)
             ):
                 continue
-            elif args.json:
-                say(event.model_dump_json(by_alias=True, exclude_none=True))
+            elif args.json:  # one line of ASCII JSON: every control character escaped
+                say(json.dumps(event.model_dump(mode="json", by_alias=True, exclude_none=True)))
             elif line := lines.line(event):
                 say(line)
 
