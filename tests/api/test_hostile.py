@@ -72,3 +72,184 @@ async def test_a_long_number_the_parser_reads_is_a_field_error_not_a_crash(api: 
     response = await api.post("/api/v1/webhook-deliveries/redeliver", data=raw, headers=JSON)
     error = await qrm_error(response, 422)
     assert set(error["errors"]) == {"webhookId"}
+
+
+# -- free text holds no control character: 422 on the field, nothing stored
+
+CONTROLS = ["\x00", "\x07", "\x1b", "\x7f", "\x9b", "\n", "\u2028"]
+CONTROL_IDS = [f"U+{ord(c):04X}" for c in CONTROLS]
+AUTH = {"username": "qrm", "password": "s3cret"}
+
+
+def _with(char: str) -> list[tuple[str, str, Any, str]]:
+    """(method, path, body or query, field) for every free-text field a client sends."""
+    text = f"a{char}b"
+    return [
+        ("POST", "/api/v1/webhooks", {**WEBHOOK, "name": text}, "name"),
+        ("PATCH", "/api/v1/webhooks/{id}", {"name": text}, "name"),
+        (
+            "POST",
+            "/api/v1/webhooks",
+            {**WEBHOOK, "basicAuth": {**AUTH, "username": text}},
+            "basicAuth.username",
+        ),
+        (
+            "POST",
+            "/api/v1/webhooks",
+            {**WEBHOOK, "basicAuth": {**AUTH, "password": text}},
+            "basicAuth.password",
+        ),
+        (
+            "PATCH",
+            "/api/v1/webhooks/{id}",
+            {"basicAuth": {**AUTH, "username": text}},
+            "basicAuth.username",
+        ),
+        (
+            "PATCH",
+            "/api/v1/webhooks/{id}",
+            {"basicAuth": {**AUTH, "password": text}},
+            "basicAuth.password",
+        ),
+        ("POST", "/api/v1/webhooks", {**WEBHOOK, "headers": {"X-A": text}}, "headers.X-A"),
+        ("POST", "/api/v1/auth/login", {"username": text, "password": "p"}, "username"),
+        ("POST", "/api/v1/auth/login", {"username": "u", "password": text}, "password"),
+        ("POST", "/api/v1/webhook-deliveries/redeliver", {"messageId": text}, "messageId"),
+        ("GET", "/api/v1/webhook-deliveries", {"message_id": text}, "message_id"),
+        ("GET", "/api/v1/reports", {"style_id": text}, "style_id"),
+        ("GET", "/api/v1/reports", {"capa_status": text}, "capa_status"),
+        ("POST", "/_mock/reports", {"overrides": {"caseNumber": text}}, "overrides.caseNumber"),
+        (
+            "POST",
+            "/_mock/reports",
+            {"overrides": {"factory": {"name": "F", "notes": text}}},
+            "overrides.factory",
+        ),
+        (
+            "POST",
+            "/_mock/reports",
+            {"overrides": {"factory": {"name": "F", text: 1}}},
+            "overrides.factory",
+        ),
+    ]
+
+
+FIELD_IDS = [
+    "create-name",
+    "patch-name",
+    "create-username",
+    "create-password",
+    "patch-username",
+    "patch-password",
+    "header-value",
+    "login-username",
+    "login-password",
+    "bulk-message-id",
+    "list-message-id",
+    "report-style-id",
+    "report-capa-status",
+    "override-case-number",
+    "override-open-field",
+    "override-open-field-name",
+]
+
+
+@pytest.mark.parametrize("index", range(len(FIELD_IDS)), ids=FIELD_IDS)
+@pytest.mark.parametrize("char", CONTROLS, ids=CONTROL_IDS)
+async def test_a_control_character_in_free_text_is_422_on_its_field(
+    api: Client, char: str, index: int
+) -> None:
+    method, path, given, field = _with(char)[index]
+    webhook_id = await _webhook(api)
+    path = path.replace("{id}", str(webhook_id))
+    if method == "GET":
+        response = await api.get(path, params=given)
+    else:
+        response = await api.request(method, path, json=given)
+    error = await qrm_error(response, 422)
+    assert set(error["errors"]) == {field}
+    assert "control characters" in error["errors"][field][0]
+    held = await (await api.get("/api/v1/webhooks")).json()
+    assert [(w["name"], w["basicAuth"], w["headers"]) for w in held["data"]] == [
+        (WEBHOOK["name"], None, {})
+    ]
+    reports = await (await api.get("/_mock/reports")).json()
+    assert reports["total"] == 5  # the seeded ones: no upload made
+
+
+async def test_space_around_a_name_is_trimmed_but_a_control_inside_it_is_refused(
+    api: Client,
+) -> None:
+    trimmed = await api.post("/api/v1/webhooks", json={**WEBHOOK, "name": " \tOrders\n "})
+    assert trimmed.status == 201, await trimmed.text()
+    assert (await trimmed.json())["data"]["name"] == "Orders"
+    inside = await api.post("/api/v1/webhooks", json={**WEBHOOK, "name": "Or\tders"})
+    assert set((await qrm_error(inside, 422))["errors"]) == {"name"}
+
+
+async def test_the_document_says_which_fields_refuse_control_characters(api: Client) -> None:
+    import re
+
+    document = await (await api.get("/openapi.json")).json()
+    schemas = document["components"]["schemas"]
+    patterns = {
+        "name": schemas["WebhookCreate"]["properties"]["name"]["pattern"],
+        "username": schemas["BasicAuthIn"]["properties"]["username"]["pattern"],
+        "password": schemas["BasicAuthIn"]["properties"]["password"]["pattern"],
+        "login": schemas["LoginForm"]["properties"]["username"]["pattern"],
+    }
+    for where, pattern in patterns.items():
+        assert re.search(pattern, "plain text"), where
+        for char in CONTROLS:
+            assert not re.search(pattern, f"a{char}b"), (where, char)
+
+
+# -- what the server keeps has a bound, and a webhook whose request could not be read is refused
+
+
+@pytest.mark.parametrize(
+    ("credentials", "field", "message"),
+    [
+        ({"username": "u" * 257, "password": "p"}, "basicAuth.username", "at most 256"),
+        ({"username": "u", "password": "p" * 1025}, "basicAuth.password", "at most 1024"),
+        ({"username": "u", "password": "p" * 9000}, "basicAuth.password", "at most 1024"),
+    ],
+    ids=["username-257", "password-1025", "password-9000"],
+)
+async def test_basic_auth_credentials_have_a_length_bound(
+    api: Client, credentials: dict[str, str], field: str, message: str
+) -> None:
+    response = await api.post("/api/v1/webhooks", json={**WEBHOOK, "basicAuth": credentials})
+    error = await qrm_error(response, 422)
+    assert set(error["errors"]) == {field}
+    assert message in error["errors"][field][0]
+    longest = {"username": "u" * 256, "password": "\U0001f511" * 1024}  # 4 bytes a character
+    accepted = await api.post("/api/v1/webhooks", json={**WEBHOOK, "basicAuth": longest})
+    assert accepted.status == 201, await accepted.text()
+
+
+async def test_a_webhook_whose_request_head_receivers_could_not_read_is_refused(
+    api: Client,
+) -> None:
+    """20 headers of 4,096 characters each pass their own rules; together, 80 KB of head."""
+    many = {f"X-H{i}": "v" * 4096 for i in range(20)}
+    created = await api.post("/api/v1/webhooks", json={**WEBHOOK, "headers": many})
+    error = await qrm_error(created, 422)
+    assert list(error["errors"]) == ["headers"]
+    assert "receivers read at most 16,384" in error["errors"]["headers"][0]
+    # One line over what a receiver reads of one header: 4,096 characters of 3 bytes each.
+    wide = await api.post("/api/v1/webhooks", json={**WEBHOOK, "headers": {"X-W": "€" * 4096}})
+    error = await qrm_error(wide, 422)
+    assert list(error["errors"]) == ["headers.X-W"]
+    assert "at most 8,190 of one header line" in error["errors"]["headers.X-W"][0]
+    # A patch is held to the same, with what the webhook already has.
+    webhook_id = await _webhook(api)
+    three = {f"X-H{i}": "v" * 4096 for i in range(3)}
+    assert (
+        await api.patch(f"/api/v1/webhooks/{webhook_id}", json={"headers": three})
+    ).status == 200
+    more = {f"X-H{i}": "v" * 4096 for i in range(4)}
+    patched = await api.patch(f"/api/v1/webhooks/{webhook_id}", json={"headers": more})
+    assert list((await qrm_error(patched, 422))["errors"]) == ["headers"]
+    held = await (await api.get(f"/api/v1/webhooks/{webhook_id}")).json()
+    assert sorted(held["data"]["headers"]) == sorted(three)
