@@ -253,3 +253,110 @@ async def test_a_webhook_whose_request_head_receivers_could_not_read_is_refused(
     assert list((await qrm_error(patched, 422))["errors"]) == ["headers"]
     held = await (await api.get(f"/api/v1/webhooks/{webhook_id}")).json()
     assert sorted(held["data"]["headers"]) == sorted(three)
+
+
+# -- an apiKey header that is not UTF-8 is a wrong key: 401, not a 500
+
+
+async def _raw_status(api: Client, request: bytes) -> tuple[int, dict[str, Any]]:
+    """Send `request` as bytes (a client library would not send these headers) and read the
+    answer: its status and its JSON body."""
+    import asyncio
+    import json
+
+    reader, writer = await asyncio.open_connection("127.0.0.1", api.port)
+    try:
+        writer.write(request)
+        head = await reader.readuntil(b"\r\n\r\n")
+        status = int(head.split(b" ", 2)[1])
+        length = int(
+            next(
+                line for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:")
+            ).split(b":")[1]
+        )
+        body = json.loads(await reader.readexactly(length))
+    finally:
+        writer.close()
+    return status, body
+
+
+@pytest.mark.parametrize(
+    "value", [b"\xff\xfe", b"k\x80", b"\xed\xa0\x80"], ids=["ff-fe", "k-80", "utf8-surrogate"]
+)
+@pytest.mark.parametrize("header", [b"apiKey", b"token"])
+async def test_a_key_or_token_that_is_not_utf8_is_401(
+    server: Any, header: bytes, value: bytes
+) -> None:
+    api = await server(api_key=KEY)
+    request = b"GET /api/v1/webhooks HTTP/1.1\r\nHost: x\r\n" + header + b": " + value
+    status, body = await _raw_status(api, request + b"\r\nConnection: close\r\n\r\n")
+    assert status == 401
+    assert body == {
+        "errorCode": "Unauthenticated",
+        "message": "Missing or wrong API key: send the apiKey header or a login token",
+    }
+    good = b"GET /api/v1/webhooks HTTP/1.1\r\nHost: x\r\napiKey: k\r\nConnection: close\r\n\r\n"
+    assert (await _raw_status(api, good))[0] == 200
+
+
+async def test_a_utf8_key_that_is_wrong_is_401(server: Any) -> None:
+    api = await server(api_key=KEY)
+    response = await api.get("/api/v1/webhooks", headers={"apiKey": "clé"})
+    await qrm_error(response, 401)
+
+
+# -- login tokens: a bound per user (the oldest forgotten) and one in all
+
+
+async def _login(api: Client, username: str) -> str:
+    response = await api.post("/api/v1/auth/login", json={"username": username, "password": KEY})
+    assert response.status == 200, await response.text()
+    token: str = (await response.json())["data"]["token"]
+    return token
+
+
+async def _status_with(api: Client, token: str) -> int:
+    return (await api.get("/api/v1/webhooks", headers={"token": token})).status
+
+
+async def test_a_users_101st_login_forgets_their_oldest_token(server: Any) -> None:
+    from mock_qrm.server.service import MAX_TOKENS_PER_USER
+
+    api = await server(api_key=KEY)
+    tokens = [await _login(api, "dev") for _ in range(MAX_TOKENS_PER_USER)]
+    other = await _login(api, "ops")
+    assert [await _status_with(api, t) for t in (tokens[0], tokens[-1], other)] == [200] * 3
+    newest = await _login(api, "dev")
+    assert await _status_with(api, tokens[0]) == 401  # the oldest of dev's, and only it
+    assert [await _status_with(api, t) for t in (tokens[1], newest, other)] == [200] * 3
+
+
+async def test_past_the_bound_in_all_the_oldest_token_of_anyone_is_forgotten(server: Any) -> None:
+    from mock_qrm.contract.models import LoginForm
+    from mock_qrm.server.service import MAX_TOKENS
+    from tests.conftest import service_of
+
+    api = await server(api_key=KEY)
+    first = await _login(api, "first")
+    qrm = service_of(api)
+    for n in range(MAX_TOKENS - 1):  # as many users as tokens: no per-user bound applies
+        assert qrm.login(LoginForm(username=f"user{n}", password=KEY)) is not None
+    assert await _status_with(api, first) == 200
+    last = await _login(api, "last")
+    assert await _status_with(api, first) == 401
+    assert await _status_with(api, last) == 200
+    assert len(qrm._tokens) == MAX_TOKENS
+
+
+async def test_expired_tokens_are_dropped_at_the_next_login(server: Any) -> None:
+    from tests.conftest import service_of
+
+    api = await server(api_key=KEY)
+    old = await _login(api, "dev")
+    advanced = await api.post(
+        "/_mock/clock/advance", json={"seconds": 24 * 3600 + 1}, headers={"apiKey": KEY}
+    )
+    assert advanced.status == 200
+    assert await _status_with(api, old) == 401
+    await _login(api, "dev")
+    assert len(service_of(api)._tokens) == 1
