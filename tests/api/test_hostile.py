@@ -360,3 +360,35 @@ async def test_expired_tokens_are_dropped_at_the_next_login(server: Any) -> None
     assert await _status_with(api, old) == 401
     await _login(api, "dev")
     assert len(service_of(api)._tokens) == 1
+
+
+async def test_a_client_that_leaves_mid_body_is_no_unhandled_error(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """It was logged as a server bug, traceback and all, and answered 500 to nobody."""
+    import asyncio
+    import logging
+
+    from mock_qrm.app import create_app, serve
+    from tests.conftest import make_settings
+    from tests.delivery.helpers import until
+
+    caplog.set_level(logging.INFO, logger="mock_qrm")
+    running = await serve(create_app(make_settings()), "127.0.0.1", 0)
+    try:
+        _reader, writer = await asyncio.open_connection("127.0.0.1", running.port)
+        head = b"POST /api/v1/webhooks HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n"
+        writer.write(head + b"{}")
+        await writer.drain()
+        writer.write_eof()  # the rest of the body never comes
+
+        async def noted() -> bool:
+            return any(
+                "closed the connection mid-request" in r.getMessage() for r in caplog.records
+            )
+
+        await until(noted, what="the server to note the client left")
+        writer.close()
+    finally:
+        await running.close()
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []

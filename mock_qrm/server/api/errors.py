@@ -15,6 +15,7 @@ from mock_qrm.contract.errors import (
     NotFound,
     RateLimited,
     StorageError,
+    error_code,
     validation_messages,
 )
 from mock_qrm.contract.models import ApiError
@@ -24,24 +25,6 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
-_CODES = {
-    400: "BadRequest",
-    401: "Unauthenticated",
-    403: "Forbidden",
-    404: "NotFound",
-    405: "MethodNotAllowed",
-    409: "Conflict",
-    413: "PayloadTooLarge",
-    415: "UnsupportedMediaType",
-    422: "ValidationError",
-    429: "TooManyRequests",
-    500: "InternalError",
-    502: "BadGateway",
-    503: "Unavailable",
-    504: "GatewayTimeout",
-}
-
-
 TOO_LARGE = "Request body is larger than 1 MiB"
 
 
@@ -50,7 +33,7 @@ class BadRequest(Exception):
 
 
 def api_error(status: int, message: str, errors: dict[str, list[str]] | None = None) -> ApiError:
-    return ApiError(error_code=_CODES.get(status, "Generic"), message=message, errors=errors)
+    return ApiError(error_code=error_code(status), message=message, errors=errors)
 
 
 def error_response(
@@ -127,6 +110,11 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         if "Allow" in exc.headers:  # a 405 must say what is allowed (RFC 9110)
             response.headers["Allow"] = exc.headers["Allow"]
         return response
+    except ConnectionResetError:  # the client left while its body was read: nobody to answer
+        log.info(
+            "%s %s: the client closed the connection mid-request", request.method, request.path
+        )
+        return error_response(400, "The connection closed before the request was read")
     except Exception as exc:
         refused = failure(exc)
         if refused is None:
