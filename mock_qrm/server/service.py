@@ -223,8 +223,9 @@ class QrmService:
     def validation_context(self) -> dict[str, Any]:
         return {"event_codes": self.catalog.codes}
 
-    async def list_webhooks(self) -> list[Webhook]:
-        return [await self.registry.public(w) for w in tuple(self.registry.webhooks.values())]
+    async def list_webhooks(self, limit: int = 200, offset: int = 0) -> tuple[list[Webhook], int]:
+        """A page of webhooks, oldest first, and how many there are."""
+        return await self.registry.page(limit, offset)
 
     async def get_webhook(self, webhook_id: int) -> Webhook:
         return await self.registry.public(self.registry.get(webhook_id))
