@@ -26,6 +26,7 @@ from textual.screen import ModalScreen
 from textual.worker import Worker
 
 from mock_qrm.app import Settings, settle_heap
+from mock_qrm.contract.display import printable
 from mock_qrm.contract.models import EventComponent, Health, Webhook
 from qrm_tui.client import (
     BACKOFF,
@@ -413,10 +414,33 @@ class QrmTuiApp(App[None]):
         if previous is not None and previous in self._notifications:
             self._unnotify(previous, refresh=False)
         notice = Notification(
-            message, title, severity, timeout=8 if severity == "error" else 5, markup=False
+            printable(message, lines=True),
+            printable(title),
+            severity,
+            timeout=8 if severity == "error" else 5,
+            markup=False,
         )
         self._connection_notice = notice
         self.post_message(Notify(notice))
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = False,
+    ) -> None:
+        """Every notification, from any screen: its text as it is, never markup, control
+        characters escaped (a name or a server's message may hold either)."""
+        super().notify(
+            printable(message, lines=True),
+            title=printable(title),
+            severity=severity,
+            timeout=timeout,
+            markup=False,
+        )
 
     # --- actions ------------------------------------------------------------------
 

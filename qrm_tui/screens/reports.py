@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from rich.json import JSON
+from rich.highlighter import JSONHighlighter
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -21,8 +21,10 @@ from qrm_tui.format import (
     answer_label,
     attempt_label,
     clock_time,
+    dump_json,
     full_time,
     latency_label,
+    plain,
     state_label,
 )
 from qrm_tui.live import Channel, Inbox
@@ -220,9 +222,8 @@ class ReportScreen(QrmScreen):
         report = self.report
         yield AppHeader("reports")
         yield Label(
-            f"Report {report.id} · {report.inspection_type} · case {report.case_number}",
+            plain(f"Report {report.id} · {report.inspection_type} · case {report.case_number}"),
             id="report-title",
-            markup=False,
         )
         yield Label("Deliveries its events caused", classes="section-title")
         yield LiveTable(
@@ -289,7 +290,8 @@ class ReportScreen(QrmScreen):
     @work(group="report-document", exclusive=True, exit_on_error=False)
     async def load_document(self) -> None:
         document: dict[str, Any] = await self.qrm.client.report(self.report.id)
-        self.query_one("#report-document", Static).update(JSON.from_data(document, indent=2))
+        # As rich's JSON would, but every control character escaped (`dump_json`).
+        self.query_one("#report-document", Static).update(JSONHighlighter()(dump_json(document)))
 
     @on(LiveTable.Selected, "#report-deliveries")
     def _open(self, event: LiveTable.Selected) -> None:
