@@ -245,3 +245,37 @@ def _strings(value: Any) -> list[str]:
     if isinstance(value, dict):
         value = list(value.values())
     return [text for item in value for text in _strings(item)] if isinstance(value, list) else []
+
+
+# --- what --follow prints of a frame: one escaped line, or one line of ASCII JSON --------------
+
+
+def _frame(action: str | None = "attempt_ended") -> Any:
+    from mock_qrm.contract.models import FeedFrame
+
+    return FeedFrame.model_validate(
+        {
+            "seq": 7,
+            "type": "delivery",
+            "action": action,
+            "trigger": "automatic",
+            "delivery": DELIVERY,
+        }
+    )
+
+
+def test_a_follow_line_with_hostile_data_is_one_escaped_line() -> None:
+    from mock_qrm.cli.deliveries import AttemptLines
+
+    line = AttemptLines(4).line(_frame())
+    assert line is not None
+    assert _raw(line) == [] and "\n" not in line
+    assert SHOWN in line  # the last error, as it is; the name too, as repr quotes it
+
+
+def test_a_follow_json_line_is_one_line_of_ascii_json() -> None:
+    from mock_qrm.cli.deliveries import frame_line
+
+    line = frame_line(_frame())
+    assert line.isascii() and _raw(line) == [] and "\n" not in line
+    assert json.loads(line)["delivery"]["webhookName"] == HOSTILE

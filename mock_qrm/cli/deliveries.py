@@ -199,8 +199,6 @@ async def _follow(url: str, api_key: str | None, args: argparse.Namespace) -> No
 
     With --json, every matching delivery frame as it comes, one per line (NDJSON).
     """
-    import json
-
     from mock_qrm.client.feed import FeedConnected, FeedFollower, FeedLost
     from mock_qrm.client.http import QrmClient
     from mock_qrm.client.matching import DeliveryMatch, parse_statuses
@@ -224,10 +222,18 @@ async def _follow(url: str, api_key: str | None, args: argparse.Namespace) -> No
                 or not wanted.matches(event.delivery)
             ):
                 continue
-            elif args.json:  # one line of ASCII JSON: every control character escaped
-                say(json.dumps(event.model_dump(mode="json", by_alias=True, exclude_none=True)))
+            elif args.json:
+                say(frame_line(event))
             elif line := lines.line(event):
                 say(line)
+
+
+def frame_line(frame: FeedFrame) -> str:
+    """A feed frame as one line of `--follow --json`: ASCII JSON, every control escaped
+    (pydantic's own JSON leaves C1 and U+2028 raw)."""
+    import json
+
+    return json.dumps(frame.model_dump(mode="json", by_alias=True, exclude_none=True))
 
 
 class AttemptLines:

@@ -184,3 +184,16 @@ def test_follow_says_manual_for_a_redelivery_it_first_sees_mid_flight(
     finally:
         follow.kill()
         follow.wait()
+
+
+def test_upload_report_with_a_number_too_long_to_read_is_one_line(system: tuple[str, str]) -> None:
+    """`--set FIELD=<5,000 digits>` ended in a traceback (issue 28): the value goes as text,
+    which the field refuses, and the command says so in one line."""
+    server, _ = system
+    result = mock_qrm("upload-report", "--set", "isReferenceSample=" + "9" * 5000, server=server)
+    assert result.returncode == 1, result.stderr
+    assert result.stdout == ""
+    [line] = result.stderr.splitlines()
+    assert line.startswith("mock-qrm: error: Validation error (overrides.isReferenceSample: ")
+    assert line.endswith("[HTTP 422]")
+    assert "Traceback" not in result.stderr
