@@ -318,3 +318,24 @@ def test_a_wrong_key_says_which_flag_and_variable_carry_it(tmp_path: Path) -> No
             line = one_clear_line(result)
             assert line.startswith("mock-qrm: error: Missing or wrong API key [HTTP 401]"), line
             assert "--api-key (or MOCK_QRM_API_KEY)" in line
+
+
+@pytest.mark.parametrize(
+    ("flags", "env"),
+    [
+        (["--api-key", "a\nb"], {}),
+        (["--api-key", "a\x01b"], {}),
+        ([], {"MOCK_QRM_API_KEY": "a\rb"}),
+    ],
+    ids=["flag-newline", "flag-control", "env-cr"],
+)
+def test_serve_with_a_key_holding_a_control_character_is_one_line_naming_it(
+    db: str, flags: list[str], env: dict[str, str]
+) -> None:
+    result = run("serve", "--db", db, *flags, env=clean_env(**env))
+    assert result.returncode == 2, result
+    line = one_clear_line(result)
+    assert line == (
+        "mock-qrm: error: --api-key (or MOCK_QRM_API_KEY) must not contain control characters"
+        " (a newline, ...)"
+    )
