@@ -46,23 +46,22 @@ BODY_ROUTES = sorted(
 
 
 @pytest.mark.parametrize(("method", "path"), BODY_ROUTES, ids=[f"{m} {p}" for m, p in BODY_ROUTES])
-@pytest.mark.parametrize("where", ["top", "nested"])
 async def test_a_number_too_long_to_read_is_400_on_every_json_body(
-    server: Any, method: str, path: str, where: str
+    server: Any, method: str, path: str
 ) -> None:
     api = await server(api_key=KEY)
     webhook_id = await _webhook(api, {"apiKey": KEY})
-    raw = f'{{"name": {HUGE}}}' if where == "top" else f'{{"overrides": {{"a": [{HUGE}]}}}}'
-    response = await api.request(
-        method,
-        path.replace("{webhook_id}", str(webhook_id)),
-        data=raw,
-        headers={**JSON, "apiKey": KEY},
-    )
-    error = await qrm_error(response, 400)
-    assert error["message"] == (
-        "Request body is not valid JSON: a number has more than 4,300 digits"
-    )
+    for raw in (f'{{"name": {HUGE}}}', f'{{"overrides": {{"a": [{HUGE}]}}}}'):  # top, nested
+        response = await api.request(
+            method,
+            path.replace("{webhook_id}", str(webhook_id)),
+            data=raw,
+            headers={**JSON, "apiKey": KEY},
+        )
+        error = await qrm_error(response, 400)
+        assert error["message"] == (
+            "Request body is not valid JSON: a number has more than 4,300 digits"
+        )
     assert await names(api, {"apiKey": KEY}) == [WEBHOOK["name"]]
 
 
@@ -77,7 +76,6 @@ async def test_a_long_number_the_parser_reads_is_a_field_error_not_a_crash(api: 
 # -- free text holds no control character: 422 on the field, nothing stored
 
 CONTROLS = ["\x00", "\x07", "\x1b", "\x7f", "\x9b", "\n", "\u2028"]
-CONTROL_IDS = [f"U+{ord(c):04X}" for c in CONTROLS]
 AUTH = {"username": "qrm", "password": "s3cret"}
 
 
@@ -155,20 +153,20 @@ FIELD_IDS = [
 
 
 @pytest.mark.parametrize("index", range(len(FIELD_IDS)), ids=FIELD_IDS)
-@pytest.mark.parametrize("char", CONTROLS, ids=CONTROL_IDS)
 async def test_a_control_character_in_free_text_is_422_on_its_field(
-    api: Client, char: str, index: int
+    api: Client, index: int
 ) -> None:
-    method, path, given, field = _with(char)[index]
     webhook_id = await _webhook(api)
-    path = path.replace("{id}", str(webhook_id))
-    if method == "GET":
-        response = await api.get(path, params=given)
-    else:
-        response = await api.request(method, path, json=given)
-    error = await qrm_error(response, 422)
-    assert set(error["errors"]) == {field}
-    assert "control characters" in error["errors"][field][0]
+    for char in CONTROLS:
+        method, path, given, field = _with(char)[index]
+        path = path.replace("{id}", str(webhook_id))
+        if method == "GET":
+            response = await api.get(path, params=given)
+        else:
+            response = await api.request(method, path, json=given)
+        error = await qrm_error(response, 422)
+        assert set(error["errors"]) == {field}, repr(char)
+        assert "control characters" in error["errors"][field][0], repr(char)
     held = await (await api.get("/api/v1/webhooks")).json()
     assert [(w["name"], w["basicAuth"], w["headers"]) for w in held["data"]] == [
         (WEBHOOK["name"], None, {})
