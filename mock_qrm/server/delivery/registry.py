@@ -55,7 +55,8 @@ class WebhookRegistry:
         """A page of webhooks, oldest first, and how many there are: only the page's last
         deliveries are read (one query), so a page costs the same at 10 or 10,000 webhooks."""
         webhooks = self._webhooks  # in id order: loaded so, and each new one has the next id
-        chosen = list(itertools.islice(webhooks.values(), offset, offset + limit))
+        start = min(offset, len(webhooks))  # islice takes no index past sys.maxsize
+        chosen = list(itertools.islice(webhooks.values(), start, start + limit))
         last = await store.last_deliveries(self.db, [w.id for w in chosen])
         return [w.public(last.get(w.id)) for w in chosen], len(webhooks)
 
