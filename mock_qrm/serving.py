@@ -135,13 +135,16 @@ class _ShapedErrors(RequestHandler):
         if status >= 500:
             self.log_exception("Error handling request from %s", request.remote, exc_info=exc)
         else:
-            log.info("refused a malformed request from %s: %s", request.remote, exc or message)
+            said = printable(exc or message or "")[:300]  # the parser's words quote the request
+            log.info("refused a malformed request from %s: %s", request.remote, said)
         if request.writer.output_size > 0:  # an answer has begun: the connection is broken
             raise ConnectionError("Response is sent already, cannot send an error response")
         return refusal(status, protocol_message(status, exc, message))
 
 
 class _ShapedServer(web.Server):
+    """aiohttp's `Server`, making a `_ShapedErrors` for each connection."""
+
     def __call__(self) -> RequestHandler:
         return _ShapedErrors(self, loop=self._loop, **self._kwargs)
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from aiohttp import web
 from pydantic import ValidationError
 
+from mock_qrm.contract.display import printable
 from mock_qrm.contract.errors import (
     Conflict,
     FieldErrors,
@@ -112,21 +113,26 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return response
     except ConnectionResetError:  # the client left while its body was read: nobody to answer
         log.info(
-            "%s %s: the client closed the connection mid-request", request.method, request.path
+            "%s %s: the client closed the connection mid-request", request.method, _path(request)
         )
         return error_response(400, "The connection closed before the request was read")
     except Exception as exc:
         refused = failure(exc)
         if refused is None:
-            log.exception("unhandled error on %s %s", request.method, request.path)
+            log.exception("unhandled error on %s %s", request.method, _path(request))
             return error_response(500, "Internal server error")
         if refused.status == 503:
-            log.error("store error on %s %s: %s", request.method, request.path, exc)
+            log.error("store error on %s %s: %s", request.method, _path(request), exc)
         return web.json_response(
             text=refused.error.model_dump_json(by_alias=True, exclude_none=True),
             status=refused.status,
             headers=refused.headers,
         )
+
+
+def _path(request: web.Request) -> str:
+    """The request's path for a log line: a client's `%1b` must not reach the terminal."""
+    return printable(request.path)
 
 
 @web.middleware
