@@ -115,25 +115,7 @@ async def test_a_hostile_webhook_name_is_escaped_in_the_table_dialogs_and_notice
         assert f"Removed webhook “{SHOWN}”." in notifications(app)
 
 
-async def test_a_hostile_name_in_the_deliveries_table_and_its_filter_is_escaped(
-    server: TestServer, other: QrmClient
-) -> None:
-    await stored_before_the_rule(server, NAME, "http://127.0.0.1:1/refused")
-    await other.upload_report()
-    app = tui(server, start_mode="deliveries")
-    async with app.run_test(size=SIZE) as pilot:
-        await ready(pilot)
-        await until(pilot, lambda: delivery_rows(app), "the delivery")
-        assert delivery_rows(app)[0]["webhook"] == SHOWN
-        select = app.screen.query_one("#webhook-filter", Select)
-        assert [str(prompt) for prompt, _ in select._options[1:]] == [SHOWN]
-        await pilot.click("#webhook-filter")  # the list of names opens: markup stays text
-        await until(pilot, lambda: sum(SHOWN[:12] in line for line in screen_lines(app)) >= 2)
-        assert raw_controls(app) == []
-        assert isinstance(app.screen, DeliveriesScreen)
-
-
-async def test_a_receivers_hostile_answer_is_escaped_in_the_inspector(
+async def test_a_hostile_name_and_answer_are_escaped_in_the_deliveries_and_the_inspector(
     server: TestServer, other: QrmClient, aiohttp_server: Any
 ) -> None:
     url = await hostile_receiver(aiohttp_server)
@@ -143,6 +125,15 @@ async def test_a_receivers_hostile_answer_is_escaped_in_the_inspector(
     async with app.run_test(size=SIZE) as pilot:
         await ready(pilot)
         await until(pilot, lambda: delivery_rows(app) and delivery_rows(app)[0]["code"] == "500")
+        assert delivery_rows(app)[0]["webhook"] == SHOWN
+        select = app.screen.query_one("#webhook-filter", Select)
+        assert [str(prompt) for prompt, _ in select._options[1:]] == [SHOWN]
+        await pilot.click("#webhook-filter")  # the list of names opens: markup stays text
+        await until(pilot, lambda: sum(SHOWN[:12] in line for line in screen_lines(app)) >= 2)
+        assert raw_controls(app) == []
+        await pilot.press("escape")
+        assert isinstance(app.screen, DeliveriesScreen)
+        app.screen.query_one("#delivery-table").focus()
         await pilot.press("enter")
         inspector = await until(
             pilot, lambda: isinstance(app.screen, DeliveryInspector) and app.screen
