@@ -434,7 +434,9 @@ async def main(args: argparse.Namespace) -> int:
             ("big journal", lambda: big_journal(folder, args.journal_rows, args.calls)),
         ]
         from benchmarks.cli import cli_figures
+        from benchmarks.webhooks import webhook_page
 
+        steps.append(("webhook page", lambda: webhook_page(folder, args.webhooks, args.calls)))
         steps.append(("cli", lambda: cli_figures(folder)))
         if args.kit_tests:
             from benchmarks.kit import kit_figure
@@ -473,6 +475,9 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--retry-deliveries", type=int, default=50, help="failing deliveries timed")
     parser.add_argument("--journal-rows", type=int, default=1_000_000, help="journal size")
     parser.add_argument("--calls", type=int, default=20, help="list calls per filter")
+    parser.add_argument(
+        "--webhooks", type=int, default=10_000, help="webhooks for the webhook-page figure"
+    )
     parser.add_argument(
         "--kit-tests", type=int, default=30, help="tests of each kind per kit session (0: skip)"
     )

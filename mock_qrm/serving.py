@@ -1,8 +1,11 @@
 """One way to start an aiohttp app on a socket: `serve(app, host, port) -> Running`.
 
 The server, the receiver, the testing kit and the TUI's embedded server all
-start this way, so each reports a bind failure in the same words and knows
-the port it got when it asked for 0.
+start this way, so each reports a bind failure in the same words, knows the
+port it got when it asked for 0, and refuses a request its HTTP parser cannot
+read (a header line over 8,190 bytes, too many headers, a bad `Content-Length`,
+an unknown method) in QRM's error shape, as every other refusal, instead of
+aiohttp's plain text that echoes the request back.
 """
 
 from __future__ import annotations
@@ -11,7 +14,10 @@ import asyncio
 import contextlib
 import gc
 import ipaddress
+import json
+import logging
 import os
+import re
 import signal
 import socket
 import struct
@@ -19,6 +25,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
+from aiohttp.web_protocol import RequestHandler
+
+from mock_qrm.contract.display import printable
+from mock_qrm.contract.errors import error_code
+
+log = logging.getLogger(__name__)
 
 
 def is_loopback(host: str) -> bool:
@@ -88,7 +100,7 @@ async def serve(
     """
     if sockets is None:
         sockets = await listen(host, port)
-    runner = web.AppRunner(app, handle_signals=False, access_log=None, **runner_args)
+    runner = _Runner(app, handle_signals=False, access_log=None, **runner_args)
     try:
         await runner.setup()
         for sock in sockets:
@@ -124,6 +136,73 @@ def _listen(host: str, port: int) -> list[socket.socket]:
             sock.close()
         raise
     return sockets
+
+
+# --- what the HTTP server itself refuses -----------------------------------------------------
+
+
+def refusal(status: int, message: str) -> web.Response:
+    """QRM's error shape, `{"errorCode", "message"}`, for a request no handler saw."""
+    body = json.dumps({"errorCode": error_code(status), "message": message})
+    response = web.Response(status=status, text=body, content_type="application/json")
+    response.force_close()  # the parser may be anywhere in the stream: nothing more is read
+    return response
+
+
+_ECHO = re.compile(r":\s|:$| b'| bytearray\(| '|\.$")
+"""Where aiohttp's message starts quoting the request back (`...: b'Content-Length: abc'`)."""
+
+
+def protocol_message(status: int, exc: BaseException | None, message: str | None) -> str:
+    """What went wrong, in words that quote nothing the client sent."""
+    if status >= 500:
+        return "The request timed out" if status == 504 else "Internal server error"
+    said = (message or getattr(exc, "message", "") or "").strip().splitlines()
+    summary = _ECHO.split(said[0], maxsplit=1)[0].strip() if said else ""
+    reason = printable(summary)[:200] or "it could not be parsed"
+    return f"Malformed HTTP request: {reason}"
+
+
+class _ShapedErrors(RequestHandler):
+    """aiohttp's connection handler, but its own refusals answer in QRM's shape.
+
+    `handle_error` is what aiohttp calls when its parser refuses a request (400) or a
+    handler fails outside the app's middleware (500, 504): the one place those answers
+    are made. A 4xx is the client's mistake: logged in a line, without a traceback.
+    """
+
+    def handle_error(
+        self,
+        request: web.BaseRequest,
+        status: int = 500,
+        exc: BaseException | None = None,
+        message: str | None = None,
+    ) -> web.StreamResponse:
+        if status >= 500:
+            self.log_exception("Error handling request from %s", request.remote, exc_info=exc)
+        else:
+            said = printable(exc or message or "")[:300]  # the parser's words quote the request
+            log.info("refused a malformed request from %s: %s", request.remote, said)
+        if request.writer.output_size > 0:  # an answer has begun: the connection is broken
+            raise ConnectionError("Response is sent already, cannot send an error response")
+        return refusal(status, protocol_message(status, exc, message))
+
+
+class _ShapedServer(web.Server):
+    """aiohttp's `Server`, making a `_ShapedErrors` for each connection."""
+
+    def __call__(self) -> RequestHandler:
+        return _ShapedErrors(self, loop=self._loop, **self._kwargs)
+
+
+class _Runner(web.AppRunner):
+    """An `AppRunner` whose connections are `_ShapedErrors`: aiohttp builds its server in
+    `_make_server`, the runner's extension point, and makes a handler per connection."""
+
+    async def _make_server(self) -> web.Server:
+        server = await super()._make_server()
+        server.__class__ = _ShapedServer
+        return server
 
 
 YOUNG_OBJECTS = 10_000

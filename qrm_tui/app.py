@@ -27,6 +27,7 @@ from textual.screen import ModalScreen
 from textual.worker import Worker
 
 from mock_qrm.app import Settings, settle_heap
+from mock_qrm.contract.display import printable
 from mock_qrm.contract.models import EventComponent, Health, Webhook
 from qrm_tui.client import (
     BACKOFF,
@@ -452,6 +453,25 @@ class QrmTuiApp(App[None]):
             title=title,
             severity=severity,
             timeout=8 if severity == "error" else 5,
+            markup=False,
+        )
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = False,
+    ) -> None:
+        """Every notification, from any screen: its text as it is, never markup, control
+        characters escaped (a name or a server's message may hold either)."""
+        super().notify(
+            printable(message, lines=True),
+            title=printable(title),
+            severity=severity,
+            timeout=timeout,
             markup=False,
         )
 

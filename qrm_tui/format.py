@@ -2,6 +2,10 @@
 
 A tone is a theme variable's name (`text-success`, `text-error`, `text-warning`)
 or `muted`; `Tones` turns it into a Rich style from the running theme.
+
+Data is shown as it is, never acted on: every text from the server or a receiver
+goes on screen as a `Text` (never markup) made by `plain` or `block`, which escape
+control characters as the command line does (`mock_qrm.contract.display`).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from rich.text import Text
 
 from mock_qrm.client import labels
 from mock_qrm.contract.codes import DeliveryStatus
+from mock_qrm.contract.display import json_text, printable
 from mock_qrm.contract.models import Delivery
 
 Tone = str
@@ -51,6 +56,16 @@ STATE_TONES: dict[DeliveryStatus, Tone] = {
 }
 
 
+def plain(text: object, style: str = "") -> Text:
+    """One line of data as it is: never markup, every control character escaped (`\x1b`)."""
+    return Text(printable(text), style=style)
+
+
+def block(text: object, style: str = "") -> Text:
+    """Lines of data (a body, a document) as they are: newlines kept, any other control escaped."""
+    return Text(printable(text, lines=True), style=style)
+
+
 class Tones:
     """Rich text in the theme's colours; built again when the theme changes."""
 
@@ -58,7 +73,10 @@ class Tones:
         self._styles: dict[str, str] = {"muted": "dim", "": "", **variables}
 
     def text(self, text: str, tone: Tone = "") -> Text:
-        return Text(text, style=self._styles.get(tone, ""), no_wrap=True, overflow="ellipsis")
+        """One line in `tone`, shown as it is (`plain`), cut with an ellipsis where it must."""
+        return Text(
+            printable(text), style=self._styles.get(tone, ""), no_wrap=True, overflow="ellipsis"
+        )
 
 
 def clock_time(moment: datetime) -> str:
@@ -142,13 +160,14 @@ def size_label(size: int) -> str:
 
 
 def pretty_json(body: str | None) -> str:
-    """A JSON body indented for reading; anything else as it is."""
+    """A JSON body indented for reading; anything else as it is, lines kept. Either way with
+    every control character escaped (JSON's own escapes in JSON), ready for the screen."""
     if body is None:
         return ""
     try:
-        return json.dumps(json.loads(body), indent=2, ensure_ascii=False)
-    except ValueError:
-        return body
+        return json_text(json.loads(body), indent=2)
+    except (ValueError, RecursionError):
+        return printable(body, lines=True)
 
 
 _JSON_COLOURS = JSONHighlighter()
@@ -160,7 +179,7 @@ def indented(text: str, base: int = 0, *, highlight: bool = False) -> Renderable
     `highlight`, JSON is coloured as Rich colours it."""
     lines = []
     for line in text.split("\n"):
-        body = Text(line.lstrip(" "))
+        body = plain(line.lstrip(" "))  # data: every control character escaped
         if highlight:
             _JSON_COLOURS.highlight(body)
         lines.append(Padding(body, (0, 0, 0, base + len(line) - len(body.plain))))
@@ -168,4 +187,5 @@ def indented(text: str, base: int = 0, *, highlight: bool = False) -> Renderable
 
 
 def dump_json(value: Any) -> str:
-    return json.dumps(value, indent=2, ensure_ascii=False)
+    """`value` as indented JSON for the screen: every control character escaped."""
+    return json_text(value, indent=2)

@@ -21,7 +21,7 @@ async def test_the_benchmark_journal_is_one_the_server_reads(tmp_path: Path) -> 
 
     qrm = await QrmService.open(Settings(db=str(db), seed_reports=0, shutdown_grace=0))
     try:
-        hooks = await qrm.list_webhooks()
+        hooks, _ = await qrm.list_webhooks()
         newest, total = await qrm.list_deliveries(DeliveryFilter(), 5, 0)
         failed, failed_total = await qrm.list_deliveries(
             DeliveryFilter(status=DeliveryStatus.FAILED), 100, 0
@@ -35,3 +35,26 @@ async def test_the_benchmark_journal_is_one_the_server_reads(tmp_path: Path) -> 
     assert [d.id for d in newest] == [200, 199, 198, 197, 196]
     assert failed_total == 10  # one in twenty
     assert {d.status for d in failed} == {DeliveryStatus.FAILED}
+
+
+async def test_the_benchmark_registry_is_one_the_server_reads_a_page_of(tmp_path: Path) -> None:
+    """The webhook-page figure's registry; and a page carries each of its webhooks' own last
+    delivery, read for the page only."""
+    from benchmarks.webhooks import build_registry
+
+    db = tmp_path / "registry.sqlite3"
+    build_registry(db, 300)
+
+    qrm = await QrmService.open(Settings(db=str(db), seed_reports=0, shutdown_grace=0))
+    try:
+        first, total = await qrm.list_webhooks(limit=1)
+        deep, _ = await qrm.list_webhooks(limit=50, offset=250)
+        past, _ = await qrm.list_webhooks(limit=50, offset=300)
+    finally:
+        await qrm.close()
+
+    assert total == 300
+    assert [(w.id, w.last_delivery and w.last_delivery.delivery_id) for w in first] == [(1, 1)]
+    assert [w.id for w in deep] == list(range(251, 301))
+    assert all(w.last_delivery and w.last_delivery.delivery_id == w.id for w in deep)
+    assert past == []

@@ -328,3 +328,24 @@ def test_a_port_in_use_writes_no_database(tmp_path: Path, listening: int) -> Non
     assert f"cannot listen on 127.0.0.1:{listening}:" in line
     assert "--port or MOCK_QRM_PORT" in line
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("flags", "env"),
+    [
+        (["--api-key", "a\nb"], {}),
+        (["--api-key", "a\x01b"], {}),
+        ([], {"MOCK_QRM_API_KEY": "a\rb"}),
+    ],
+    ids=["flag-newline", "flag-control", "env-cr"],
+)
+def test_serve_with_a_key_holding_a_control_character_is_one_line_naming_it(
+    db: str, flags: list[str], env: dict[str, str]
+) -> None:
+    result = run("serve", "--db", db, *flags, env=clean_env(**env))
+    assert result.returncode == 2, result
+    line = one_clear_line(result)
+    assert line == (
+        "mock-qrm: error: --api-key (or MOCK_QRM_API_KEY) must not contain control characters"
+        " (a newline, ...)"
+    )

@@ -45,7 +45,7 @@ def add(commands: Any, name: str, help_text: str) -> None:
 
 def run(args: argparse.Namespace) -> None:
     from mock_qrm.cli.args import usage
-    from mock_qrm.cli.output import say
+    from mock_qrm.cli.output import document, say
 
     if args.complete is not None:
         index, *words = args.complete or ["0"]
@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> None:
         return
     if args.shell is None:
         raise usage("completion needs a shell: bash or zsh")
-    say(script(args.shell).rstrip("\n"))
+    document(script(args.shell).rstrip("\n"))
 
 
 def script(shell: str) -> str:

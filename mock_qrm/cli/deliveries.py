@@ -223,9 +223,17 @@ async def _follow(url: str, api_key: str | None, args: argparse.Namespace) -> No
             ):
                 continue
             elif args.json:
-                say(event.model_dump_json(by_alias=True, exclude_none=True))
+                say(frame_line(event))
             elif line := lines.line(event):
                 say(line)
+
+
+def frame_line(frame: FeedFrame) -> str:
+    """A feed frame as one line of `--follow --json`: ASCII JSON, every control escaped
+    (pydantic's own JSON leaves C1 and U+2028 raw)."""
+    import json
+
+    return json.dumps(frame.model_dump(mode="json", by_alias=True, exclude_none=True))
 
 
 class AttemptLines:

@@ -1,9 +1,11 @@
 """How the command line writes: tables, JSON and lines, with data never read as control.
 
 Text that came from elsewhere (a webhook's name, a report's case number, a
-receiver's answer) may hold terminal control characters: `printable` shows
-each as an escape (`\\x1b`), so no output of ours can move the cursor, recolour
-the terminal or split a table row. Nothing is ever interpreted as markup.
+receiver's answer) may hold terminal control characters: every line goes out
+through `say` or `table`, which show each as an escape (`\\x1b`, see
+`mock_qrm.contract.display`), so no output of ours can move the cursor, recolour
+the terminal or split a table row; JSON goes out in ASCII, every control escaped.
+Nothing is ever interpreted as markup.
 """
 
 from __future__ import annotations
@@ -15,24 +17,26 @@ import sys
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-_CONTROL = {code: f"\\x{code:02x}" for code in (*range(0x00, 0x20), *range(0x7F, 0xA0))}
-_CONTROL.update({ord("\n"): "\\n", ord("\r"): "\\r", ord("\t"): "\\t"})
-_CONTROL.update({0x2028: "\\u2028", 0x2029: "\\u2029"})
+from mock_qrm.contract.display import printable
 
-
-def printable(value: object) -> str:
-    """`value` as text a terminal shows as it is: C0, DEL and C1 controls escaped."""
-    return str(value).translate(_CONTROL)
+__all__ = ["document", "local", "plural", "print_json", "printable", "say", "table"]
 
 
 def say(line: str = "", *, error: bool = False) -> None:
-    """One line, flushed: a pipe's reader sees it at once."""
-    print(line, file=sys.stderr if error else sys.stdout, flush=True)
+    """One line, flushed (a pipe's reader sees it at once), and `printable`: whatever data it
+    holds, it stays one line and cannot act on the terminal."""
+    document(printable(line), error=error)
+
+
+def document(text: str, *, error: bool = False) -> None:
+    """Text we wrote whole (JSON, a completion script), as it is: its lines are its own."""
+    print(text, file=sys.stderr if error else sys.stdout, flush=True)
 
 
 def print_json(data: Any) -> None:
-    """The API's data as one JSON document (control characters escaped, as JSON does)."""
-    say(json.dumps(data, indent=2))
+    """The API's data as one JSON document, in ASCII: every control character escaped, and
+    readable whatever the terminal's encoding."""
+    document(json.dumps(data, indent=2))
 
 
 def local(moment: str | None) -> str:

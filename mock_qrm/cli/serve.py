@@ -175,7 +175,8 @@ def add_receiver(commands: Any, name: str, help_text: str) -> None:
         help=help_text,
         description="Run a webhook receiver whose behaviour is chosen by path: /ok, "
         "/status/{code}, /delay/{seconds}, /flaky/{n}, /reset, /hang, /redirect, "
-        "/auth/{user}/{password}; GET /_received lists what arrived.",
+        "/auth/{user}/{password}; GET /_received lists what arrived (the latest 10,000"
+        " requests and 64 MiB; it says how many it dropped).",
     )
     add_flags(parser, RECEIVER_FLAGS, RECEIVER_PREFIX)
     parser.set_defaults(run=run_receiver)

@@ -102,7 +102,7 @@ class QrmClient:
                 return json.loads(text)
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise _unreachable(self.base_url, exc) from exc
-        except json.JSONDecodeError:
+        except ValueError:  # not JSON, or a number too long for Python's int parser
             raise QrmUnavailable(self.base_url, NOT_JSON, reached=True) from None
 
     async def _data(self, model: type[M] | Any, call: Call) -> M:

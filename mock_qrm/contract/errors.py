@@ -15,6 +15,29 @@ if TYPE_CHECKING:
     from pydantic import ValidationError
 
 
+ERROR_CODES = {
+    400: "BadRequest",
+    401: "Unauthenticated",
+    403: "Forbidden",
+    404: "NotFound",
+    405: "MethodNotAllowed",
+    409: "Conflict",
+    413: "PayloadTooLarge",
+    415: "UnsupportedMediaType",
+    422: "ValidationError",
+    429: "TooManyRequests",
+    500: "InternalError",
+    502: "BadGateway",
+    503: "Unavailable",
+    504: "GatewayTimeout",
+}
+"""The `errorCode` of QRM's error shape for each status; any other is `Generic`."""
+
+
+def error_code(status: int) -> str:
+    return ERROR_CODES.get(status, "Generic")
+
+
 class NotFound(LookupError):
     """404: no such resource (or, for a webhook, one that was removed)."""
 

@@ -37,12 +37,20 @@ from mock_qrm.contract.rules import (
     MAX_HEADER_VALUE,
     MAX_HEADERS,
     MAX_NAME_LENGTH,
+    MAX_PASSWORD_LENGTH,
     MAX_URL_LENGTH,
+    MAX_USERNAME_LENGTH,
     NAME_PATTERN,
+    PASSWORD_PATTERN,
+    PLAIN_TEXT,
     RESERVED_HEADERS,
     URL_PATTERN,
+    USERNAME_PATTERN,
     check_name,
+    check_password,
+    check_plain,
     check_url,
+    check_username,
 )
 from mock_qrm.contract.timefmt import iso_z
 
@@ -103,8 +111,35 @@ EventCodes = Annotated[
     list[str], WithJsonSchema({"type": "array", "minItems": 1, "items": EVENT_CODE})
 ]
 EventCode = Annotated[str, WithJsonSchema(EVENT_CODE)]
-Username = Annotated[str, WithJsonSchema({"type": "string", "pattern": "^[^:]+$"})]
-Password = Annotated[str, WithJsonSchema({"type": "string", "minLength": 1})]
+PlainText = Annotated[
+    str,
+    AfterValidator(lambda value: check_plain(value)),
+    Field(json_schema_extra={"pattern": PLAIN_TEXT}),
+]
+"""Free text: anything but control characters (a terminal would act on them, a table row split)."""
+Username = Annotated[
+    str,
+    AfterValidator(check_username),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": USERNAME_PATTERN,
+            "description": f"1 to {MAX_USERNAME_LENGTH} characters: no colon, no control character",
+        }
+    ),
+]
+Password = Annotated[
+    str,
+    AfterValidator(check_password),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "minLength": 1,
+            "pattern": PASSWORD_PATTERN,
+            "description": f"1 to {MAX_PASSWORD_LENGTH} characters, no control character",
+        }
+    ),
+]
 
 
 def _omittable(schema: dict[str, Any]) -> None:
@@ -170,25 +205,31 @@ def _check_events(value: list[str], info: ValidationInfo) -> list[str]:
     return list(dict.fromkeys(value))
 
 
-def _check_username(value: str) -> str:
-    if not value:
-        raise ValueError("Username is required")
-    if ":" in value:
-        raise ValueError("Username must not contain ':'")
-    return value
-
-
-def _check_password(value: str) -> str:
-    if not value:
-        raise ValueError("Password is required")
-    return value
-
-
+KeptPassword = Annotated[
+    str,
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": f"^(?:{PASSWORD_PATTERN[1:-1]})?$",
+            "description": f"Up to {MAX_PASSWORD_LENGTH} characters, no control character",
+        }
+    ),
+]
+"""A password on edit: empty keeps the stored one."""
 HeaderName = Annotated[str, StringConstraints(pattern=HEADER_NAME)]
+
+
+def _header_value(value: str) -> str:
+    """A custom header's value: no control character but the tab; space around it trimmed."""
+    check_plain(value.replace("\t", " "))
+    return value.strip(" \t")
+
+
 HeaderValue = Annotated[
     str,
-    StringConstraints(max_length=MAX_HEADER_VALUE, pattern=HEADER_VALUE),
-    AfterValidator(lambda value: value.strip(" \t")),
+    StringConstraints(max_length=MAX_HEADER_VALUE),
+    AfterValidator(_header_value),
+    Field(json_schema_extra={"pattern": HEADER_VALUE}),
 ]
 
 
@@ -235,26 +276,21 @@ class BasicAuthIn(RequestModel):
     username: Username
     password: Password
 
-    _username = field_validator("username")(_check_username)
-    _password = field_validator("password")(_check_password)
-
 
 class BasicAuthPatch(RequestModel):
     """Basic auth on edit: an omitted password keeps the stored one."""
 
     username: Username
-    password: str | None = Field(
+    password: KeptPassword | None = Field(
         None,
         description="Omitted, null or empty: keep the stored password; a webhook without one"
         " answers 422 on `basicAuth.password`",
     )
 
-    _username = field_validator("username")(_check_username)
-
     @field_validator("password")
     @classmethod
     def _password(cls, value: str | None) -> str | None:
-        return value or None
+        return check_password(value) if value else None
 
 
 class WebhookCreate(RequestModel):
@@ -408,7 +444,7 @@ class DeliveryFields(BaseModel):
     status: DeliveryStatus | None = None
     event_code: EventCode | None = None
     resource_id: SqlInt | None = None
-    message_id: str | None = None
+    message_id: PlainText | None = None
     since: UtcInput | None = None
     until: UtcInput | None = None
 
@@ -445,8 +481,8 @@ class BulkRedeliverResult(CamelModel):
 
 
 class LoginForm(RequestModel):
-    username: Annotated[str, StringConstraints(min_length=1)]
-    password: Annotated[str, StringConstraints(min_length=1)]
+    username: Annotated[PlainText, StringConstraints(min_length=1, max_length=MAX_USERNAME_LENGTH)]
+    password: Annotated[PlainText, StringConstraints(min_length=1, max_length=MAX_PASSWORD_LENGTH)]
 
 
 class LoginResult(CamelModel):
@@ -652,8 +688,8 @@ class ReportQuery(QueryModel):
     offset: Annotated[SqlInt, Field(ge=0)] = 0
     order: Literal["created_date:desc", "created_date:asc"] = "created_date:desc"
     status: Literal["in-progress", "pending", "completed"] | None = None
-    capa_status: str | None = None
-    style_id: str | None = None
+    capa_status: PlainText | None = None
+    style_id: PlainText | None = None
     created_from: UtcInput | None = None
     created_to: UtcInput | None = None
     updated_from: UtcInput | None = None

@@ -1,4 +1,5 @@
-"""The rules of the text a client sends: a webhook's name and URL, its custom headers.
+"""The rules of the text a client sends: a webhook's name and URL, its credentials, its
+custom headers, and the one rule of all free text (no control characters).
 
 Plain functions and patterns, no pydantic: the models validate with them, the
 TUI's form checks a draft with them before it sends, and the command line checks
@@ -13,14 +14,21 @@ from collections.abc import Iterable
 CONTROL = frozenset((*range(0x00, 0x20), *range(0x7F, 0xA0), 0x2028, 0x2029))
 """C0 controls, DEL, C1 controls and the line and paragraph separators: what no free text
 may hold (a terminal would act on them, and a header or a table row would be split)."""
-
-
-PLAIN_TEXT = r"^[^\x00-\x1f\x7f-\x9f\u2028\u2029]*$"
+CONTROLS = r"\x00-\x1f\x7f-\x9f\u2028\u2029"
+"""`CONTROL` as a regex character range (ECMA and Python read it alike)."""
+PLAIN_TEXT = rf"^[^{CONTROLS}]*$"
 """Text without `CONTROL` characters, as the document's `pattern`."""
 
 
 def has_control(text: str) -> bool:
     return any(ord(ch) in CONTROL for ch in text)
+
+
+def check_plain(value: str, what: str | None = None) -> str:
+    """Free text as sent, or `ValueError`: no `CONTROL` character anywhere in it."""
+    if has_control(value):
+        raise ValueError(f"{what or ''} must not contain control characters".lstrip())
+    return value
 
 
 MAX_URL_LENGTH = 2048
@@ -47,20 +55,49 @@ URL_PATTERN = (
 )
 """What `check_url` accepts, as the document's `pattern`: http(s), a host name or an IPv6
 literal, a port from 1 to 65535, then no space or control character; space around is trimmed."""
+_VISIBLE = rf"[^{_SPACE}{CONTROLS}]"
 NAME_PATTERN = (
-    rf"^[{_SPACE}]*[^{_SPACE}](?:[\s\S]{{0,{MAX_NAME_LENGTH - 2}}}[^{_SPACE}])?[{_SPACE}]*$"
+    rf"^[{_SPACE}]*{_VISIBLE}(?:[^{CONTROLS}]{{0,{MAX_NAME_LENGTH - 2}}}{_VISIBLE})?[{_SPACE}]*$"
 )
-"""What `check_name` accepts: 1 to 100 characters after `str.strip()`."""
+"""What `check_name` accepts: 1 to 100 characters after `str.strip()`, none a control."""
 
 
 def check_name(value: str) -> str:
-    """A webhook's name: 1 to 100 characters once the space around it is trimmed."""
+    """A webhook's name: 1 to 100 characters once the space around it is trimmed, and no
+    control character (it is shown in tables and dialogs, one line each)."""
     value = value.strip()
     if not value:
         raise ValueError("Name is required")
     if len(value) > MAX_NAME_LENGTH:
         raise ValueError(f"Name must be at most {MAX_NAME_LENGTH} characters")
-    return value
+    return check_plain(value, "Name")
+
+
+MAX_USERNAME_LENGTH = 256
+MAX_PASSWORD_LENGTH = 1024
+"""Basic auth's bounds, in characters: the `Authorization` line they make (base64 of UTF-8)
+stays under 7 KB, inside the 8,190 bytes a receiver reads of one header line."""
+USERNAME_PATTERN = rf"^[^:{CONTROLS}]{{1,{MAX_USERNAME_LENGTH}}}$"
+PASSWORD_PATTERN = rf"^[^{CONTROLS}]{{1,{MAX_PASSWORD_LENGTH}}}$"
+"""RFC 7617: the user-id and password hold no control character, and the user-id no colon."""
+
+
+def check_username(value: str) -> str:
+    if not value:
+        raise ValueError("Username is required")
+    if len(value) > MAX_USERNAME_LENGTH:
+        raise ValueError(f"Username must be at most {MAX_USERNAME_LENGTH} characters")
+    if ":" in value:
+        raise ValueError("Username must not contain ':'")
+    return check_plain(value, "Username")
+
+
+def check_password(value: str) -> str:
+    if not value:
+        raise ValueError("Password is required")
+    if len(value) > MAX_PASSWORD_LENGTH:
+        raise ValueError(f"Password must be at most {MAX_PASSWORD_LENGTH} characters")
+    return check_plain(value, "Password")
 
 
 def check_url(value: str) -> str:
@@ -108,6 +145,13 @@ HEADER_NAME = r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,256}$"
 HEADER_VALUE = r"^[^\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]*$"
 """Any visible text, spaces and tabs: no control character (C0, DEL, C1) and no line or
 paragraph separator, so no header can be smuggled in. Space around it is trimmed, as HTTP does."""
+
+MAX_HEADER_LINE = 8190
+"""Bytes of one header line (`Name: value`, as UTF-8) the commonest receivers read (aiohttp,
+Apache, nginx's default buffer): a webhook whose request has a longer one is refused (422)."""
+MAX_REQUEST_HEAD = 16 * 1024
+"""Bytes of a request's head (request line and every header) Node.js reads by default, the
+least of the common servers: a webhook whose request would be larger is refused (422)."""
 
 DELIVERY_MARKER = "X-Mock-Qrm-Delivery"
 """Carried by every delivery: the server refuses requests bearing it, so it never feeds itself."""

@@ -28,6 +28,9 @@ from mock_qrm.serving import drop_connection as _drop
 from mock_qrm.serving import unsendable as _unsendable
 
 MAX_RECEIVED = 10_000
+"""Requests `GET /_received` keeps, the latest: an older one is dropped (and counted)."""
+MAX_RECEIVED_BYTES = 64 * 1024 * 1024
+"""Bytes of bodies, headers and paths it keeps: 10,000 bodies of 1 MiB would be 10 GB."""
 MAX_SECONDS = 3600.0
 MAX_HUGE_KIB = 64 * 1024
 MAX_FLAKY_FAILURES = 1_000_000
@@ -74,26 +77,41 @@ class ReceivedRequest:
 
 
 class ReceivedLog:
-    """The last `MAX_RECEIVED` requests, oldest first, that tests can await instead of polling."""
+    """The latest requests, oldest first, that tests can await instead of polling: at most
+    `maxlen` of them and `max_bytes` of what they hold; `dropped` counts those let go."""
 
-    def __init__(self, maxlen: int = MAX_RECEIVED) -> None:
-        self._entries: deque[ReceivedRequest] = deque(maxlen=maxlen)
+    def __init__(self, maxlen: int = MAX_RECEIVED, max_bytes: int = MAX_RECEIVED_BYTES) -> None:
+        self.maxlen = maxlen
+        self.max_bytes = max_bytes
+        self._entries: deque[tuple[ReceivedRequest, int]] = deque()
+        self._bytes = 0
+        self.dropped = 0
         self._appended = asyncio.Event()
 
-    def append(self, entry: ReceivedRequest) -> None:
-        self._entries.append(entry)
+    def append(self, entry: ReceivedRequest, size: int = 0) -> None:
+        """Keep `entry` (`size`: the bytes it holds), letting the oldest go past a bound."""
+        self._entries.append((entry, size))
+        self._bytes += size
+        while len(self._entries) > self.maxlen or (
+            self._bytes > self.max_bytes and len(self._entries) > 1
+        ):
+            _, gone = self._entries.popleft()
+            self._bytes -= gone
+            self.dropped += 1
         self._appended.set()
         self._appended = asyncio.Event()
 
     def clear(self) -> None:
         self._entries.clear()
+        self._bytes = 0
+        self.dropped = 0
 
     def entries(
         self, *, path_prefix: str | None = None, message_id: str | None = None
     ) -> list[ReceivedRequest]:
         return [
             entry
-            for entry in self._entries
+            for entry, _ in self._entries
             if (path_prefix is None or entry.path.startswith(path_prefix))
             and (message_id is None or entry.message_id == message_id)
         ]
@@ -177,21 +195,28 @@ def _capture(request: web.Request, body: object) -> ReceivedRequest:
     )
 
 
+def _size(entry: ReceivedRequest, raw: bytes) -> int:
+    """About the bytes `entry` holds: its body as sent (parsed, it is larger still), its
+    headers and its path."""
+    return len(raw) + len(entry.path) + sum(len(k) + len(v) for k, v in entry.headers.items())
+
+
 def _recorded(behaviour: Handler) -> Handler:
     async def record_then_behave(request: web.Request) -> web.StreamResponse:
         received = request.app[RECEIVER_STATE].received
         try:
             raw = await request.read()
         except web.HTTPRequestEntityTooLarge:
-            received.append(_capture(request, None))
+            received.append(entry := _capture(request, None), _size(entry, b""))
             return _error(
                 413, "PayloadTooLarge", f"bodies over {request.client_max_size} bytes are refused"
             )
         except RequestPayloadError as exc:  # a Content-Encoding the body is not in
-            received.append(_capture(request, None))
+            received.append(entry := _capture(request, None), _size(entry, b""))
             coding = request.headers.get("Content-Encoding", "none")
             return _error(400, "BadRequest", f"the body is not {coding}-encoded: {exc}")
-        received.append(_capture(request, _parse_body(raw)))
+        entry = _capture(request, _parse_body(raw))
+        received.append(entry, _size(entry, raw))
         transport = request.transport
         if transport is None:
             return _unsendable()
@@ -368,7 +393,15 @@ async def _received(request: web.Request) -> web.StreamResponse:
             path_prefix=request.query.get("path_prefix"),
             message_id=request.query.get("message_id"),
         )
-        return web.json_response({"data": [entry.to_json() for entry in entries]})
+        log = state.received
+        return web.json_response(
+            {
+                "data": [entry.to_json() for entry in entries],
+                "dropped": log.dropped,
+                "maxRequests": log.maxlen,
+                "maxBytes": log.max_bytes,
+            }
+        )
     if request.method == hdrs.METH_DELETE:
         state.clear()
         return web.Response(status=204)

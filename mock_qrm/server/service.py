@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import secrets
 import sqlite3
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -61,6 +62,12 @@ from mock_qrm.server.store import reports as report_store
 from mock_qrm.server.store.db import Database
 
 TOKEN_LIFETIME = 24 * 3600.0
+STORE_PROBE_SECONDS = 1.0
+"""How long `/healthz` waits on a store that was failing before it answers as things stand."""
+MAX_TOKENS_PER_USER = 100
+"""Login tokens kept per username: the 101st login forgets that user's oldest token."""
+MAX_TOKENS = 10_000
+"""Login tokens kept in all (some 2 MB): past it, the oldest of anyone's is forgotten."""
 
 __all__ = ["Conflict", "FieldErrors", "NotFound", "QrmService", "ReportPage"]
 
@@ -94,7 +101,10 @@ class QrmService:
         )
         self.registry = WebhookRegistry(db, clock, self.feed, self.dispatcher)
         self.faults = FaultBook()
-        self._tokens: dict[bytes, float] = {}
+        self._tokens: dict[bytes, tuple[float, str]] = {}
+        """Login tokens by digest, oldest first: when each expires, and whose it is."""
+        self._user_tokens: dict[str, deque[bytes]] = {}
+        """Each username's tokens, oldest first."""
         self._resetting = asyncio.Lock()
         self._closed = False
         self._seeded_here = False
@@ -145,12 +155,26 @@ class QrmService:
     # --- auth ------------------------------------------------------------------
 
     def login(self, form: LoginForm) -> LoginResult | None:
-        """Any credentials when no key is set; with a key, the password must be it."""
+        """Any credentials when no key is set; with a key, the password must be it.
+
+        Tokens are bounded: expired ones are dropped, and past `MAX_TOKENS_PER_USER` for
+        the username, or `MAX_TOKENS` in all, the oldest is forgotten (it answers 401).
+        """
         key = self.settings.api_key_value
-        if key is not None and not hmac.compare_digest(form.password.encode(), key.encode()):
+        if key is not None and not hmac.compare_digest(_as_bytes(form.password), key.encode()):
             return None
+        now = self.clock.now()
+        self._forget_tokens(lambda expires: expires <= now)
+        theirs = self._user_tokens.get(form.username)
+        if theirs is not None and len(theirs) >= MAX_TOKENS_PER_USER:
+            del self._tokens[theirs.popleft()]
+        elif len(self._tokens) >= MAX_TOKENS:
+            self._forget_tokens(lambda _: True, at_most=1)
+        mine = self._user_tokens.setdefault(form.username, deque())
         token = secrets.token_urlsafe(32)
-        self._tokens[_digest(token)] = self.clock.now() + TOKEN_LIFETIME
+        digest = _digest(token)
+        self._tokens[digest] = (now + TOKEN_LIFETIME, form.username)
+        mine.append(digest)
         return LoginResult(
             token=token,
             refresh_token=secrets.token_urlsafe(32),
@@ -160,15 +184,31 @@ class QrmService:
         )
 
     def authorised(self, api_key: str | None, token: str | None) -> bool:
+        """Whether a request with these headers may pass. A header is any bytes (aiohttp
+        decodes what is not UTF-8 as lone surrogates): `_as_bytes` encodes any of it."""
         key = self.settings.api_key_value
         if key is None:
             return True
-        if api_key is not None and hmac.compare_digest(api_key.encode(), key.encode()):
+        if api_key is not None and hmac.compare_digest(_as_bytes(api_key), key.encode()):
             return True
         if token is not None:
-            expires = self._tokens.get(_digest(token))
-            return expires is not None and expires > self.clock.now()
+            known = self._tokens.get(_digest(token))
+            return known is not None and known[0] > self.clock.now()
         return False
+
+    def _forget_tokens(self, gone: Callable[[float], bool], at_most: int | None = None) -> None:
+        """Drop the oldest tokens while `gone(expires)` holds: the oldest of all is the oldest
+        of its user too, so each leaves the front of both."""
+        while self._tokens and at_most != 0:
+            digest, (expires, username) = next(iter(self._tokens.items()))
+            if not gone(expires):
+                return
+            del self._tokens[digest]
+            mine = self._user_tokens[username]
+            mine.popleft()
+            if not mine:
+                del self._user_tokens[username]
+            at_most = None if at_most is None else at_most - 1
 
     # --- webhooks ----------------------------------------------------------------
 
@@ -185,8 +225,9 @@ class QrmService:
     def validation_context(self) -> dict[str, Any]:
         return {"event_codes": self.catalog.codes}
 
-    async def list_webhooks(self) -> list[Webhook]:
-        return [await self.registry.public(w) for w in tuple(self.registry.webhooks.values())]
+    async def list_webhooks(self, limit: int = 200, offset: int = 0) -> tuple[list[Webhook], int]:
+        """A page of webhooks, oldest first, and how many there are."""
+        return await self.registry.page(limit, offset)
 
     async def get_webhook(self, webhook_id: int) -> Webhook:
         return await self.registry.public(self.registry.get(webhook_id))
@@ -293,6 +334,15 @@ class QrmService:
         await self.dispatcher.advance(seconds)
         return self.clock_state()
 
+    async def checked_health(self) -> Health:
+        """`health()`, after trying a failing store again: it reads `ok` as soon as the store
+        works and the writes it refused are written, not at the next retry (up to 5 s on)."""
+        if self.db.failing is not None:
+            await self.db.probe(within=STORE_PROBE_SECONDS)
+        if self.db.failing is None and self.dispatcher.stalled:
+            await self.dispatcher.unstalled(within=STORE_PROBE_SECONDS)
+        return self.health()
+
     def health(self) -> Health:
         """`ok`, or `degraded` with the reason; `unavailable` when the store or dispatcher is down."""
         overdue = self.dispatcher.oldest_overdue()
@@ -356,6 +406,7 @@ class QrmService:
                     self.faults.clear_faults()  # a call its delay holds answers now
                     self.faults = FaultBook()
                     self._tokens.clear()
+                    self._user_tokens.clear()
                 else:
                     self.faults.clear()
 
@@ -371,6 +422,11 @@ class QrmService:
         return round(self.clock.now() * 1000)
 
 
+def _as_bytes(text: str) -> bytes:
+    """Any text as bytes, lone surrogates too (they never equal a key or a token's)."""
+    return text.encode("utf-8", "surrogatepass")
+
+
 def _digest(token: str) -> bytes:
     """Tokens are kept and looked up by hash: a lookup leaks no timing about a real token."""
-    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
+    return hashlib.sha256(_as_bytes(token)).digest()

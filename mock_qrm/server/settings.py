@@ -58,7 +58,10 @@ class Settings(BaseSettings):
         if self.api_key is not None and not self.api_key.get_secret_value():
             raise ValueError("the API key must not be empty")
         if self.api_key is not None and has_control(self.api_key.get_secret_value()):
-            raise ValueError("the API key must not contain control characters (a newline, ...)")
+            raise ValueError(
+                "--api-key (or MOCK_QRM_API_KEY) must not contain control characters"
+                " (a newline, ...)"
+            )
         return self
 
     @property

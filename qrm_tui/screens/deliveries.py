@@ -27,6 +27,7 @@ from qrm_tui.format import (
     attempt_label,
     clock_time,
     latency_label,
+    plain,
     state_label,
 )
 from qrm_tui.screens.inspector import DeliveryInspector
@@ -133,8 +134,8 @@ class DeliveriesScreen(LiveListScreen[Delivery]):
         self.counts: dict[DeliveryStatus, int] = {}
         self._rate = 0.0
         self._had_cursor = False
-        self._webhook_choices: list[tuple[str, int]] = []
-        self._event_choices: list[tuple[str, str]] = []
+        self._webhook_choices: list[tuple[Text, int]] = []
+        self._event_choices: list[tuple[Text, str]] = []
 
     @property
     def table(self) -> LiveTable:
@@ -352,18 +353,20 @@ class DeliveriesScreen(LiveListScreen[Delivery]):
 
     def _webhook_options(self) -> None:
         select = self.query_one("#webhook-filter", Select)
+        # Prompts as `Text`: a Select reads a string as markup, and a name is data.
         options = sorted(
-            ((w.name, w.id) for w in self.qrm.webhooks.values()), key=lambda o: o[0].casefold()
+            ((plain(w.name), w.id) for w in self.qrm.webhooks.values()),
+            key=lambda o: o[0].plain.casefold(),
         )
         if self.webhook_id is not None and self.webhook_id not in {i for _, i in options}:
-            options.append((f"webhook {self.webhook_id} (removed)", self.webhook_id))
+            options.append((plain(f"webhook {self.webhook_id} (removed)"), self.webhook_id))
         if options != self._webhook_choices:
             self._webhook_choices = options
             with select.prevent(Select.Changed):
                 select.set_options(options)
                 if self.webhook_id is not None:
                     select.value = self.webhook_id
-        codes = [(e.event_code, e.event_code) for c in self.qrm.components for e in c.events]
+        codes = [(plain(e.event_code), e.event_code) for c in self.qrm.components for e in c.events]
         if codes != self._event_choices:
             self._event_choices = codes
             events = self.query_one("#event-filter", Select)

@@ -11,6 +11,7 @@ from textual.containers import Center, Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Button, Label, Static
 
+from mock_qrm.contract.display import printable
 from qrm_tui.client import StartupProblem
 from qrm_tui.widgets.footer import KeyFooter
 from qrm_tui.widgets.header import AppHeader
@@ -38,8 +39,8 @@ class StartupErrorScreen(Screen[None]):
         yield AppHeader("webhooks")
         with Center(), Vertical(id="startup-error", classes="dialog"):
             yield Label("qrm-tui cannot start", classes="dialog-title")
-            yield Static(self.problem.message, id="problem", markup=False)
-            yield Static(self.problem.hint, id="hint", markup=False)
+            yield Static(printable(self.problem.message, lines=True), id="problem", markup=False)
+            yield Static(printable(self.problem.hint, lines=True), id="hint", markup=False)
             with Horizontal(classes="buttons"):
                 yield Button("Retry", id="retry", variant="primary")
                 yield Button("Quit", id="quit")

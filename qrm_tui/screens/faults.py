@@ -18,7 +18,7 @@ from textual.widgets import Label, Static
 
 from mock_qrm.contract.models import ApiCall, Fault
 from qrm_tui.client import CallLog, QrmApiError, QrmUnavailable, describe_error
-from qrm_tui.format import Tone, latency_label
+from qrm_tui.format import Tone, latency_label, plain
 from qrm_tui.screens.base import QrmScreen
 from qrm_tui.widgets.confirm import ConfirmDialog
 from qrm_tui.widgets.fault_form import FaultForm
@@ -261,7 +261,7 @@ class FaultsScreen(QrmScreen):
             message = "No calls yet: a receiver calls GET /api/v1/reports/{id} after a webhook."
         if self._problem:
             message = f"{self._problem} · r tries again"
-        self.query_one("#calls-foot", Label).update(message)
+        self.query_one("#calls-foot", Label).update(plain(message))
 
     # --- actions ------------------------------------------------------------------------
 

@@ -22,6 +22,7 @@ from textual.containers import Vertical, VerticalScroll
 from textual.widgets import Label, Static
 
 from mock_qrm.contract.codes import Outcome, Trigger
+from mock_qrm.contract.display import printable
 from mock_qrm.contract.models import ApiCall, Attempt, DeliveryDetail
 from qrm_tui.client import QrmApiError, QrmUnavailable, call_back_paths, call_backs, describe_error
 from qrm_tui.format import (
@@ -31,6 +32,7 @@ from qrm_tui.format import (
     indented,
     latency_label,
     manual_attempts,
+    plain,
     pretty_json,
     size_label,
     state_label,
@@ -212,9 +214,10 @@ class DeliveryInspector(QrmScreen):
                 )
                 if len(calls) > CALLS_SHOWN:
                     lines.append(tones.text(f"  … {len(calls) - CALLS_SHOWN} earlier", "muted"))
-                width = max(len(call.path) for call in calls[-CALLS_SHOWN:])
-                for call in calls[-CALLS_SHOWN:]:
-                    line = Text(f"  {call_time(call.at)}  {call.method:<4} {call.path:<{width}}  ")
+                paths = [printable(call.path) for call in calls[-CALLS_SHOWN:]]
+                width = max(len(path) for path in paths)
+                for call, path in zip(calls[-CALLS_SHOWN:], paths, strict=True):
+                    line = plain(f"  {call_time(call.at)}  {call.method:<4} {path:<{width}}  ")
                     line.append_text(tones.text(*call_status(call)))
                     if call.fault_id is not None:
                         line.append_text(tones.text(f"  fault #{call.fault_id}", "text-warning"))
@@ -232,8 +235,10 @@ class DeliveryInspector(QrmScreen):
 
     def show(self, detail: DeliveryDetail) -> None:
         self.query_one("#inspector-title", Label).update(
-            f"Delivery #{detail.id} · {detail.webhook_name} · {detail.event_code} "
-            f"· report {detail.resource_id}"
+            plain(
+                f"Delivery #{detail.id} · {detail.webhook_name} · {detail.event_code} "
+                f"· report {detail.resource_id}"
+            )
         )
         self._show_state()
         message = detail.message.model_dump_json(by_alias=True)
@@ -311,7 +316,7 @@ class DeliveryInspector(QrmScreen):
             head.append(" · error ")
             head.append_text(tones.text(attempt.error, "text-error"))
             head.append(" (no response status)")
-        parts: list[RenderableType] = [head, Text(f"POST {attempt.url}", style="bold")]
+        parts: list[RenderableType] = [head, plain(f"POST {attempt.url}", style="bold")]
         parts.append(tones.text("Request headers", muted))
         parts.extend(
             indented(f"{name}: {value}", 2) for name, value in attempt.request_headers.items()

@@ -24,6 +24,7 @@ from qrm_tui.format import (
     full_time,
     indented,
     latency_label,
+    plain,
     state_label,
 )
 from qrm_tui.live import Channel, Inbox
@@ -223,9 +224,8 @@ class ReportScreen(QrmScreen):
         report = self.report
         yield AppHeader("reports")
         yield Label(
-            f"Report {report.id} · {report.inspection_type} · case {report.case_number}",
+            plain(f"Report {report.id} · {report.inspection_type} · case {report.case_number}"),
             id="report-title",
-            markup=False,
         )
         yield Label("Deliveries its events caused", classes="section-title")
         yield LiveTable(

@@ -17,6 +17,7 @@ from textual.timer import Timer
 from textual.widgets import Button, DataTable, Input, Label, Static
 
 from mock_qrm.contract.codes import DeliveryStatus
+from mock_qrm.contract.display import printable
 from mock_qrm.contract.models import LastDelivery, Webhook
 from qrm_tui.format import SHORT_ERRORS
 from qrm_tui.layout import GAP, Column, fit, shorten_end, shorten_middle
@@ -290,7 +291,7 @@ class WebhooksScreen(QrmScreen):
                 "the mock QRM will POST every event you pick to its URL."
             )
         elif not self._shown:
-            message = f"No webhook matches “{self.filter_text}”. Press esc to clear the filter."
+            message = f"No webhook matches “{printable(self.filter_text)}”. Press esc to clear the filter."
         else:
             message = ""
         empty.update(message)
@@ -387,8 +388,8 @@ class WebhooksScreen(QrmScreen):
         self.app.push_screen(
             ConfirmDialog(
                 "Remove webhook?",
-                f"“{webhook.name}” ({webhook.url}) will receive nothing more.\n"
-                "Its delivery history stays in the journal.",
+                f"“{printable(webhook.name)}” ({printable(webhook.url)}) will receive nothing"
+                " more.\nIts delivery history stays in the journal.",
                 "Remove webhook",
             ),
             confirmed,

@@ -19,6 +19,7 @@ from textual.widget import Widget
 from textual.widgets import Button, Input, Label, Select, Switch
 
 from mock_qrm.contract.codes import FAULT_ROUTES
+from mock_qrm.contract.display import printable
 from mock_qrm.contract.errors import validation_messages
 from mock_qrm.contract.models import Fault, FaultSpec
 from qrm_tui.client import QrmApiError, QrmClient
@@ -196,7 +197,7 @@ class FaultForm(WorkerErrors, ModalScreen[Fault | None]):
         for name in (*FIELDS, "body"):
             messages = stray if name == "body" else errors.get(name, [])
             label = self.query_one(f"#fault-{name}-error", Label)
-            label.update("\n".join(messages))
+            label.update("\n".join(printable(message) for message in messages))
             label.display = bool(messages)
             if name != "body":
                 self._field(name).set_class(bool(messages), "-invalid")

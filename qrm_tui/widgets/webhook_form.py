@@ -19,6 +19,7 @@ from textual.screen import ModalScreen
 from textual.widget import Widget
 from textual.widgets import Button, Checkbox, Input, Label, Switch, TextArea
 
+from mock_qrm.contract.display import printable
 from mock_qrm.contract.errors import validation_messages
 from mock_qrm.contract.models import (
     EventComponent,
@@ -149,13 +150,15 @@ class WebhookForm(WorkerErrors, ModalScreen[Webhook | None]):
         webhook = self.webhook
         selected = set(webhook.events) if webhook else set()
         auth = webhook.basic_auth if webhook else None
-        title = f"Edit webhook · {webhook.name}" if webhook else "Add webhook"
+        title = f"Edit webhook · {printable(webhook.name)}" if webhook else "Add webhook"
         with Vertical(id="form-dialog", classes="dialog"):
             yield Label(title, classes="dialog-title", markup=False)
             with VerticalScroll(id="form-body"):
                 yield Label("Name", classes="field-label")
+                # What the server holds, as it is: a control character shows as its
+                # escape (`\x1b`), for the person to see and fix (the server refuses it).
                 yield Input(
-                    webhook.name if webhook else "",
+                    printable(webhook.name) if webhook else "",
                     placeholder="e.g. Staging receiver",
                     id="name",
                     compact=True,
@@ -163,7 +166,7 @@ class WebhookForm(WorkerErrors, ModalScreen[Webhook | None]):
                 yield Label(id="name-error", classes="field-error", markup=False)
                 yield Label("URL", classes="field-label")
                 yield Input(
-                    webhook.url if webhook else "",
+                    printable(webhook.url) if webhook else "",
                     placeholder="https://example.com/qrm/webhook",
                     id="url",
                     compact=True,
@@ -180,11 +183,19 @@ class WebhookForm(WorkerErrors, ModalScreen[Webhook | None]):
                                 classes="component-switch",
                                 tooltip=f"Select or clear every {component.component} event",
                             )
-                            yield Label(component.component, classes="component-name", markup=False)
+                            yield Label(
+                                printable(component.component),
+                                classes="component-name",
+                                markup=False,
+                            )
                             yield Label(id=f"component-{index}-count", classes="component-count")
                         for event in component.events:
                             box = Checkbox(
-                                Content.assemble(event.event_name, "  ", (event.event_code, "dim")),
+                                Content.assemble(
+                                    printable(event.event_name),
+                                    "  ",
+                                    (printable(event.event_code), "dim"),
+                                ),
                                 event.event_code in selected,
                                 name=event.event_code,
                                 classes=f"event of-component-{index}",
@@ -197,7 +208,9 @@ class WebhookForm(WorkerErrors, ModalScreen[Webhook | None]):
                     yield Label("Basic Authentication", classes="switch-label")
                 with Vertical(id="auth-fields"):
                     yield Label("Username", classes="field-label")
-                    yield Input(auth.username if auth else "", id="username", compact=True)
+                    yield Input(
+                        printable(auth.username) if auth else "", id="username", compact=True
+                    )
                     yield Label(id="username-error", classes="field-error", markup=False)
                     yield Label("Password", classes="field-label")
                     yield Input(
@@ -211,7 +224,10 @@ class WebhookForm(WorkerErrors, ModalScreen[Webhook | None]):
                     yield Label(id="password-error", classes="field-error", markup=False)
                 yield Label("Custom headers", classes="field-label")
                 yield TextArea(
-                    "\n".join(f"{k}: {v}" for k, v in (webhook.headers if webhook else {}).items()),
+                    "\n".join(
+                        printable(f"{k}: {v}")
+                        for k, v in (webhook.headers if webhook else {}).items()
+                    ),
                     id="headers",
                     compact=True,
                     placeholder="one per line, e.g. X-Tenant: acme (at most 20)",
@@ -433,7 +449,7 @@ class WebhookForm(WorkerErrors, ModalScreen[Webhook | None]):
         for field in FIELDS:
             label = self.query_one(f"#{field}-error", Label)
             messages = placed.get(field, []) if from_server or field in self._touched else []
-            label.update("\n".join(messages))
+            label.update("\n".join(printable(message) for message in messages))
             label.display = bool(messages)
             self._field_widget(field).set_class(bool(messages), "-invalid")
         if stray and (from_server or announce):

@@ -9,6 +9,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from tests.api.test_errors import qrm_error
 from tests.delivery.helpers import Client, until
 
 REPORT = "GET /api/v1/reports/{id}"
@@ -144,3 +145,17 @@ async def test_removing_a_fault_ends_the_delay_it_is_holding(
     answered = await asyncio.wait_for(held, 5)
     assert answered.status == 200
     assert time.monotonic() - started < 2
+
+
+async def test_the_faults_kept_at_once_are_bounded_and_the_next_is_409(api: Client) -> None:
+    """Each call to a QRM route looks through them: past the bound, the add is refused."""
+    from mock_qrm.server.domain.faults import MAX_FAULTS
+
+    spec = {"route": "GET /api/v1/reports", "status": 503}
+    for _ in range(MAX_FAULTS):
+        assert (await api.post("/_mock/faults", json=spec)).status == 201
+    refused = await api.post("/_mock/faults", json=spec)
+    error = await qrm_error(refused, 409)
+    assert f"{MAX_FAULTS:,} faults already" in error["message"]
+    assert (await api.delete("/_mock/faults")).status == 204
+    assert (await api.post("/_mock/faults", json=spec)).status == 201

@@ -558,3 +558,32 @@ async def test_the_webhook_list_is_a_qrm_page(api: TestClient[Any, Any]) -> None
     body = await (await api.get("/api/v1/webhooks", params={"limit": 2, "offset": 1})).json()
     assert (body["limit"], body["offset"], body["total"]) == (2, 1, 3)
     assert [w["name"] for w in body["data"]] == ["hook 1", "hook 2"]
+
+
+async def test_a_page_of_webhooks_shows_each_ones_newest_delivery(api: Client) -> None:
+    """The list reads the last deliveries of its page only (issue 28): still each one's own."""
+    from tests.delivery.helpers import add_webhook, deliveries, upload
+
+    first = await add_webhook(api, "http://127.0.0.1:1/a", name="A")
+    second = await add_webhook(api, "http://127.0.0.1:1/b", name="B")
+    quiet = await add_webhook(api, "http://127.0.0.1:1/c", name="C", active=False)
+    await upload(api)
+    await upload(api)
+    newest = {}
+    for row in await deliveries(api):  # newest first
+        newest.setdefault(row["webhookId"], row["id"])
+    page = await (await api.get("/api/v1/webhooks", params={"limit": 2, "offset": 1})).json()
+    assert page["total"] == 3 and (page["limit"], page["offset"]) == (2, 1)
+    assert [w["id"] for w in page["data"]] == [second["id"], quiet["id"]]
+    assert page["data"][0]["lastDelivery"]["deliveryId"] == newest[second["id"]]
+    assert page["data"][1]["lastDelivery"] is None
+    whole = await (await api.get("/api/v1/webhooks")).json()
+    assert whole["data"][0]["id"] == first["id"]
+    assert whole["data"][0]["lastDelivery"]["deliveryId"] == newest[first["id"]]
+
+
+async def test_a_page_far_past_the_end_is_empty(api: Client) -> None:
+    """The fuzzer's offset of 2**63 - 2 with limit 101 went past what islice takes: a 500."""
+    response = await api.get("/api/v1/webhooks", params={"limit": 101, "offset": 2**63 - 2})
+    assert response.status == 200, await response.text()
+    assert (await response.json())["data"] == []

@@ -450,3 +450,34 @@ def test_usage_errors_exit_2_with_one_line(
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1, err
     assert "Traceback" not in err
+
+
+# --- a receiver's answer is data: shown as it is, never acted on -------------------------------
+
+
+async def test_a_hostile_answer_body_is_escaped_in_lines_json_and_junit(
+    capsys: pytest.CaptureFixture[str],
+    receiver: Callable[[Handler], Awaitable[str]],
+    tmp_path: Path,
+) -> None:
+    """ESC, BEL, NUL, a C1 CSI and markup in a 500's body: escapes in every output (SPEC 9.2)."""
+    body = "boom\x1b[2J\x07\x00\x9b31m [bold]x[/bold] [/]"
+
+    async def answers_500(request: web.Request) -> web.Response:
+        await request.read()
+        return web.Response(status=500, text=body)
+
+    url = await receiver(answers_500)
+    junit = tmp_path / "checks.xml"
+    human = await check_receiver(capsys, url, "--port", "0", *FAST, "--junit", str(junit))
+    shown = "boom\\x1b[2J\\x07\\x00\\x9b31m [bold]x[/bold] [/]"
+    assert shown in human.line("acknowledges-200")
+    raw = [ch for ch in human.out if (ord(ch) < 0x20 and ch != "\n") or 0x7F <= ord(ch) <= 0x9F]
+    assert raw == []
+    cases = {c.get("name"): c for c in ET.parse(junit).getroot().iter("testcase")}  # parses
+    failure = cases["acknowledges-200"].find("failure")
+    assert failure is not None and shown in (failure.get("message") or "")
+
+    as_json = await check_receiver(capsys, url, "--port", "0", *FAST, "--json")
+    checks = {c["name"]: c for c in json.loads(as_json.out)["checks"]}
+    assert shown in checks["acknowledges-200"]["detail"]

@@ -345,3 +345,35 @@ async def test_the_filter_predicate_selects_what_the_journal_query_selects(
         listed = [row["id"] for row in await deliveries(api, **params)]
         flt = DeliveryFilter.model_validate(params)
         assert [d.id for d in journal if flt.matches(d)] == listed, params
+
+
+# --- the store comes back: /healthz says so at once, and what it refused is written --------
+
+
+async def test_health_is_ok_as_soon_as_the_store_takes_writes_again(
+    api: Client, receiver: RunningReceiver
+) -> None:
+    """It stayed degraded until the stalled work's next retry, up to 5 s later (issue 28)."""
+    await add_webhook(api, receiver.url + "/ok", events=BOTH_EVENTS)
+    await upload(api)
+    await only_delivery(api, "delivered")
+    writer = service_of(api).db.writer
+    original = writer._transaction
+
+    def broken(jobs: Any) -> Any:
+        raise sqlite3.OperationalError("disk I/O error")
+
+    writer._transaction = broken  # type: ignore[method-assign]
+    try:
+        await advance(api, 5)  # report.file_ready falls due; its write is refused
+        health = await api.get("/healthz")
+        assert health.status == 503
+        assert "disk I/O error" in (await health.json())["reason"]
+    finally:
+        writer._transaction = original  # type: ignore[method-assign]
+    health = await api.get("/healthz")  # at once: no retry has come round yet
+    assert health.status == 200, await health.text()
+    body = await health.json()
+    assert (body["status"], body["reason"]) == ("ok", None)
+    rows = await deliveries(api)
+    assert sorted(row["eventCode"] for row in rows) == ["report.created", "report.file_ready"]

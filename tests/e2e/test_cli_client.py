@@ -10,6 +10,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -151,6 +152,15 @@ def test_client_commands_explain_an_absent_server() -> None:
     assert "Traceback" not in result.stderr
 
 
+def once(stream: Any) -> str:
+    """The next line about the webhook 'Once': the module's other webhooks (Flaky, retrying
+    one second apart) may print lines of their own meanwhile."""
+    line: str = stream.readline()
+    while line and "'Once'" not in line:
+        line = stream.readline()
+    return line
+
+
 def test_follow_says_manual_for_a_redelivery_it_first_sees_mid_flight(
     system: tuple[str, str],
 ) -> None:
@@ -174,13 +184,26 @@ def test_follow_says_manual_for_a_redelivery_it_first_sees_mid_flight(
         assert follow.stdout is not None
         assert "following deliveries" in follow.stdout.readline()
         assert mock_qrm("redeliver", str(delivery["id"]), server=server).returncode == 0
-        line = follow.stdout.readline()
+        line = once(follow.stdout)
         assert f"#{delivery['id']} " in line and "'Once' manual attempt  <-- 200" in line, line
         assert line.rstrip().endswith("delivered")
         assert mock_qrm("upload-report", server=server).returncode == 0  # the next line
-        nxt = follow.stdout.readline()
+        nxt = once(follow.stdout)
         assert f"#{delivery['id']} " not in nxt, nxt  # no second line for the redelivery
         assert "attempt 1/4" in nxt
     finally:
         follow.kill()
         follow.wait()
+
+
+def test_upload_report_with_a_number_too_long_to_read_is_one_line(system: tuple[str, str]) -> None:
+    """`--set FIELD=<5,000 digits>` ended in a traceback (issue 28): the value goes as text,
+    which the field refuses, and the command says so in one line."""
+    server, _ = system
+    result = mock_qrm("upload-report", "--set", "isReferenceSample=" + "9" * 5000, server=server)
+    assert result.returncode == 1, result.stderr
+    assert result.stdout == ""
+    [line] = result.stderr.splitlines()
+    assert line.startswith("mock-qrm: error: Validation error (overrides.isReferenceSample: ")
+    assert line.endswith("[HTTP 422]")
+    assert "Traceback" not in result.stderr

@@ -385,3 +385,30 @@ async def test_a_body_not_in_its_content_encoding_is_400_and_recorded(client: Cl
     assert body["errorCode"] == "BadRequest" and "gzip" in body["message"]
     [entry] = await received(client)
     assert entry["path"] == "/ok" and entry["body"] is None
+
+
+def test_received_log_is_bounded_in_bytes_too() -> None:
+    """10,000 bodies of 1 MiB would be 10 GB: past `max_bytes`, the oldest go (issue 28)."""
+    log = ReceivedLog(maxlen=100, max_bytes=1000)
+    for path in ("/a", "/b", "/c", "/d"):
+        log.append(ReceivedRequest(datetime.now(UTC), "POST", path, headers={}, body=""), 400)
+    assert [entry.path for entry in log.entries()] == ["/c", "/d"]
+    assert log.dropped == 2
+    log.append(ReceivedRequest(datetime.now(UTC), "POST", "/huge", headers={}, body=""), 5000)
+    assert [entry.path for entry in log.entries()] == ["/huge"]  # the newest is always kept
+
+
+async def test_received_says_its_bounds_and_what_it_dropped(client: Client) -> None:
+    from mock_qrm.receiver.app import MAX_RECEIVED, MAX_RECEIVED_BYTES
+
+    log = client.app[RECEIVER_STATE].received
+    log.maxlen = 2
+    for path in ("/ok", "/status/500", "/status/204"):
+        await client.post(path, json=MESSAGE)
+    answer = await (await client.get("/_received")).json()
+    assert [entry["path"] for entry in answer["data"]] == ["/status/500", "/status/204"]
+    assert (answer["dropped"], answer["maxRequests"]) == (1, 2)
+    assert answer["maxBytes"] == MAX_RECEIVED_BYTES
+    assert MAX_RECEIVED == 10_000
+    assert (await client.delete("/_received")).status == 204
+    assert (await (await client.get("/_received")).json())["dropped"] == 0

@@ -13,7 +13,9 @@ runs the same with many more examples.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import socket
 import threading
 import zlib
 from collections.abc import Iterator
@@ -22,13 +24,13 @@ from typing import Any
 import pytest
 import requests
 import schemathesis
-from aiohttp import web
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from schemathesis import checks
 from schemathesis.checks import CHECKS as SCHEMATHESIS_CHECKS
 from schemathesis.checks import load_all_checks
 
-from mock_qrm.app import create_app
+from mock_qrm.app import Running, create_app, serve
 from mock_qrm.server.delivery.sender import Sender, SendResult
 from tests.api.test_errors import qrm_error
 from tests.conftest import make_settings
@@ -47,12 +49,15 @@ KEY = "fuzz-key"
 
 
 def positive_data_acceptance(ctx: Any, response: Any, case: Any) -> bool | None:
-    """Schemathesis' check, less the one rule the document can only say in words: a PATCH
-    that turns basic auth on needs a password when the webhook holds none (422)."""
-    if (
-        case.method == "PATCH"
-        and response.status_code == 422
-        and response.json().get("errors") == {"basicAuth.password": ["Password is required"]}
+    """Schemathesis' check, less the rules the document can only say in words: a PATCH
+    that turns basic auth on needs a password when the webhook holds none, and a webhook's
+    request head must fit what receivers read (16 KiB; 8,190 bytes a line) (422)."""
+    errors = response.json().get("errors") if response.status_code == 422 else None
+    if case.method == "PATCH" and errors == {"basicAuth.password": ["Password is required"]}:
+        return None
+    if errors and all(
+        field.startswith("headers") and "receivers read at most" in " ".join(messages)
+        for field, messages in errors.items()
     ):
         return None
     return checks.positive_data_acceptance(ctx, response, case)
@@ -92,14 +97,16 @@ time, so the fuzzer reaches real resources and not only their 404."""
 
 
 class LiveServer:
-    """The mock QRM on a free loopback port, served from its own thread and event loop."""
+    """The mock QRM on a free loopback port, served from its own thread and event loop, as
+    `mock-qrm serve` serves it (`serve`: the HTTP server's own refusals in QRM's shape)."""
 
     def __init__(self, **overrides: Any) -> None:
         self._settings = make_settings(**overrides)
         self._loop = asyncio.new_event_loop()
-        self._runner: web.AppRunner | None = None
+        self._running: Running | None = None
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self.url = ""
+        self.port = 0
 
     def __enter__(self) -> LiveServer:
         self._thread.start()
@@ -113,15 +120,12 @@ class LiveServer:
         self._loop.close()
 
     async def _start(self) -> None:
-        self._runner = web.AppRunner(create_app(self._settings), access_log=None)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
-        host, port = self._runner.addresses[0][:2]
-        self.url = f"http://{host}:{port}"
+        self._running = await serve(create_app(self._settings), "127.0.0.1", 0)
+        self.url, self.port = self._running.url, self._running.port
 
     async def _stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
+        if self._running is not None:
+            await self._running.close()
 
 
 async def _no_network(self: Sender, url: str, body: bytes, headers: dict[str, str]) -> SendResult:
@@ -336,3 +340,219 @@ async def test_an_integer_in_a_query_is_digits(api: Client, path: str) -> None:
     error = await qrm_error(await api.get(path), 422)
     assert set(error["errors"]) == {path.split("?")[1].split("=")[0]}
     assert (await api.get(path.split("=")[0] + "=5")).status == 200
+
+
+# --- hostile values (SPEC 9.2, issue 28): in every field of every body, and raw header bytes ---
+
+CONTROL_TEXT = ["a\x00b", "a\x07b", "a\x1b[2Jb", "a\x7fb", "a\x9bb", "a\nb", "a\u2028b"]
+MARKUP_TEXT = ["[/]", "[bold red]x[/bold red]", "[link=http://e.com]x[/link]"]
+HUGE = "HUGE-NUMBER"
+"""Stands for a 5,001-digit number, written into the raw JSON in its place."""
+VALID_BODIES: dict[tuple[str, str], dict[str, Any]] = {
+    ("POST", "/api/v1/webhooks"): {
+        "name": "n",
+        "url": "http://127.0.0.1:9/ok",
+        "events": ["report.created"],
+        "basicAuth": {"username": "u", "password": "p"},
+        "headers": {"X-A": "v"},
+        "rateLimit": {"limit": 2, "period": "minute"},
+    },
+    ("PATCH", "/api/v1/webhooks/{webhook_id}"): {
+        "name": "n",
+        "basicAuth": {"username": "u", "password": "p"},
+    },
+    ("POST", "/api/v1/auth/login"): {"username": "u", "password": "p"},
+    ("POST", "/api/v1/webhook-deliveries/redeliver"): {
+        "messageId": "m",
+        "eventCode": "report.created",
+        "status": "failed",
+        "webhookId": 1,
+        "since": "2026-01-01T00:00:00Z",
+    },
+    ("POST", "/_mock/reports"): {
+        "overrides": {"caseNumber": "c", "factory": {"name": "f", "notes": "x"}, "tags": ["t"]}
+    },
+    ("POST", "/_mock/events"): {"eventCode": "report.created", "resourceId": 12301},
+    ("POST", "/_mock/faults"): {"route": "GET /api/v1/reports", "status": 503, "times": 1},
+    ("POST", "/_mock/clock/advance"): {"seconds": 1},
+}
+
+
+def test_every_body_route_has_a_valid_body_to_make_hostile() -> None:
+    from mock_qrm.server.api.context import api as routes
+
+    documented = {(doc.method, doc.path) for doc in routes.docs if doc.body is not None}
+    assert documented == set(VALID_BODIES)
+
+
+def _leaves(value: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Where `value` holds a string or a number: the paths a hostile value goes into."""
+    if isinstance(value, dict):
+        return [leaf for key, item in value.items() for leaf in _leaves(item, (*path, key))]
+    if isinstance(value, list):
+        return [leaf for n, item in enumerate(value) for leaf in _leaves(item, (*path, n))]
+    return [path] if isinstance(value, str | int | float) and not isinstance(value, bool) else []
+
+
+def _with(value: Any, path: tuple[Any, ...], new: Any) -> Any:
+    if not path:
+        return new
+    head, *rest = path
+    copy = dict(value) if isinstance(value, dict) else list(value)
+    copy[head] = _with(value[head], tuple(rest), new)
+    return copy
+
+
+def _raw(body: Any) -> bytes:
+    return json.dumps(body).replace(f'"{HUGE}"', "1" + "0" * 5000).encode()
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [text for key, item in value.items() for text in (key, *_strings(item))]
+    if isinstance(value, list):
+        return [text for item in value for text in _strings(item)]
+    return []
+
+
+@pytest.mark.parametrize(("method", "path"), list(VALID_BODIES), ids=lambda x: str(x))
+async def test_hostile_values_in_every_field_are_refused_or_harmless_never_a_500(
+    api: Client, method: str, path: str
+) -> None:
+    """A control character anywhere is a 4xx; markup is just text; a number too long to read
+    is a 400. Whatever the answer, it is QRM's shape, and nothing stored holds a control."""
+    from mock_qrm.contract.rules import has_control
+
+    created = await api.post("/api/v1/webhooks", json=VALID_BODIES[("POST", "/api/v1/webhooks")])
+    assert created.status == 201, await created.text()
+    target = path.replace("{webhook_id}", str((await created.json())["data"]["id"]))
+    valid = VALID_BODIES[(method, path)]
+    for leaf in _leaves(valid):
+        for hostile in [*CONTROL_TEXT, *MARKUP_TEXT, HUGE]:
+            raw = _raw(_with(valid, leaf, hostile))
+            response = await api.request(
+                method, target, data=raw, headers={"Content-Type": "application/json"}
+            )
+            where = f"{method} {path} {'.'.join(map(str, leaf))} = {hostile!r}"
+            assert response.status < 500, where
+            if response.status >= 400:
+                await qrm_error(response, response.status)
+            if hostile in CONTROL_TEXT:
+                assert 400 <= response.status < 500, where
+            if hostile == HUGE:
+                assert response.status == 400, where
+    held = [
+        await (await api.get(route)).json()
+        for route in ("/api/v1/webhooks", "/_mock/reports", "/_mock/faults")
+    ]
+    assert [text for text in _strings(held) if has_control(text)] == []
+
+
+# Hypothesis on the live server: any text in the free-text fields, any bytes in a header.
+
+
+@settings(max_examples=MAX_EXAMPLES * 2, deadline=None, suppress_health_check=list(HealthCheck))
+@given(text=st.text(max_size=120), field=st.sampled_from(["name", "username", "password"]))
+def test_any_text_in_a_webhooks_free_text_is_stored_plain_or_refused(
+    live_server: LiveServer, text: str, field: str
+) -> None:
+    from mock_qrm.contract.rules import has_control
+
+    body: dict[str, Any] = {
+        "name": "n",
+        "url": "http://127.0.0.1:9/ok",
+        "events": ["report.created"],
+        "basicAuth": {"username": "u", "password": "p"},
+    }
+    if field == "name":
+        body["name"] = text
+    else:
+        body["basicAuth"][field] = text
+    response = requests.post(
+        live_server.url + "/api/v1/webhooks", json=body, headers={"apiKey": KEY}, timeout=10
+    )
+    assert response.status_code in (201, 422), response.text
+    if response.status_code == 201:
+        webhook = response.json()["data"]
+        assert not has_control(webhook["name"]) and not has_control(
+            webhook["basicAuth"]["username"]
+        )
+        requests.delete(
+            f"{live_server.url}/api/v1/webhooks/{webhook['id']}",
+            headers={"apiKey": KEY},
+            timeout=10,
+        )
+    else:
+        error = response.json()
+        assert error["errorCode"] == "ValidationError" and error["errors"]
+
+
+def _exchange(port: int, request: bytes) -> tuple[int, str, bytes]:
+    """Send raw bytes; the first answer's status, content type and body."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(request)
+        answer = b""
+        while b"\r\n\r\n" not in answer or len(answer) < _length(answer):
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = {k.strip().lower(): v.strip() for k, _, v in (x.partition(":") for x in lines[1:])}
+    length = int(headers.get("content-length", len(body)))
+    return int(lines[0].split()[1]), headers.get("content-type", ""), body[:length]
+
+
+def _length(answer: bytes) -> int:
+    head, _, _ = answer.partition(b"\r\n\r\n")
+    for line in head.split(b"\r\n"):
+        if line.lower().startswith(b"content-length:"):
+            return len(head) + 4 + int(line.split(b":")[1])
+    return 0
+
+
+@settings(max_examples=MAX_EXAMPLES * 2, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    name=st.one_of(
+        st.sampled_from([b"apiKey", b"token", b"X-Fuzz"]), st.binary(min_size=1, max_size=20)
+    ),
+    value=st.binary(max_size=60),
+)
+def test_any_header_bytes_get_an_answer_in_qrms_shape(
+    live_server: LiveServer, name: bytes, value: bytes
+) -> None:
+    """Raw bytes in a header's name or value, on a protected route: 401 for a wrong key or
+    token, 400 for what HTTP cannot carry, 200 when the bytes are some other header. Never a
+    500, never plain text."""
+    name = name.replace(b"\r", b"").replace(b"\n", b"") or b"X"
+    value = value.replace(b"\r", b"").replace(b"\n", b"")
+    request = (
+        b"GET /api/v1/webhook-events HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+        + name
+        + b": "
+        + value
+        + b"\r\n\r\n"
+    )
+    status, content_type, body = _exchange(live_server.port, request)
+    assert status in (200, 400, 401), body
+    assert content_type.startswith("application/json"), body
+    if status >= 400:
+        error = json.loads(body)
+        assert set(error) == {"errorCode", "message"}
+        assert error["message"].isprintable()
+
+
+@pytest.mark.parametrize(
+    "header",
+    [b"apiKey: \xff\xfe", b"apiKey: k\x80", b"token: \xc3\x28", b"X-A: a\x00b", b"X-A: a\x1bb"],
+)
+def test_raw_header_bytes_that_are_not_utf8_are_401_or_400(
+    live_server: LiveServer, header: bytes
+) -> None:
+    request = b"GET /api/v1/webhooks HTTP/1.1\r\nHost: x\r\nConnection: close\r\n" + header
+    status, content_type, body = _exchange(live_server.port, request + b"\r\n\r\n")
+    assert status in (400, 401), body
+    assert content_type.startswith("application/json")

@@ -27,6 +27,7 @@ from mock_qrm.client.http import QrmClient
 from mock_qrm.client.matching import DeliveryMatch
 from mock_qrm.client.mirror import FeedMirror
 from mock_qrm.contract.codes import DeliveryStatus
+from mock_qrm.contract.display import printable
 from mock_qrm.contract.errors import QrmApiError
 from mock_qrm.contract.models import ApiCall, Attempt, DeliveryDetail, Webhook
 
@@ -200,7 +201,8 @@ class ReceiverCheck:
         def done(name: str, result: Result, detail: str) -> CheckResult:
             nonlocal started
             now = time.monotonic()
-            outcome = CheckResult(name, result, detail, round(now - started, 3))
+            # The receiver's answer is in the detail: shown as it is in every output (XML too).
+            outcome = CheckResult(name, result, printable(detail), round(now - started, 3))
             started = now
             results.append(outcome)
             report(outcome)

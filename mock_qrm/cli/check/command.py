@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 from mock_qrm.cli import args as types
 from mock_qrm.cli.args import CliError, usage
 from mock_qrm.cli.connect import API_KEY_HELP, client_settings, failure
-from mock_qrm.cli.output import say
+from mock_qrm.cli.output import document, say
 from mock_qrm.client.errors import QrmUnavailable
 from mock_qrm.client.settings import DEFAULT_SERVER
 from mock_qrm.contract.errors import QrmApiError
@@ -142,7 +142,7 @@ def cmd_check_receiver(args: argparse.Namespace) -> None:
         error = failure(exc)
         raise CliError(str(error), 2 if exc.status == 422 else error.status) from None
     if args.json:
-        _stdout(as_json(results))
+        document(as_json(results))
     else:
         _stdout(summary(results))
     if args.junit is not None:

@@ -9,12 +9,14 @@ from dataclasses import dataclass
 from aiohttp import web
 from pydantic import ValidationError
 
+from mock_qrm.contract.display import printable
 from mock_qrm.contract.errors import (
     Conflict,
     FieldErrors,
     NotFound,
     RateLimited,
     StorageError,
+    error_code,
     validation_messages,
 )
 from mock_qrm.contract.models import ApiError
@@ -24,24 +26,6 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
-_CODES = {
-    400: "BadRequest",
-    401: "Unauthenticated",
-    403: "Forbidden",
-    404: "NotFound",
-    405: "MethodNotAllowed",
-    409: "Conflict",
-    413: "PayloadTooLarge",
-    415: "UnsupportedMediaType",
-    422: "ValidationError",
-    429: "TooManyRequests",
-    500: "InternalError",
-    502: "BadGateway",
-    503: "Unavailable",
-    504: "GatewayTimeout",
-}
-
-
 TOO_LARGE = "Request body is larger than 1 MiB"
 
 
@@ -50,7 +34,7 @@ class BadRequest(Exception):
 
 
 def api_error(status: int, message: str, errors: dict[str, list[str]] | None = None) -> ApiError:
-    return ApiError(error_code=_CODES.get(status, "Generic"), message=message, errors=errors)
+    return ApiError(error_code=error_code(status), message=message, errors=errors)
 
 
 def error_response(
@@ -127,18 +111,28 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         if "Allow" in exc.headers:  # a 405 must say what is allowed (RFC 9110)
             response.headers["Allow"] = exc.headers["Allow"]
         return response
+    except ConnectionResetError:  # the client left while its body was read: nobody to answer
+        log.info(
+            "%s %s: the client closed the connection mid-request", request.method, _path(request)
+        )
+        return error_response(400, "The connection closed before the request was read")
     except Exception as exc:
         refused = failure(exc)
         if refused is None:
-            log.exception("unhandled error on %s %s", request.method, request.path)
+            log.exception("unhandled error on %s %s", request.method, _path(request))
             return error_response(500, "Internal server error")
         if refused.status == 503:
-            log.error("store error on %s %s: %s", request.method, request.path, exc)
+            log.error("store error on %s %s: %s", request.method, _path(request), exc)
         return web.json_response(
             text=refused.error.model_dump_json(by_alias=True, exclude_none=True),
             status=refused.status,
             headers=refused.headers,
         )
+
+
+def _path(request: web.Request) -> str:
+    """The request's path for a log line: a client's `%1b` must not reach the terminal."""
+    return printable(request.path)
 
 
 @web.middleware

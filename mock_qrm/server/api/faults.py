@@ -98,6 +98,7 @@ async def apply_faults(request: web.Request, handler: Handler) -> web.StreamResp
     status=201,
     body=FaultSpec,
     response=Envelope[Fault],
+    errors=(409,),
 )
 async def add_fault(request: web.Request) -> web.Response:
     spec = await parse_body(request, FaultSpec)

@@ -24,7 +24,7 @@ TAG = "Health"
     errors=(503,),
 )
 async def healthz(request: web.Request) -> web.Response:
-    health = service(request).health()
+    health = await service(request).checked_health()
     return respond(health, status=503 if health.unavailable else 200)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 import zlib
 from collections.abc import Awaitable, Callable, Iterable
 from contextvars import ContextVar
@@ -32,6 +33,10 @@ parsers would otherwise give up at depths of their own (json by RecursionError, 
 CODINGS = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
 """The Content-Encodings a body may arrive in besides identity, with their zlib `wbits`."""
 _TOO_DEEP = f"Request body is nested too deeply: at most {MAX_DEPTH} levels of arrays and objects"
+MAX_DIGITS = sys.get_int_max_str_digits() or 4300
+"""A whole number in a body has at most this many digits (Python's int-string limit, 4,300):
+no field takes one anywhere near it, and the parser refuses longer ones."""
+_TOO_LONG_NUMBER = f"Request body is not valid JSON: a number has more than {MAX_DIGITS:,} digits"
 _BODY: ContextVar[bytes | None] = ContextVar("body", default=None)
 """The body of the request being handled, read and decoded once by `_body_checked`."""
 ID = "[0-9]+"
@@ -164,7 +169,11 @@ async def read_json(request: web.Request) -> Any:
 
 
 def json_body(raw: bytes) -> Any:
-    """A request body's JSON, or why it is not (400): empty, malformed, nested too deep."""
+    """A request body's JSON, or why it is not (400): empty, malformed, nested too deep, or
+    holding a number too long to read.
+
+    The one place a client's JSON is parsed: whatever the parser raises is a 400.
+    """
     if not raw:
         raise BadRequest("Request body is empty; send a JSON object")
     try:
@@ -173,6 +182,8 @@ def json_body(raw: bytes) -> Any:
         raise BadRequest(_TOO_DEEP) from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise BadRequest(f"Request body is not valid JSON: {exc}") from None
+    except ValueError:  # Python's int-string limit (a 5,000-digit number), or any other
+        raise BadRequest(_TOO_LONG_NUMBER) from None
     if _deeper_than(data, MAX_DEPTH):
         raise BadRequest(_TOO_DEEP)
     return data

@@ -50,11 +50,8 @@ async def list_events(request: web.Request) -> web.Response:
 )
 async def list_webhooks(request: web.Request) -> web.Response:
     query = parse_query(request, WebhookQuery)
-    webhooks = await service(request).list_webhooks()
-    page = webhooks[query.offset : query.offset + query.limit]
-    return respond(
-        Page[Webhook](data=page, limit=query.limit, offset=query.offset, total=len(webhooks))
-    )
+    page, total = await service(request).list_webhooks(query.limit, query.offset)
+    return respond(Page[Webhook](data=page, limit=query.limit, offset=query.offset, total=total))
 
 
 @api.route(

@@ -93,6 +93,12 @@ class Dispatcher:
         self._order = itertools.count()
         self._stalled: dict[tuple[str, int], tuple[float, int]] = {}
         """Work whose write the store refused: since when (monotonic seconds), and how many tries."""
+        self._unstalled = asyncio.Event()
+        """Set while no work waits on the store (`_stalled` is empty)."""
+        self._unstalled.set()
+        self._writable = asyncio.Event()
+        """Set (and replaced) when the store takes a write again: stalled work retries at once."""
+        db.writer.on_writable(self._store_writable)
         self._stopping = False
         self._wakeup = asyncio.Event()
         self._webhooks_changed = asyncio.Event()
@@ -129,6 +135,7 @@ class Dispatcher:
         self._heap.clear()
         self._events.clear()
         self._stalled.clear()
+        self._unstalled.set()
 
     async def quiesce(self, grace: float = 0.0) -> None:
         """Stop scheduling; let attempts in flight finish for `grace` seconds, then cancel them.
@@ -407,24 +414,52 @@ class Dispatcher:
         except NotFound:
             log.warning("event %s for report %s: the report is gone", event.id, event.resource_id)
         else:
-            self._stalled.pop(("event", event.id), None)
+            self._unstall(("event", event.id))
 
     def _stall(self, key: tuple[str, int]) -> float:
         """The store refused this work's write: note it, and how long to back off."""
         since, tries = self._stalled.get(key, (time.monotonic(), 0))
         self._stalled[key] = (since, tries + 1)
+        self._unstalled.clear()
         self._progressed()  # `advance` waits for no write the store refuses
         return STORE_BACKOFF[min(tries, len(STORE_BACKOFF) - 1)]
 
+    def _unstall(self, key: tuple[str, int]) -> None:
+        self._stalled.pop(key, None)
+        if not self._stalled:
+            self._unstalled.set()
+
+    async def _back_off(self, key: tuple[str, int]) -> None:
+        """Wait before trying the work again: the backoff, in real time (a manual clock may
+        never move), or until the store takes a write again, whichever comes first."""
+        writable = self._writable
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(writable.wait(), self._stall(key))
+
     def _retry_later(self, key: tuple[str, int], again: Callable[[], None]) -> None:
-        """Try the work again after a backoff, in real time (a manual clock may never move)."""
-        delay = self._stall(key)
+        """Try the work again after `_back_off`."""
 
         async def later() -> None:
-            await asyncio.sleep(delay)
+            await self._back_off(key)
             again()
 
         self._spawn(later())
+
+    def _store_writable(self) -> None:
+        """A write committed after writes had failed: what waits on the store tries now."""
+        self._writable.set()
+        self._writable = asyncio.Event()
+
+    @property
+    def stalled(self) -> bool:
+        """Some work waits for the store to take its write."""
+        return bool(self._stalled)
+
+    async def unstalled(self, within: float) -> bool:
+        """Whether every write the store refused is written, waiting up to `within` seconds."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._unstalled.wait(), within)
+        return self._unstalled.is_set()
 
     def _spawn(self, coro: Coroutine[object, object, object]) -> None:
         if self._stopping:
@@ -527,7 +562,7 @@ class Dispatcher:
             ),
             on_commit=committed,
         )
-        self._stalled.pop(("delivery", delivery_id), None)
+        self._unstall(("delivery", delivery_id))
         return started
 
     async def _request(self, started: Started) -> AttemptRecord:
@@ -564,9 +599,9 @@ class Dispatcher:
                     on_commit=lambda finished: self._finished(finished, released, ended.trigger),
                 )
             except StorageError:
-                await asyncio.sleep(self._stall(key))
+                await self._back_off(key)
             else:
-                self._stalled.pop(key, None)
+                self._unstall(key)
                 return ended
 
 

@@ -8,6 +8,7 @@ as one of them, then the other, would: never a removed webhook brought back.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping
 from types import MappingProxyType
 
@@ -49,6 +50,15 @@ class WebhookRegistry:
 
     async def public(self, webhook: WebhookRecord) -> Webhook:
         return webhook.public(await store.last_delivery(self.db, webhook.id))
+
+    async def page(self, limit: int, offset: int) -> tuple[list[Webhook], int]:
+        """A page of webhooks, oldest first, and how many there are: only the page's last
+        deliveries are read (one query), so a page costs the same at 10 or 10,000 webhooks."""
+        webhooks = self._webhooks  # in id order: loaded so, and each new one has the next id
+        start = min(offset, len(webhooks))  # islice takes no index past sys.maxsize
+        chosen = list(itertools.islice(webhooks.values(), start, start + limit))
+        last = await store.last_deliveries(self.db, [w.id for w in chosen])
+        return [w.public(last.get(w.id)) for w in chosen], len(webhooks)
 
     # --- changes ------------------------------------------------------------------
 

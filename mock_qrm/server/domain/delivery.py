@@ -108,10 +108,15 @@ class MessageBodies:
 
 
 def request_headers(webhook: WebhookRecord, delivery: DeliveryRecord) -> dict[str, str]:
+    return headers_for(webhook, delivery.message_id)
+
+
+def headers_for(webhook: WebhookRecord, msg_id: str) -> dict[str, str]:
+    """The headers of a message to `webhook` (less `Host` and `Content-Length`, the sender's)."""
     headers = {
         "Content-Type": "application/json",
         "User-Agent": USER_AGENT,
-        DELIVERY_MARKER: delivery.message_id,
+        DELIVERY_MARKER: msg_id,
     }
     for name, value in webhook.headers:  # a custom User-Agent replaces ours
         headers.pop(next((k for k in headers if k.lower() == name.lower()), name), None)

@@ -11,10 +11,12 @@ import asyncio
 from collections import deque
 from datetime import datetime
 
-from mock_qrm.contract.errors import NotFound
+from mock_qrm.contract.errors import Conflict, NotFound
 from mock_qrm.contract.models import ApiCall, Fault, FaultSpec
 
 API_CALLS_KEPT = 1000
+MAX_FAULTS = 1000
+"""Faults active at once: each call to a QRM route looks through them (past it, 409)."""
 
 
 class FaultBook:
@@ -23,11 +25,18 @@ class FaultBook:
         self._next_id = 1
         self.calls: deque[ApiCall] = deque(maxlen=API_CALLS_KEPT)
         self._lifted: set[int] = set()
-        """Faults a user removed (or a reset or shutdown cleared): their delays end at once."""
+        """Faults a user removed since the last clear: their delays end at once."""
+        self._cleared_below = 1
+        """Every fault with a smaller id was cleared (a reset, a shutdown): lifted too."""
         self.lifting = asyncio.Event()
         """Set (and replaced) whenever faults are lifted, to wake the delays they hold."""
 
     def add(self, spec: FaultSpec) -> Fault:
+        if len(self._faults) >= MAX_FAULTS:
+            raise Conflict(
+                f"There are {MAX_FAULTS:,} faults already, the most the mock keeps: remove some"
+                " (DELETE /_mock/faults/{id}) or clear them (DELETE /_mock/faults)"
+            )
         fault = Fault(
             id=self._next_id,
             route=spec.route,
@@ -53,7 +62,8 @@ class FaultBook:
 
     def clear_faults(self) -> None:
         """Every fault gone, and every delay they are holding ended."""
-        self._lifted.update(range(1, self._next_id))
+        self._cleared_below = self._next_id  # not a set of every id ever made: one number
+        self._lifted.clear()
         self._faults.clear()
         self._wake()
 
@@ -68,7 +78,7 @@ class FaultBook:
 
     def lifted(self, fault: Fault) -> bool:
         """Whether `fault` was removed or cleared (not merely used up) since it applied."""
-        return fault.id in self._lifted
+        return fault.id < self._cleared_below or fault.id in self._lifted
 
     def take(self, route: str) -> Fault | None:
         """The first fault on `route`, counted as applied (and gone once used up)."""

@@ -6,17 +6,57 @@ from dataclasses import replace
 
 from mock_qrm.contract.errors import FieldErrors
 from mock_qrm.contract.models import WebhookCreate, WebhookPatch
-from mock_qrm.contract.rules import header_problems
+from mock_qrm.contract.rules import MAX_HEADER_LINE, MAX_REQUEST_HEAD, header_problems
+from mock_qrm.server.domain.delivery import headers_for, message_id
 from mock_qrm.server.domain.records import WebhookRecord
 
 
 def checked_headers(webhook: WebhookRecord) -> WebhookRecord:
-    """`webhook` if its custom headers can be sent as they are, else `FieldErrors` by name."""
+    """`webhook` if its request can be sent and read as it is, else `FieldErrors` by name.
+
+    Its custom headers must not clash with the request's own, and the request's head
+    must fit what receivers read (`MAX_HEADER_LINE`, `MAX_REQUEST_HEAD`): refused at
+    creation, not left failing every attempt.
+    """
     names = (name for name, _ in webhook.headers)
     problems = header_problems(names, basic_auth=webhook.auth_username is not None)
     if problems:
         raise FieldErrors(problems)
+    if problems := head_problems(webhook):
+        raise FieldErrors(problems)
     return webhook
+
+
+_SAMPLE_ID = message_id()
+"""Every message id has this length: the head of a request is measured with one."""
+_CONTENT_LENGTH = len("Content-Length: 1048576\r\n\r\n")
+
+
+def head_problems(webhook: WebhookRecord) -> dict[str, list[str]]:
+    """Why receivers could not read the head of a request to `webhook`, keyed by field.
+
+    Measured as sent, in UTF-8 bytes; the request line and `Host` are counted with the
+    whole URL for each (a little more than they take).
+    """
+    custom = {name.lower() for name, _ in webhook.headers}
+    problems: dict[str, list[str]] = {}
+    total = len(f"POST {webhook.url} HTTP/1.1\r\nHost: {webhook.url}\r\n".encode())
+    total += _CONTENT_LENGTH
+    for name, value in headers_for(webhook, _SAMPLE_ID).items():
+        line = len(f"{name}: {value}\r\n".encode())
+        total += line
+        if line - 2 > MAX_HEADER_LINE:
+            field = f"headers.{name}" if name.lower() in custom else "basicAuth"
+            problems[field] = [
+                f"The {name} header would be {line - 2:,} bytes; receivers read at most"
+                f" {MAX_HEADER_LINE:,} of one header line"
+            ]
+    if not problems and total > MAX_REQUEST_HEAD:
+        problems["headers"] = [
+            f"The request's headers would be {total:,} bytes; receivers read at most"
+            f" {MAX_REQUEST_HEAD:,}: send fewer or shorter custom headers"
+        ]
+    return problems
 
 
 def new_webhook(spec: WebhookCreate, webhook_id: int, now_ms: int) -> WebhookRecord:

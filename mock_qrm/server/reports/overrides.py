@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any, Literal, Self, get_args
 
 from pydantic import (
     AfterValidator,
@@ -22,10 +22,12 @@ from pydantic import (
     StringConstraints,
     ValidationError,
     WithJsonSchema,
+    model_validator,
 )
+from pydantic.config import JsonDict
 
 from mock_qrm.contract.errors import validation_messages
-from mock_qrm.contract.rules import PLAIN_TEXT, has_control
+from mock_qrm.contract.rules import CONTROLS, PLAIN_TEXT, has_control
 
 Status = Literal["completed", "in-progress", "pending"]
 Result = Literal["pass", "fail", "pending"]
@@ -144,13 +146,31 @@ be null`); a field typed `X | None` may be `null`, as the reference allows."""
 # --- the shapes --------------------------------------------------------------------------
 
 
+_EXTRA_SCHEMA: JsonDict = {
+    "propertyNames": {"pattern": PLAIN_TEXT},
+    "additionalProperties": {"not": {"type": "string", "pattern": f"[{CONTROLS}]"}},
+}
+"""What `_Part` checks of the fields the reference leaves open: their names, and a value
+that is text, hold no control character."""
+
+
 class _Part(BaseModel):
-    """A nested object: its own fields checked, any other kept as given.
+    """A nested object: its own fields checked, any other kept as given but for control
+    characters in its name or in its text (`_EXTRA_SCHEMA`).
 
     Fields are named as the reference (and JSON) names them: camelCase.
     """
 
-    model_config = ConfigDict(extra="allow", strict=True)
+    model_config = ConfigDict(extra="allow", strict=True, json_schema_extra=_EXTRA_SCHEMA)
+
+    @model_validator(mode="after")
+    def _plain_extras(self) -> Self:
+        for name, value in (self.model_extra or {}).items():
+            if has_control(name):
+                raise ValueError(f"a field name must not contain control characters: {name!r}")
+            if isinstance(value, str) and has_control(value):
+                raise ValueError(f"{name} must not contain control characters")
+        return self
 
 
 class Contact(_Part):

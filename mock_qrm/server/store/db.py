@@ -197,6 +197,7 @@ class Writer:
         """CPU time the writer thread has spent on batches (`make bench` reports it per delivery)."""
         self.failing: str | None = None
         """Why the last batch could not be written, until one is."""
+        self._on_writable: list[Callable[[], None]] = []
         self._thread = threading.Thread(
             target=self._loop_forever, name="mock-qrm-writer", daemon=True
         )
@@ -224,6 +225,17 @@ class Writer:
         with self._cond:
             return len(self._jobs)
 
+    def on_writable(self, callback: Callable[[], None]) -> None:
+        """`callback()` on the loop whenever a write commits after writes had failed."""
+        self._on_writable.append(callback)
+
+    def _writable_again(self) -> None:
+        for callback in self._on_writable:
+            try:
+                callback()
+            except Exception:
+                log.exception("telling that the store takes writes again failed")
+
     run = submit
     """`await writer.run(job)`: the future itself, with no coroutine around it (it runs per attempt)."""
 
@@ -236,10 +248,13 @@ class Writer:
                     return
                 batch, self._jobs = self._jobs[:MAX_BATCH], self._jobs[MAX_BATCH:]
             began = time.thread_time()
+            was_failing = self.failing is not None
             outcomes = self._run_batch(batch)
             self.cpu_seconds += time.thread_time() - began
             with contextlib.suppress(RuntimeError):  # a closed loop: nobody is waiting any more
                 self._loop.call_soon_threadsafe(_settle, outcomes)
+                if was_failing and self.failing is None:  # after the commits are applied
+                    self._loop.call_soon_threadsafe(self._writable_again)
 
     def _run_batch(self, batch: list[_Queued]) -> list[_Outcome]:
         """All jobs in one transaction; if one raises, each job gets a transaction of its own."""
@@ -346,6 +361,16 @@ class Database:
     def failing(self) -> str | None:
         """Why the store cannot be used right now (a write or a read failed), or `None`."""
         return self.writer.failing or self._read_failing
+
+    async def probe(self, within: float) -> None:
+        """Try the store again where it last failed (a write that changes nothing, a read),
+        for at most `within` seconds: if it works now, `failing` clears at once."""
+        with contextlib.suppress(StorageError, TimeoutError):
+            async with asyncio.timeout(within):
+                if self.writer.failing is not None:
+                    await self.writer.run(lambda conn: None)
+                if self._read_failing is not None:
+                    await self.fetchall("SELECT 1")
 
     async def fetchall(self, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
         """The rows, in one trip to the reader's thread (not three: execute, fetch, close)."""
