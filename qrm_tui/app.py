@@ -139,6 +139,8 @@ class QrmTuiApp(App[None]):
     connection_detail = reactive("")
     server_label = reactive("")
     time_scale = reactive(1.0)
+    insecure_receivers = reactive(False)
+    """The server does not check `https` webhooks' certificates (SPEC 9.7)."""
     webhooks: var[dict[int, Webhook]] = var(dict, always_update=True)
     """The registry as last read or announced, by id; screens render it."""
     loaded = var(False)
@@ -323,6 +325,7 @@ class QrmTuiApp(App[None]):
 
     def _health(self, health: Health) -> None:
         self.time_scale = health.time_scale
+        self.insecure_receivers = health.insecure_receivers
         self.max_attempts = health.max_attempts
         if not health.manual_clock:
             self._manual_now = None

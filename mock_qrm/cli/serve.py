@@ -49,6 +49,18 @@ SERVE_FLAGS = (
     Flag("seed_reports", "reports created at first start", 40),
     Flag("shutdown_grace", "seconds attempts in flight get to finish at shutdown", 5.0),
     Flag("feed_buffer", "feed frames kept for reconnecting clients", 10_000),
+    Flag(
+        "ca_file",
+        "PEM file of certificates to trust for https webhooks, besides the system's"
+        " (mkcert's rootCA.pem, a self-signed certificate)",
+        None,
+    ),
+    Flag(
+        "insecure_receivers",
+        "do not check https webhooks' certificates at all (said at start and in /healthz)",
+        False,
+        True,
+    ),
 )
 
 RECEIVER_PREFIX = "MOCK_QRM_RECEIVER_"
@@ -148,6 +160,10 @@ async def _serve(settings: Settings) -> None:
         suffix = f" ({', '.join(extras)})" if extras else ""
         _say(f"mock-qrm {__version__} listening on {running.url}{suffix}")
         _say(f"database: {settings.db}")
+        if settings.insecure_receivers:
+            _say("warning: https webhooks' certificates are NOT checked (--insecure-receivers)")
+        elif settings.ca_file is not None:
+            _say(f"https webhooks: trusting {settings.ca_file} besides the system's CAs")
         try:
             await stop.wait()
         finally:

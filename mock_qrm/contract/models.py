@@ -372,6 +372,9 @@ class Attempt(CamelModel):
     response_body: str | None = None
     response_truncated: bool = False
     error: str | None = None
+    error_detail: str | None = None
+    """More than the error class says, where there is more: a `tls` failure's reason,
+    `certificate verify failed for HOST: self-signed certificate`."""
     outcome: Outcome | None = None
     """`None` while the attempt is in flight."""
 
@@ -393,6 +396,8 @@ class Delivery(CamelModel):
     completed_at: Timestamp | None = None
     last_response_status: int | None = None
     last_error: str | None = None
+    last_error_detail: str | None = None
+    """The last attempt's `errorDetail`."""
     last_duration_ms: int | None = None
 
 
@@ -610,6 +615,8 @@ class Health(CamelModel):
     timeout_seconds: float
     retry_interval_seconds: float
     """Both after the time scale, as the dispatcher applies them."""
+    insecure_receivers: bool = False
+    """`https` webhooks' certificates are not checked (`--insecure-receivers`)."""
 
 
 # --- live feed -------------------------------------------------------------

@@ -91,6 +91,7 @@ class QrmService:
             concurrency=settings.concurrency,
             webhook_concurrency=settings.webhook_concurrency,
             file_ready_delay=settings.scaled_file_ready_delay,
+            tls=settings.receiver_tls(),
         )
         self.registry = WebhookRegistry(db, clock, self.feed, self.dispatcher)
         self.faults = FaultBook()
@@ -319,6 +320,7 @@ class QrmService:
             max_attempts=self.settings.retry_policy.max_attempts,
             timeout_seconds=self.settings.retry_policy.timeout,
             retry_interval_seconds=self.settings.retry_policy.retry_interval,
+            insecure_receivers=self.settings.insecure_receivers,
         )
 
     async def reset(self, *, fresh: bool = False) -> int:

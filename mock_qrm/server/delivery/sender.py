@@ -3,7 +3,8 @@
 QRM's rule is strict: exactly 200 within the timeout is success. Everything
 else is a failure, and a failure without a status gets an error class so the
 journal says why: `timeout`, `connection_refused`, `connection_reset`, `tls`,
-`protocol`, `dns`, `connection_error`, `invalid_url`.
+`protocol`, `dns`, `connection_error`, `invalid_url`. A `tls` failure also says what
+went wrong in `error_detail` (`certificate verify failed for HOST: ...`, see `tls`).
 
 The client is small on purpose: a webhook POST needs a keep-alive pool, one
 request written in one call, and a response parsed by httptools (the C parser
@@ -29,6 +30,8 @@ from typing import cast
 import httptools
 from yarl import URL
 
+from mock_qrm.server.delivery.tls import failure_detail
+
 log = logging.getLogger(__name__)
 
 RESPONSE_BODY_CAP = 16 * 1024
@@ -53,6 +56,8 @@ class SendResult:
     truncated: bool
     error: str | None
     duration_ms: int
+    error_detail: str | None = None
+    """What the error class leaves out, where there is more to say (a TLS failure's reason)."""
 
 
 class Failure(Exception):
@@ -255,7 +260,14 @@ class _Connection(asyncio.Protocol):
 class Sender:
     """Posts webhook messages; one keep-alive pool for the whole server."""
 
-    def __init__(self, timeout: float, pool_size: int, idle_reuse: float = IDLE_REUSE) -> None:
+    def __init__(
+        self,
+        timeout: float,
+        pool_size: int,
+        idle_reuse: float = IDLE_REUSE,
+        tls: ssl.SSLContext | None = None,
+    ) -> None:
+        """`tls`: the context `https` webhooks are checked with (default: the system's CAs)."""
         self.timeout = timeout
         self._pool_size = pool_size
         self._idle_reuse = idle_reuse
@@ -263,12 +275,13 @@ class Sender:
         self._idle_count = 0
         self._busy: set[_Connection] = set()
         self._addresses: dict[tuple[str, int], tuple[float, list[tuple[int, tuple[str, int]]]]] = {}
-        self._tls: ssl.SSLContext | None = None
+        self._tls = tls
         self._closed = False
 
     async def send(self, url: str, body: bytes, headers: dict[str, str]) -> SendResult:
         started = time.perf_counter()
         connection: _Connection | None = None
+        target: _Target | None = None
         try:
             target = _target(url)
             request = _request(target, body, headers)
@@ -295,9 +308,12 @@ class Sender:
                 log.exception("sending to %s failed unexpectedly", url)
             if connection is not None:
                 connection.reusable = False
-            return SendResult(None, None, None, False, classify(exc), _elapsed(started))
+            detail = None if target is None else failure_detail(exc, target.host)
+            return SendResult(
+                None, None, None, False, classify(exc), _elapsed(started), error_detail=detail
+            )
         finally:
-            if connection is not None:
+            if connection is not None and target is not None:
                 self._busy.discard(connection)
                 self._release(target.key, connection)
 
