@@ -16,9 +16,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import ValidationError
+
 from mock_qrm import __version__
 from mock_qrm.contract.catalog import EventCatalog
-from mock_qrm.contract.errors import Conflict, FieldErrors, NotFound
+from mock_qrm.contract.errors import Conflict, FieldErrors, NotFound, validation_messages
 from mock_qrm.contract.models import (
     Attempt,
     ClockState,
@@ -27,12 +29,18 @@ from mock_qrm.contract.models import (
     EmittedEvent,
     EventComponent,
     EventTypeOut,
+    FaultSpec,
     Health,
     LoginForm,
     LoginResult,
     OverdueItem,
     ReportQuery,
     ReportRow,
+    ScenarioApplied,
+    ScenarioApply,
+    ScenarioBasicAuth,
+    ScenarioDocument,
+    ScenarioWebhook,
     UploadedReport,
     Webhook,
     WebhookCreate,
@@ -47,6 +55,7 @@ from mock_qrm.server.delivery.loopguard import refuse_own_address
 from mock_qrm.server.delivery.registry import WebhookRegistry
 from mock_qrm.server.domain.faults import FaultBook
 from mock_qrm.server.domain.records import FIRST_REPORT_ID, GeneratedReport, WebhookRecord
+from mock_qrm.server.domain.webhooks import declared, new_webhook, patched, to_match
 from mock_qrm.server.reports import (
     ReportGenerator,
     ReportOverrideError,
@@ -55,10 +64,12 @@ from mock_qrm.server.reports import (
     render_pdf,
     with_pdf_url,
 )
+from mock_qrm.server.scenario import exported_settings, unknown_name
 from mock_qrm.server.settings import Settings
 from mock_qrm.server.store import journal
 from mock_qrm.server.store import reports as report_store
 from mock_qrm.server.store.db import Database
+from mock_qrm.serving import is_loopback
 
 TOKEN_LIFETIME = 24 * 3600.0
 
@@ -97,6 +108,8 @@ class QrmService:
         self.faults = FaultBook()
         self._tokens: dict[bytes, float] = {}
         self._resetting = asyncio.Lock()
+        self._applying = asyncio.Lock()
+        """One scenario at a time: two that name the same new webhook create it once."""
         self._closed = False
         self._seeded_here = False
         """This process seeded the database: every report below the first upload is a seeded one."""
@@ -208,6 +221,130 @@ class QrmService:
 
     async def delete_webhook(self, webhook_id: int) -> None:
         await self.registry.delete(webhook_id)
+
+    # --- scenarios (SPEC 9.4) ------------------------------------------------------
+
+    def scenario(self, *, with_secrets: bool = False) -> ScenarioDocument:
+        """The running state as a scenario declares it; passwords only `with_secrets`."""
+        return ScenarioDocument(
+            server=exported_settings(self.settings),
+            webhooks=[
+                ScenarioWebhook(
+                    name=w.name,
+                    url=w.url,
+                    events=list(w.events),
+                    active=w.active,
+                    basic_auth=None
+                    if w.auth_username is None
+                    else ScenarioBasicAuth(
+                        username=w.auth_username,
+                        password=w.auth_password if with_secrets else None,
+                    ),
+                    headers=dict(w.headers),
+                    rate_limit=w.rate_limit,
+                )
+                for w in sorted(self.registry.webhooks.values(), key=lambda w: w.id)
+            ],
+            faults=[
+                FaultSpec(
+                    route=f.route,
+                    status=f.status,
+                    delay_ms=f.delay_ms,
+                    retry_after=f.retry_after,
+                    reset=f.reset,
+                    times=f.remaining,
+                )
+                for f in self.faults.list()
+            ],
+        )
+
+    def may_see_secrets(self, peer: str | None) -> bool:
+        """Passwords go to a caller with the API key, or on loopback when there is none.
+
+        Whoever may call the API may already point a webhook at a receiver of their
+        own and read its password there (the URL can change, the password stays): this
+        shows them nothing they could not get. A server without a key listens on
+        loopback only; the peer check holds when a proxy forwards to it.
+        """
+        return self.settings.api_key is not None or (peer is not None and is_loopback(peer))
+
+    async def apply_scenario(
+        self, scenario: ScenarioApply, reached: Address | None, *, starting: bool = False
+    ) -> ScenarioApplied:
+        """Each webhook created, or updated to match, by name; each fault added.
+
+        Everything is checked before anything is written (a name two webhooks share, a
+        URL that is this server, headers that cannot be sent, settings it does not run
+        with), so a refused scenario changes nothing; then one transaction per webhook,
+        through the registry, as the routes write. `starting`: applied as the server
+        starts, its settings already made from the scenario's (and the flags').
+        """
+        async with self._applying:
+            errors = {} if starting else self._settings_differ(scenario.server)
+            plan: list[tuple[WebhookCreate, WebhookRecord | None]] = []
+            seen: dict[str, int] = {}
+            for index, spec in enumerate(scenario.webhooks):
+                where = f"webhooks.{index}"
+                if spec.name in seen:
+                    errors[f"{where}.name"] = [
+                        f"{spec.name!r} is declared twice (webhooks.{seen[spec.name]} too)"
+                    ]
+                seen.setdefault(spec.name, index)
+                named = [w for w in self.registry.webhooks.values() if w.name == spec.name]
+                if len(named) > 1:
+                    ids = ", ".join(str(w.id) for w in sorted(named, key=lambda w: w.id))
+                    errors[f"{where}.name"] = [
+                        f"{len(named)} webhooks are named {spec.name!r} (ids {ids}): remove or"
+                        " rename all but one, so the scenario knows which to update"
+                    ]
+                existing = named[0] if len(named) == 1 else None
+                try:
+                    await refuse_own_address(spec.url, reached)
+                    if existing is None:
+                        new_webhook(spec, 0, 0)
+                    else:
+                        patched(existing, to_match(spec), 0)
+                except FieldErrors as exc:
+                    for field, messages in exc.errors.items():
+                        errors.setdefault(f"{where}.{field}", []).extend(messages)
+                plan.append((spec, existing))
+            if errors:
+                raise FieldErrors(errors)
+            applied = ScenarioApplied()
+            for spec, existing in plan:
+                current = None if existing is None else self.registry.webhooks.get(existing.id)
+                if current is None:
+                    applied.created.append((await self.registry.create(spec)).public())
+                elif declared(current, spec):
+                    applied.unchanged.append(await self.registry.public(current))
+                else:
+                    changed = await self.registry.update(current.id, to_match(spec))
+                    applied.updated.append(await self.registry.public(changed))
+            applied.faults.extend(self.faults.add(fault) for fault in scenario.faults)
+            return applied
+
+    def _settings_differ(self, server: dict[str, Any]) -> dict[str, list[str]]:
+        """Settings cannot change while the server runs: each one given must be what it runs with."""
+        errors: dict[str, list[str]] = {}
+        known = Settings.model_fields
+        given = {name: value for name, value in server.items() if name in known}
+        for name in server.keys() - given.keys():
+            errors[f"server.{name}"] = [unknown_name("setting", name, known)]
+        try:  # no environment read: the settings it runs with, and those given
+            wanted = Settings.model_validate({**self.settings.model_dump(), **given})
+        except ValidationError as exc:
+            for loc, message in validation_messages(exc):
+                errors[".".join(("server", *map(str, loc)))] = [message]
+            return errors
+        for name in given:
+            runs_with = getattr(self.settings, name)
+            if getattr(wanted, name) != runs_with:
+                shown = "set" if name == "api_key" else repr(runs_with)
+                errors[f"server.{name}"] = [
+                    f"cannot change while the server runs (it runs with {shown}): start it"
+                    " with this setting instead"
+                ]
+        return errors
 
     # --- reports -----------------------------------------------------------------
 
