@@ -134,6 +134,7 @@ def run_web_app(
                 api_key=target.api_key,
                 embedded=target.embedded,
                 demo=target.demo,
+                scenario=target.scenario,
             )
         )
     except WebError as exc:

@@ -8,13 +8,10 @@ error class `tls`, its detail `certificate verify failed for localhost: ...`.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
-import ssl
 import subprocess
 import sys
-import threading
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,11 +20,11 @@ from typing import Any
 
 import pytest
 import trustme
-from aiohttp import web
 
 from mock_qrm.contract.codes import DeliveryStatus
 from mock_qrm.testing import MockQrm
 from tests.e2e.processes import Process, free_port, wait_http
+from tests.tls import https_receiver
 
 
 @pytest.fixture(scope="module")
@@ -41,36 +38,6 @@ def ca_file(ca: trustme.CA, tmp_path_factory: pytest.TempPathFactory) -> str:
     path = tmp_path_factory.mktemp("ca") / "rootCA.pem"
     ca.cert_pem.write_to_path(str(path))
     return str(path)
-
-
-@contextmanager
-def https_receiver(ca: trustme.CA) -> Iterator[tuple[str, list[dict[str, Any]]]]:
-    """An aiohttp receiver on `https://localhost:PORT/qrm` (its own loop, in a thread),
-    answering 200; and the messages it got."""
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert("localhost", "127.0.0.1").configure_cert(context)
-    received: list[dict[str, Any]] = []
-
-    async def hook(request: web.Request) -> web.Response:
-        received.append(await request.json())
-        return web.Response(text="ok")
-
-    app = web.Application()
-    app.router.add_post("/qrm", hook)
-    loop = asyncio.new_event_loop()
-    runner = web.AppRunner(app, access_log=None)
-    loop.run_until_complete(runner.setup())
-    loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", 0, ssl_context=context).start())
-    port = runner.addresses[0][1]
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"https://localhost:{port}/qrm", received
-    finally:
-        asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(10)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(10)
-        loop.close()
 
 
 def health(qrm: MockQrm) -> dict[str, Any]:
