@@ -226,13 +226,13 @@ async def _serve(settings: Settings, scenario: Scenario | None = None) -> None:
         suffix = f" ({', '.join(extras)})" if extras else ""
         _say(f"mock-qrm {__version__} listening on {running.url}{suffix}")
         _say(f"database: {settings.db}")
-        applied = applied_scenario(running.app)
-        if scenario is not None and applied is not None:
-            _say(f"scenario {scenario.source}: {applied.summary()}")
         if settings.insecure_receivers:
             _say("warning: https webhooks' certificates are NOT checked (--insecure-receivers)")
         elif settings.ca_file is not None:
             _say(f"https webhooks: trusting {settings.ca_file} besides the system's CAs")
+        applied = applied_scenario(running.app)
+        if scenario is not None and applied is not None:
+            _say(f"scenario {scenario.source}: {applied.summary()}")
         try:
             await stop.wait()
         finally:

@@ -64,7 +64,7 @@ from mock_qrm.server.reports import (
     render_pdf,
     with_pdf_url,
 )
-from mock_qrm.server.scenario import exported_settings, unknown_name
+from mock_qrm.server.scenario import PATH_SETTINGS, exported_settings, unknown_name
 from mock_qrm.server.settings import Settings
 from mock_qrm.server.store import journal
 from mock_qrm.server.store import reports as report_store
@@ -318,8 +318,12 @@ class QrmService:
                 elif declared(current, spec):
                     applied.unchanged.append(await self.registry.public(current))
                 else:
-                    changed = await self.registry.update(current.id, to_match(spec))
-                    applied.updated.append(await self.registry.public(changed))
+                    try:
+                        changed = await self.registry.update(current.id, to_match(spec))
+                    except NotFound:  # removed since it was read: the scenario makes it again
+                        applied.created.append((await self.registry.create(spec)).public())
+                    else:
+                        applied.updated.append(await self.registry.public(changed))
             applied.faults.extend(self.faults.add(fault) for fault in scenario.faults)
             return applied
 
@@ -330,6 +334,10 @@ class QrmService:
         given = {name: value for name, value in server.items() if name in known}
         for name in server.keys() - given.keys():
             errors[f"server.{name}"] = [unknown_name("setting", name, known)]
+        for name in PATH_SETTINGS & given.keys():  # compared as given: no file is opened for it
+            value = given.pop(name)
+            if value != getattr(self.settings, name):
+                errors[f"server.{name}"] = [_fixed(name, getattr(self.settings, name))]
         try:  # no environment read: the settings it runs with, and those given
             wanted = Settings.model_validate({**self.settings.model_dump(), **given})
         except ValidationError as exc:
@@ -339,11 +347,7 @@ class QrmService:
         for name in given:
             runs_with = getattr(self.settings, name)
             if getattr(wanted, name) != runs_with:
-                shown = "set" if name == "api_key" else repr(runs_with)
-                errors[f"server.{name}"] = [
-                    f"cannot change while the server runs (it runs with {shown}): start it"
-                    " with this setting instead"
-                ]
+                errors[f"server.{name}"] = [_fixed(name, runs_with)]
         return errors
 
     # --- reports -----------------------------------------------------------------
@@ -508,6 +512,18 @@ class QrmService:
 
     def _now_ms(self) -> int:
         return round(self.clock.now() * 1000)
+
+
+def _fixed(name: str, runs_with: Any) -> str:
+    """Why a setting given to a running server is refused (never showing the API key)."""
+    if name == "api_key":
+        shown = "another key" if runs_with is not None else "none"
+    else:
+        shown = repr(runs_with)
+    return (
+        f"cannot change while the server runs (it runs with {shown}): start it with this"
+        " setting instead"
+    )
 
 
 def _digest(token: str) -> bytes:

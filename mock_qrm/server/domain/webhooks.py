@@ -88,7 +88,6 @@ def declared(current: WebhookRecord, spec: WebhookCreate) -> bool:
         and current.events == tuple(spec.events)
         and current.active == spec.active
         and current.basic_auth == auth
-        and current.auth_username == (None if auth is None else auth[0])
         and current.headers == tuple(spec.headers.items())
         and current.rate_limit == spec.rate_limit
     )
