@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 
-from mock_qrm.contract.errors import FieldErrors, QrmApiError
+from mock_qrm.contract.errors import Conflict, FieldErrors, QrmApiError
 from mock_qrm.contract.models import (
     DeliveryDetail,
     FeedFrame,
@@ -126,9 +126,9 @@ async def _applied_at_start(
     reached = (settings.host, settings.port) if settings.port else None
     try:
         return await service.apply_scenario(scenario.body(), reached, starting=True)
-    except FieldErrors as exc:
+    except (FieldErrors, Conflict) as exc:
         await service.close()
-        raise scenario.refused(exc.errors) from None
+        raise scenario.refused(exc.errors or {"": [str(exc)]}) from None
     except BaseException:
         await service.close()
         raise
@@ -183,8 +183,8 @@ class InProcess:
         try:
             body = scenario.body(with_server=with_server)
             return await self._service.apply_scenario(body, self._reached)
-        except FieldErrors as exc:
-            raise scenario.refused(exc.errors) from None
+        except (FieldErrors, Conflict) as exc:
+            raise scenario.refused(exc.errors or {"": [str(exc)]}) from None
 
     def feed(
         self, after_seq: int | None = None, boot_id: str | None = None

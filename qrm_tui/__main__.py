@@ -242,7 +242,7 @@ def apply_to_server(
         with BlockingClient(server, api_key) as client:
             client.data(calls.apply_scenario(body))
     except QrmApiError as exc:
-        if exc.status == 422 and exc.errors:
+        if exc.status in (409, 422) and exc.errors:
             _problems(parser, scenario.source, scenario.refused(exc.errors).lines)
         parser.exit(1, f"{PROG}: error: {server} refused the scenario: {exc.describe()}\n")
     except QrmUnavailable as exc:

@@ -31,7 +31,12 @@ class FieldErrors(Exception):
 
 
 class Conflict(Exception):
-    """409: the request is well-formed but cannot apply to the resource as it stands."""
+    """409: the request is well-formed but cannot apply to the resource as it stands;
+    `errors`, if given, say where (keyed by dotted field path, as a 422's)."""
+
+    def __init__(self, message: str, errors: dict[str, list[str]] | None = None) -> None:
+        super().__init__(message)
+        self.errors = errors
 
 
 class RateLimited(Exception):

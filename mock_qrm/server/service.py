@@ -271,61 +271,74 @@ class QrmService:
     async def apply_scenario(
         self, scenario: ScenarioApply, reached: Address | None, *, starting: bool = False
     ) -> ScenarioApplied:
-        """Each webhook created, or updated to match, by name; each fault added.
+        """Each webhook created, or updated to match, by name, in order; each fault added.
 
-        Everything is checked before anything is written (a name two webhooks share, a
-        URL that is this server, headers that cannot be sent, settings it does not run
-        with), so a refused scenario changes nothing; then one transaction per webhook,
-        through the registry, as the routes write. `starting`: applied as the server
-        starts, its settings already made from the scenario's (and the flags').
+        Everything is checked before anything is written, so a refused scenario changes
+        nothing: a webhook the API would refuse (422: headers that cannot be sent, a URL
+        that is this server), or one the server as it stands cannot take (409: a name two
+        of its webhooks share, settings it does not run with). Then one transaction per
+        webhook, through the registry, as the routes write. A name given twice is one
+        webhook, declared and then updated. `starting`: applied as the server starts, its
+        settings already made from the scenario's (and the flags').
         """
         async with self._applying:
-            errors = {} if starting else self._settings_differ(scenario.server)
-            plan: list[tuple[WebhookCreate, WebhookRecord | None]] = []
-            seen: dict[str, int] = {}
+            invalid: dict[str, list[str]] = {}
+            conflicts = {} if starting else self._settings_differ(scenario.server)
+            becomes: dict[str, WebhookRecord] = {}
+            """Each name as the webhooks before it in the scenario leave it."""
             for index, spec in enumerate(scenario.webhooks):
                 where = f"webhooks.{index}"
-                if spec.name in seen:
-                    errors[f"{where}.name"] = [
-                        f"{spec.name!r} is declared twice (webhooks.{seen[spec.name]} too)"
-                    ]
-                seen.setdefault(spec.name, index)
-                named = [w for w in self.registry.webhooks.values() if w.name == spec.name]
-                if len(named) > 1:
-                    ids = ", ".join(str(w.id) for w in sorted(named, key=lambda w: w.id))
-                    errors[f"{where}.name"] = [
-                        f"{len(named)} webhooks are named {spec.name!r} (ids {ids}): remove or"
-                        " rename all but one, so the scenario knows which to update"
-                    ]
-                existing = named[0] if len(named) == 1 else None
+                current = becomes.get(spec.name)
+                if current is None:
+                    named = self._named(spec.name)
+                    if len(named) > 1:
+                        ids = ", ".join(str(w.id) for w in named)
+                        conflicts[f"{where}.name"] = [
+                            f"{len(named)} webhooks are named {spec.name!r} (ids {ids}): remove"
+                            " or rename all but one, so the scenario knows which to update"
+                        ]
+                    current = named[0] if len(named) == 1 else None
                 try:
                     await refuse_own_address(spec.url, reached)
-                    if existing is None:
-                        new_webhook(spec, 0, 0)
+                    if current is None:
+                        becomes[spec.name] = new_webhook(spec, 0, 0)
                     else:
-                        patched(existing, to_match(spec), 0)
+                        becomes[spec.name] = patched(current, to_match(spec), 0)
                 except FieldErrors as exc:
                     for field, messages in exc.errors.items():
-                        errors.setdefault(f"{where}.{field}", []).extend(messages)
-                plan.append((spec, existing))
-            if errors:
-                raise FieldErrors(errors)
+                        invalid.setdefault(f"{where}.{field}", []).extend(messages)
+            if invalid:
+                raise FieldErrors({**invalid, **conflicts})
+            if conflicts:
+                raise Conflict("The scenario does not fit this server as it stands", conflicts)
             applied = ScenarioApplied()
-            for spec, existing in plan:
-                current = None if existing is None else self.registry.webhooks.get(existing.id)
-                if current is None:
-                    applied.created.append((await self.registry.create(spec)).public())
-                elif declared(current, spec):
-                    applied.unchanged.append(await self.registry.public(current))
-                else:
-                    try:
-                        changed = await self.registry.update(current.id, to_match(spec))
-                    except NotFound:  # removed since it was read: the scenario makes it again
-                        applied.created.append((await self.registry.create(spec)).public())
-                    else:
-                        applied.updated.append(await self.registry.public(changed))
+            for spec in scenario.webhooks:
+                await self._declare(spec, applied)
             applied.faults.extend(self.faults.add(fault) for fault in scenario.faults)
             return applied
+
+    def _named(self, name: str) -> list[WebhookRecord]:
+        return sorted(
+            (w for w in self.registry.webhooks.values() if w.name == name), key=lambda w: w.id
+        )
+
+    async def _declare(self, spec: WebhookCreate, applied: ScenarioApplied) -> None:
+        """The webhook named `spec.name` made what `spec` declares (the oldest, if a request
+        made another of that name since the scenario was checked)."""
+        named = self._named(spec.name)
+        if not named:
+            applied.created.append((await self.registry.create(spec)).public())
+            return
+        current = named[0]
+        if declared(current, spec):
+            applied.unchanged.append(await self.registry.public(current))
+            return
+        try:
+            changed = await self.registry.update(current.id, to_match(spec))
+        except NotFound:  # removed since it was read: the scenario makes it again
+            applied.created.append((await self.registry.create(spec)).public())
+        else:
+            applied.updated.append(await self.registry.public(changed))
 
     def _settings_differ(self, server: dict[str, Any]) -> dict[str, list[str]]:
         """Settings cannot change while the server runs: each one given must be what it runs with."""

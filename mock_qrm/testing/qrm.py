@@ -308,7 +308,7 @@ class MockQrm(Bridged):
         try:
             return await self._api.apply_scenario(body)
         except QrmApiError as exc:
-            if exc.status != 422 or not exc.errors:
+            if exc.status not in (409, 422) or not exc.errors:
                 raise
             raise parsed.refused(exc.errors) from None
 

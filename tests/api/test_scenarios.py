@@ -103,47 +103,60 @@ async def test_a_refused_scenario_changes_nothing(api: Client) -> None:
         assert response.status == 201
     before = await webhooks(api)
     port = api.server.port
+    twin = {**ARCHIVE, "name": "twin"}
     body = {
         "webhooks": [
             {**ORDERS, "name": "new one"},
             {**ARCHIVE, "url": "http://127.0.0.1:9009/moved"},
-            {**ARCHIVE, "name": "twin"},
+            twin,
             {**ARCHIVE, "name": "itself", "url": f"http://127.0.0.1:{port}/_mock/reset"},
-            {**ARCHIVE, "name": "new one"},
             {**ORDERS, "name": "auth", "headers": {"Authorization": "Bearer x"}},
         ],
         "faults": [FAULT],
     }
+    twins = [
+        "2 webhooks are named 'twin' (ids 2, 3): remove or rename all but one, so the"
+        " scenario knows which to update"
+    ]
     refused = await apply(api, body, status=422)
     assert refused["errors"] == {
-        "webhooks.2.name": [
-            "2 webhooks are named 'twin' (ids 2, 3): remove or rename all but one, so the"
-            " scenario knows which to update"
-        ],
+        "webhooks.2.name": twins,
         "webhooks.3.url": [
             f"127.0.0.1:{port} is this mock QRM server itself: point the webhook at your"
             " receiver (a delivery to the mock's own API would loop)"
         ],
-        "webhooks.4.name": ["'new one' is declared twice (webhooks.0 too)"],
-        "webhooks.5.headers.Authorization": [
+        "webhooks.4.headers.Authorization": [
             "Authorization comes from basic authentication: turn it off to set your own"
         ],
     }
+    conflict = await apply(api, {"webhooks": [ORDERS, twin], "faults": [FAULT]}, status=409)
+    assert conflict["message"] == "The scenario does not fit this server as it stands"
+    assert conflict["errors"] == {"webhooks.1.name": twins}
     assert await webhooks(api) == before
     assert (await (await api.get("/_mock/faults")).json())["data"] == []
 
 
+async def test_a_name_given_twice_is_one_webhook_declared_then_updated(api: Client) -> None:
+    moved = {**ARCHIVE, "url": "http://127.0.0.1:9009/moved"}
+    applied = (await apply(api, {"webhooks": [ARCHIVE, moved, moved]}))["data"]
+    assert [w["url"] for w in applied["created"]] == [ARCHIVE["url"]]
+    assert [w["url"] for w in applied["updated"]] == [moved["url"]]
+    assert [w["id"] for w in applied["unchanged"]] == [1]
+    assert [(w["name"], w["url"]) for w in await webhooks(api)] == [("archive", moved["url"])]
+
+
 async def test_settings_cannot_change_on_a_running_server(api: Client) -> None:
-    refused = await apply(
-        api, {"server": {"time_scale": 60, "retrys": 1, "timeout": 2}, "webhooks": [ARCHIVE]}, 422
+    conflict = await apply(
+        api, {"server": {"time_scale": 60, "timeout": 2}, "webhooks": [ARCHIVE]}, 409
     )
-    assert refused["errors"] == {
-        "server.retrys": ["unknown setting (did you mean retries?)"],
+    assert conflict["errors"] == {
         "server.time_scale": [
             "cannot change while the server runs (it runs with 1.0): start it with this"
             " setting instead"
         ],
     }
+    unknown = await apply(api, {"server": {"retrys": 1}}, 422)
+    assert unknown["errors"] == {"server.retrys": ["Extra inputs are not permitted"]}
     assert await webhooks(api) == []
     same = await apply(api, {"server": {"time_scale": 1, "timeout": 2.0}, "webhooks": [ARCHIVE]})
     assert [w["name"] for w in same["data"]["created"]] == ["archive"]

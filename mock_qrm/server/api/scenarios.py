@@ -4,7 +4,10 @@ applied to a running server. `mock-qrm export-config` and the kit's `load_config
 
 from __future__ import annotations
 
+from typing import Annotated, Any
+
 from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from mock_qrm.contract.models import (
     Envelope,
@@ -16,8 +19,47 @@ from mock_qrm.contract.models import (
 from mock_qrm.server.api.context import api, service
 from mock_qrm.server.api.errors import error_response
 from mock_qrm.server.api.routing import parse_body, parse_query, reached, respond
+from mock_qrm.server.settings import Settings
 
 TAG = "Scenarios"
+
+
+def _server_settings() -> type[BaseModel]:
+    """Serve's settings by name, each optional and of the type (and bounds) `Settings` takes:
+    what a scenario's `server` may hold, so the document says exactly that."""
+    fields: dict[str, Any] = {}
+    for name, info in Settings.model_fields.items():
+        typed = info.annotation
+        if info.metadata:  # its bounds (`ge`, `le`, ...)
+            typed = Annotated.__class_getitem__((typed, *info.metadata))  # type: ignore[attr-defined]
+        flag = f"`--{name.replace('_', '-')}`"
+        fields[name] = (typed, Field(None, description=flag, json_schema_extra=_no_default))
+    model: type[BaseModel] = create_model(
+        "ScenarioServer", __config__=ConfigDict(extra="forbid"), **fields
+    )
+    return model
+
+
+def _no_default(schema: dict[str, Any]) -> None:
+    """Left out, a setting is not compared: no `default: null` for a value that is never null."""
+    schema.pop("default", None)
+
+
+ScenarioServer = _server_settings()
+ScenarioBody: type[ScenarioApply] = create_model(
+    "ScenarioApply",
+    __base__=ScenarioApply,
+    __doc__=ScenarioApply.__doc__,
+    server=(
+        ScenarioServer,
+        Field(
+            default_factory=ScenarioServer,
+            description="Serve's settings by name: each given must be the value the server"
+            " runs with (409 otherwise); a server's settings cannot change while it runs",
+        ),
+    ),
+)
+"""`ScenarioApply` as the route reads it: `server` checked name by name, type by type."""
 
 
 @api.route(
@@ -48,14 +90,27 @@ async def export_scenario(request: web.Request) -> web.Response:
 @api.route(
     "POST",
     "/_mock/config",
-    summary="Apply a scenario: each webhook created, or updated to match, by name; each fault"
-    " added; settings must be those the server runs with. Checked whole first: a refused"
-    " scenario changes nothing",
+    summary="Apply a scenario: each webhook created, or updated to match, by name, in order;"
+    " each fault added. Checked whole first: a refused scenario changes nothing (409: a name"
+    " two webhooks share, settings the server does not run with)",
     tag=TAG,
-    body=ScenarioApply,
+    body=ScenarioBody,
     response=Envelope[ScenarioApplied],
+    errors=(409,),
 )
 async def apply_scenario(request: web.Request) -> web.Response:
     qrm = service(request)
-    scenario = await parse_body(request, ScenarioApply, qrm.validation_context)
+    body = await parse_body(request, ScenarioBody, qrm.validation_context)
+    given = body.model_dump(include={"server"}, exclude_unset=True).get("server", {})
+    scenario = ScenarioApply(
+        server={name: _plain(value) for name, value in given.items()},
+        webhooks=body.webhooks,
+        faults=body.faults,
+    )
     return respond(Envelope(data=await qrm.apply_scenario(scenario, reached(request))))
+
+
+def _plain(value: Any) -> Any:
+    """A setting's value as given (an API key as its text), for comparing with the running one."""
+    secret = getattr(value, "get_secret_value", None)
+    return secret() if callable(secret) else value
