@@ -224,3 +224,8 @@ def test_an_export_reads_back_as_the_same_scenario() -> None:
     assert [(f.route, f.delay_ms, f.status) for f in scenario.faults] == [
         ("GET /api/v1/reports", 250, None)
     ]
+
+
+def test_a_files_control_characters_never_reach_the_terminal_raw() -> None:
+    [line] = problems('[server]\n"a\\u001b[31mb" = 1\n')
+    assert line.startswith("s.toml:2: server.a\\x1b[31mb: unknown setting")

@@ -88,13 +88,14 @@ class ScenarioError(Exception):
         super().__init__("\n".join(self.lines))
 
 
+_CONTROL = {code: f"\\x{code:02x}" for code in (*range(0x00, 0x20), *range(0x7F, 0xA0))}
+"""A file's keys and text reach a terminal in these lines: their control characters escaped."""
+
+
 def _said(source: str, problem: Problem) -> str:
     where = source if problem.line is None else f"{source}:{problem.line}"
-    return (
-        f"{where}: {problem.field}: {problem.message}"
-        if problem.field
-        else f"{where}: {problem.message}"
-    )
+    field = f"{problem.field}: " if problem.field else ""
+    return f"{where}: {field}{problem.message}".translate(_CONTROL)
 
 
 @dataclass(frozen=True, slots=True)
