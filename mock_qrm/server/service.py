@@ -102,7 +102,7 @@ class QrmService:
             concurrency=settings.concurrency,
             webhook_concurrency=settings.webhook_concurrency,
             file_ready_delay=settings.scaled_file_ready_delay,
-            tls=settings.receiver_tls(),
+            tls=settings.receiver_tls,
         )
         self.registry = WebhookRegistry(db, clock, self.feed, self.dispatcher)
         self.faults = FaultBook()

@@ -91,7 +91,8 @@ class Settings(BaseSettings):
         return self.file_ready_delay / self.time_scale
 
     def receiver_tls(self) -> ssl.SSLContext:
-        """The context every `https` webhook is checked with (SPEC 9.7)."""
+        """The context every `https` webhook is checked with (SPEC 9.7). Some 50 ms to make
+        (the system's CAs): the sender makes it when it first meets an `https` URL."""
         return receiver_context(self.ca_file, insecure=self.insecure_receivers)
 
     @property

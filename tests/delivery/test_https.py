@@ -170,3 +170,17 @@ def test_serve_with_a_missing_ca_file_is_one_line_naming_the_flag(tmp_path: Path
     assert result.stderr.strip() == (
         f"mock-qrm: error: --ca-file: {tmp_path / 'nope.pem'}: no such file"
     ), result.stderr
+
+
+async def test_a_ca_file_gone_since_the_start_fails_as_tls_saying_so(tmp_path: Path) -> None:
+    from mock_qrm.server.delivery.sender import Sender
+    from mock_qrm.server.delivery.tls import receiver_context
+
+    gone = str(tmp_path / "rootCA.pem")
+    sender = Sender(5.0, pool_size=4, tls=lambda: receiver_context(gone))
+    try:
+        result = await sender.send("https://localhost:9/qrm", b"{}", {})
+    finally:
+        await sender.close()
+    assert (result.status, result.error) == (None, "tls")
+    assert result.error_detail == "cannot check localhost's certificate: the CA file no such file"

@@ -71,7 +71,7 @@ class Dispatcher:
         concurrency: int,
         webhook_concurrency: int,
         file_ready_delay: float,
-        tls: ssl.SSLContext | None = None,
+        tls: Callable[[], ssl.SSLContext] | None = None,
     ) -> None:
         self.db = db
         self.clock = clock

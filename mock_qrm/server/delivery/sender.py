@@ -23,6 +23,7 @@ import ssl
 import time
 import zlib
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import cast
@@ -30,7 +31,7 @@ from typing import cast
 import httptools
 from yarl import URL
 
-from mock_qrm.server.delivery.tls import failure_detail
+from mock_qrm.server.delivery.tls import TrustError, failure_detail
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +75,7 @@ def classify(exc: BaseException) -> str:
         return exc.kind
     if isinstance(exc, TimeoutError):
         return "timeout"
-    if isinstance(exc, ssl.SSLError | ssl.CertificateError):
+    if isinstance(exc, ssl.SSLError | ssl.CertificateError | TrustError):
         return "tls"
     if isinstance(exc, socket.gaierror):
         return "dns"
@@ -265,9 +266,10 @@ class Sender:
         timeout: float,
         pool_size: int,
         idle_reuse: float = IDLE_REUSE,
-        tls: ssl.SSLContext | None = None,
+        tls: Callable[[], ssl.SSLContext] | None = None,
     ) -> None:
-        """`tls`: the context `https` webhooks are checked with (default: the system's CAs)."""
+        """`tls` makes the context `https` webhooks are checked with (default: the system's
+        CAs), once, when the first one is sent."""
         self.timeout = timeout
         self._pool_size = pool_size
         self._idle_reuse = idle_reuse
@@ -275,7 +277,8 @@ class Sender:
         self._idle_count = 0
         self._busy: set[_Connection] = set()
         self._addresses: dict[tuple[str, int], tuple[float, list[tuple[int, tuple[str, int]]]]] = {}
-        self._tls = tls
+        self._make_tls = tls or ssl.create_default_context
+        self._tls: ssl.SSLContext | None = None
         self._closed = False
 
     async def send(self, url: str, body: bytes, headers: dict[str, str]) -> SendResult:
@@ -411,7 +414,7 @@ class Sender:
 
     def _tls_context(self) -> ssl.SSLContext:
         if self._tls is None:
-            self._tls = ssl.create_default_context()
+            self._tls = self._make_tls()
         return self._tls
 
     async def close(self) -> None:

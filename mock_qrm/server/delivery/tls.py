@@ -48,8 +48,11 @@ def load_ca_file(context: ssl.SSLContext, ca_file: str) -> None:
 
 
 def check_ca_file(ca_file: str) -> str:
-    """`ca_file` if it loads, else a `TrustError` saying why (settings check it at start)."""
-    load_ca_file(ssl.create_default_context(), ca_file)
+    """`ca_file` if it loads, else a `TrustError` saying why (settings check it at start).
+
+    On a bare context: the system's CAs (some 50 ms to load) have nothing to say about it.
+    """
+    load_ca_file(ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT), ca_file)
     return ca_file
 
 
@@ -61,6 +64,8 @@ def failure_detail(exc: BaseException, host: str) -> str | None:
     certificate`, a name mismatch, an expired certificate); any other TLS failure
     reads `handshake with HOST failed: REASON`.
     """
+    if isinstance(exc, TrustError):  # the CA file went away since the server started
+        return f"cannot check {host}'s certificate: the CA file {exc}"
     if isinstance(exc, ssl.SSLCertVerificationError):
         reason = exc.verify_message or exc.reason or "not trusted"
         return f"{CERTIFICATE_FAILED} {host}: {reason}"
