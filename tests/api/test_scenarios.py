@@ -172,3 +172,15 @@ async def test_a_scenario_body_is_checked_like_any_other(api: Client) -> None:
     assert (await apply(api, {"hooks": []}, 422))["errors"] == {
         "hooks": ["Extra inputs are not permitted"]
     }
+
+
+async def test_the_openapi_document_describes_scenarios_and_tls_details(api: Client) -> None:
+    document = await (await api.get("/openapi.json")).json()
+    config = document["paths"]["/_mock/config"]
+    assert set(config) == {"get", "post"} and "409" in config["post"]["responses"]
+    schemas = document["components"]["schemas"]
+    server = schemas["ScenarioServer"]
+    assert server["additionalProperties"] is False and "time_scale" in server["properties"]
+    assert "errorDetail" in schemas["Attempt"]["properties"]
+    assert "lastErrorDetail" in schemas["Delivery"]["properties"]
+    assert "insecureReceivers" in schemas["Health"]["properties"]
