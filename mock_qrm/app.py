@@ -2,6 +2,9 @@
 
 - `create_app(settings)` wires the server; `serve(app, host, port)` runs it on a socket;
   `Settings` (and `Settings.isolated` for a throw-away server) configures it.
+- `read_scenario(path, environ)` reads a scenario file (SPEC 9.4) whole, or raises a
+  `ScenarioError` listing every problem as `FILE:LINE: field: message`;
+  `create_app(settings, scenario=...)` applies it as the server starts.
 - `InProcess(running)` is its port for code in the same process, the testing kit: the
   calls the kit makes most (create a webhook, upload a report, read a delivery, reset,
   the feed), without the HTTP trip but validated and refused exactly as over HTTP, by
@@ -19,14 +22,21 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 
-from mock_qrm.contract.errors import QrmApiError
-from mock_qrm.contract.models import DeliveryDetail, FeedFrame, UploadedReport, Webhook
-from mock_qrm.server.api import deliveries, faults, health, mock, reports, webhooks
+from mock_qrm.contract.errors import Conflict, FieldErrors, QrmApiError
+from mock_qrm.contract.models import (
+    DeliveryDetail,
+    FeedFrame,
+    ScenarioApplied,
+    UploadedReport,
+    Webhook,
+)
+from mock_qrm.server.api import deliveries, faults, health, mock, reports, scenarios, webhooks
 from mock_qrm.server.api.auth import auth_middleware
 from mock_qrm.server.api.context import SERVICE, api
 from mock_qrm.server.api.errors import error_middleware, failure, loop_guard_middleware
 from mock_qrm.server.api.faults import apply_faults, record_calls
 from mock_qrm.server.delivery.clock import Clock
+from mock_qrm.server.scenario import Scenario, ScenarioError, parse_scenario, read_scenario
 from mock_qrm.server.service import QrmService
 from mock_qrm.server.settings import MEMORY, Settings, default_db_path
 from mock_qrm.serving import (
@@ -44,18 +54,23 @@ __all__ = [
     "MEMORY",
     "InProcess",
     "Running",
+    "Scenario",
+    "ScenarioError",
     "ServeError",
     "Settings",
+    "applied_scenario",
     "create_app",
     "default_db_path",
     "is_loopback",
     "listen",
+    "parse_scenario",
+    "read_scenario",
     "serve",
     "settle_heap",
     "stop_on_signals",
 ]
 
-_ROUTES = (deliveries, faults, health, mock, reports, webhooks)
+_ROUTES = (deliveries, faults, health, mock, reports, scenarios, webhooks)
 """The handler modules: each registers its routes on `api` when imported."""
 
 MAX_BODY = 1024 * 1024
@@ -63,8 +78,19 @@ MAX_BODY = 1024 * 1024
 T = TypeVar("T")
 
 
-def create_app(settings: Settings, clock: Clock | None = None) -> web.Application:
-    """The mock QRM server; the service opens on start-up and closes on clean-up."""
+_APPLIED = web.AppKey("scenario_applied", ScenarioApplied)
+
+
+def create_app(
+    settings: Settings, clock: Clock | None = None, scenario: Scenario | None = None
+) -> web.Application:
+    """The mock QRM server; the service opens on start-up and closes on clean-up.
+
+    With a `scenario`, its webhooks and faults are applied once the service is open,
+    before the server listens: no client ever sees it without them. Its settings are
+    the caller's to put in `settings` (under the flags). A scenario the database's state
+    refuses (a name two webhooks share) fails the start with a `ScenarioError`.
+    """
     app = web.Application(
         middlewares=[
             record_calls,
@@ -81,6 +107,8 @@ def create_app(settings: Settings, clock: Clock | None = None) -> web.Applicatio
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         app[SERVICE] = await QrmService.open(settings, clock)
+        if scenario is not None:
+            app[_APPLIED] = await _applied_at_start(app[SERVICE], settings, scenario)
         yield
         await app[SERVICE].close()
 
@@ -91,6 +119,26 @@ def create_app(settings: Settings, clock: Clock | None = None) -> web.Applicatio
     app.cleanup_ctx.append(lifecycle)
     app.on_shutdown.append(shut_down)
     return app
+
+
+async def _applied_at_start(
+    service: QrmService, settings: Settings, scenario: Scenario
+) -> ScenarioApplied:
+    # Not listening yet: the address a webhook must not point back at is the one it will have.
+    reached = (settings.host, settings.port) if settings.port else None
+    try:
+        return await service.apply_scenario(scenario.body(), reached, starting=True)
+    except (FieldErrors, Conflict) as exc:
+        await service.close()
+        raise scenario.refused(exc.errors or {"": [str(exc)]}) from None
+    except BaseException:
+        await service.close()
+        raise
+
+
+def applied_scenario(app: web.Application) -> ScenarioApplied | None:
+    """What the scenario given to `create_app` did as the server started, if one was."""
+    return app.get(_APPLIED)
 
 
 class InProcess:
@@ -126,6 +174,19 @@ class InProcess:
         moves (a server as good as new, for the kit's next test). Returns the seq of the
         feed's `resync` frame for the wipe."""
         return await self._refused_as_over_http(lambda: self._service.reset(fresh=fresh))
+
+    async def apply_scenario(
+        self, scenario: Scenario, *, with_server: bool = True
+    ) -> ScenarioApplied:
+        """`POST /_mock/config` with the scenario; a refusal as the file's lines (`ScenarioError`).
+
+        `with_server=False` leaves its settings out (a server started from them, under others).
+        """
+        try:
+            body = scenario.body(with_server=with_server)
+            return await self._service.apply_scenario(body, self._reached)
+        except (FieldErrors, Conflict) as exc:
+            raise scenario.refused(exc.errors or {"": [str(exc)]}) from None
 
     def feed(
         self, after_seq: int | None = None, boot_id: str | None = None

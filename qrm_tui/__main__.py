@@ -1,7 +1,9 @@
 """`qrm-tui`: flags and environment → where the data comes from → the app.
 
 With no --server, the app embeds a mock QRM server (state in the user's data
-folder, settings from the `MOCK_QRM_*` variables like `mock-qrm serve`).
+folder, settings from the `MOCK_QRM_*` variables like `mock-qrm serve`), started
+in the state of a scenario file with --config (or `MOCK_QRM_CONFIG`), as `mock-qrm
+serve --config` starts; with --server, --config applies the file to that server.
 With --demo, the embedded server gets its own database and a living workload.
 With --web, browsers get the app instead of this terminal (see `qrm_tui.web`).
 """
@@ -11,19 +13,21 @@ from __future__ import annotations
 import argparse
 import os
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from mock_qrm import __version__
 from mock_qrm.client.settings import ClientSettings, ClientSettingsError
 from mock_qrm.contract.rules import check_url
 
 if TYPE_CHECKING:
+    from mock_qrm.app import Scenario
     from qrm_tui.app import Target
     from qrm_tui.demo import DemoLock
     from qrm_tui.web import WebSettings
 
 PROG = "qrm-tui"
 SCREENS = ("webhooks", "deliveries", "reports", "faults")
+CONFIG_ENV = "MOCK_QRM_CONFIG"
 """Textual, the server and pydantic are imported once the flags are read: `qrm-tui
 --version` and a bad flag answer at once."""
 
@@ -60,6 +64,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--api-key",
         metavar="KEY",
         help="the server's API key, if it has one (env QRM_TUI_API_KEY or MOCK_QRM_API_KEY)",
+    )
+    parser.add_argument(
+        "--config",
+        metavar="FILE.toml",
+        help="a scenario file (see docs/scenarios.md): the embedded server starts in the state it"
+        " declares, as `mock-qrm serve --config` does (env MOCK_QRM_CONFIG); with --server, its"
+        " webhooks and faults are applied to that server",
     )
     parser.add_argument(
         "--demo",
@@ -129,6 +140,7 @@ def run_web_app(
                 api_key=target.api_key,
                 embedded=target.embedded,
                 demo=target.demo,
+                scenario=target.scenario,
             )
         )
     except WebError as exc:
@@ -151,6 +163,8 @@ def resolve_target(
 
     if args.demo and args.server is not None:
         parser.error("--demo runs its own server: it cannot be combined with --server")
+    if args.demo and args.config is not None:
+        parser.error("--demo declares its own webhooks: it cannot be combined with --config")
     given = {k: v for k in ("server", "api_key") if (v := getattr(args, k)) is not None}
     try:
         client = ClientSettings.resolve(given, environ)
@@ -158,22 +172,87 @@ def resolve_target(
         parser.error(str(exc))
     server, api_key = client.server, client.api_key
     if server is not None and not args.demo:
+        if args.config is not None:
+            apply_to_server(parser, load_scenario(parser, args.config, environ), server, api_key)
         return Target(server=server, api_key=api_key)
+    scenario = None
+    if not args.demo:
+        scenario = load_scenario(parser, args.config or environ.get(CONFIG_ENV), environ)
+    # Loopback and any free port; every other setting from the scenario, then MOCK_QRM_*,
+    # like `mock-qrm serve`.
+    values: dict[str, Any] = {**(scenario.server if scenario else {})}
+    values.update(host="127.0.0.1", port=0)
+    if args.api_key is not None:
+        values["api_key"] = SecretStr(args.api_key)
     try:
-        # Loopback and any free port; every other setting from MOCK_QRM_* like `mock-qrm serve`.
-        if args.api_key is None:
-            settings = Settings(host="127.0.0.1", port=0)
-        else:
-            settings = Settings(host="127.0.0.1", port=0, api_key=SecretStr(args.api_key))
+        settings = Settings(**values)
     except ValidationError as exc:
         details = "; ".join(
-            f"MOCK_QRM_{'_'.join(str(p) for p in loc).upper()}: {message}"
+            _where_from(scenario, values, loc) + f": {message}"
             for loc, message in validation_messages(exc)
         )
         parser.error(f"the embedded server's settings are not valid: {details}")
     if args.demo:
         return Target(embedded=demo_settings(settings, demo_db_path()), demo=DemoOptions())
-    return Target(embedded=settings)
+    return Target(embedded=settings, scenario=scenario)
+
+
+def _where_from(
+    scenario: Scenario | None, values: dict[str, object], loc: tuple[int | str, ...]
+) -> str:
+    """A setting's source: the scenario file's line, the flag, or the environment variable."""
+    name = "_".join(str(p) for p in loc)
+    if (
+        scenario is not None
+        and name in scenario.server
+        and values.get(name) is scenario.server[name]
+    ):
+        return f"{scenario.source}:{scenario.line('server.' + name)}: server.{name}"
+    if name == "api_key" and name in values:
+        return "--api-key"
+    return f"MOCK_QRM_{name.upper()}"
+
+
+def load_scenario(
+    parser: argparse.ArgumentParser, path: str | None, environ: Mapping[str, str]
+) -> Scenario | None:
+    """The scenario file, if one is named; its problems, every one, each a usage error line."""
+    if not path:
+        return None
+    from mock_qrm.app import ScenarioError, read_scenario
+
+    try:
+        return read_scenario(path, environ)
+    except ScenarioError as exc:
+        _problems(parser, exc.source, exc.lines)
+
+
+def _problems(parser: argparse.ArgumentParser, source: str, lines: list[str]) -> NoReturn:
+    said = f"{source}: {len(lines)} problem{'' if len(lines) == 1 else 's'}; nothing was changed"
+    parser.exit(2, "".join(f"{PROG}: error: {line}\n" for line in (*lines, said)))
+
+
+def apply_to_server(
+    parser: argparse.ArgumentParser, scenario: Scenario | None, server: str, api_key: str | None
+) -> None:
+    """`POST /_mock/config` with the scenario, before the app starts: refused, nothing runs."""
+    if scenario is None:
+        return
+    from mock_qrm.client import calls
+    from mock_qrm.client.blocking import BlockingClient
+    from mock_qrm.client.errors import QrmUnavailable
+    from mock_qrm.contract.errors import QrmApiError
+
+    body = scenario.body().model_dump(mode="json", by_alias=True)
+    try:
+        with BlockingClient(server, api_key) as client:
+            client.data(calls.apply_scenario(body))
+    except QrmApiError as exc:
+        if exc.status in (409, 422) and exc.errors:
+            _problems(parser, scenario.source, scenario.refused(exc.errors).lines)
+        parser.exit(1, f"{PROG}: error: {server} refused the scenario: {exc.describe()}\n")
+    except QrmUnavailable as exc:
+        parser.exit(1, f"{PROG}: error: {exc}\n")
 
 
 def prepare_demo(parser: argparse.ArgumentParser, target: Target) -> DemoLock | None:

@@ -26,7 +26,8 @@ from textual.reactive import reactive, var
 from textual.screen import ModalScreen
 from textual.worker import Worker
 
-from mock_qrm.app import Settings, settle_heap
+from mock_qrm.app import Scenario, Settings, settle_heap
+from mock_qrm.client.scenario import scenario_file
 from mock_qrm.contract.display import printable
 from mock_qrm.contract.models import EventComponent, Health, Webhook
 from qrm_tui.client import (
@@ -70,6 +71,8 @@ class Target:
     embedded: Settings | None = None
     demo: DemoOptions | None = None
     """With an embedded server: add the demo's receiver, webhooks and uploads."""
+    scenario: Scenario | None = None
+    """With an embedded server: the scenario file it starts in (`--config`)."""
 
 
 SWITCH_MASK = 1 / 60
@@ -137,6 +140,14 @@ class QrmTuiApp(App[None]):
             tooltip="List every key",
             id="app.help",
         ),
+        Binding(
+            "ctrl+e",
+            "export_scenario",
+            "Export scenario",
+            show=False,
+            tooltip="Save the server's state as a scenario file for `mock-qrm serve --config`",
+            id="app.export_scenario",
+        ),
         Binding("q", "quit", "Quit", tooltip="Quit qrm-tui", id="app.quit"),
     ]
 
@@ -144,6 +155,8 @@ class QrmTuiApp(App[None]):
     connection_detail = reactive("")
     server_label = reactive("")
     time_scale = reactive(1.0)
+    insecure_receivers = reactive(False)
+    """The server does not check `https` webhooks' certificates (SPEC 9.7)."""
     webhooks: var[dict[int, Webhook]] = var(dict, always_update=True)
     """The registry as last read or announced, by id; screens render it."""
     loaded = var(False)
@@ -165,7 +178,9 @@ class QrmTuiApp(App[None]):
     ) -> None:
         super().__init__()
         self.target = target
-        self.embedded = None if target.embedded is None else EmbeddedServer(target.embedded)
+        self.embedded = (
+            None if target.embedded is None else EmbeddedServer(target.embedded, target.scenario)
+        )
         self.demo = None if target.demo is None else Demo(target.demo)
         self.store = LiveStore()
         self._webhook_inbox = self.store.deliveries.open()
@@ -359,6 +374,7 @@ class QrmTuiApp(App[None]):
 
     def _health(self, health: Health) -> None:
         self.time_scale = health.time_scale
+        self.insecure_receivers = health.insecure_receivers
         self.max_attempts = health.max_attempts
         if not health.manual_clock:
             self._manual_now = None
@@ -495,5 +511,48 @@ class QrmTuiApp(App[None]):
         others = [screen for screen in screens if not isinstance(self.screen, screen)]
         self.push_screen(HelpScreen(help_rows(self.screen) + screen_rows(self, others)))
 
+    def action_export_scenario(self) -> None:
+        if self.require_online("export the scenario"):
+            self.export_scenario()
+
+    @work(group="export", exclusive=True, exit_on_error=False)
+    async def export_scenario(self, folder: Path | None = None) -> Path | None:
+        """The state as `mock-qrm export-config` writes it, saved as a new file (in the
+        current folder): passwords stay `${ENV}` placeholders, named in the notice."""
+        document = await self.client.scenario()
+        text, variables = scenario_file(
+            document.model_dump(mode="json", by_alias=True), self.client.base_url
+        )
+        path = _new_file(folder or Path.cwd(), "qrm-scenario", ".toml")
+        try:
+            path.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            self.notify(
+                f"Could not save {path}: {exc.strerror or exc}",
+                title="Scenario not exported",
+                severity="error",
+                markup=False,
+            )
+            return None
+        webhooks, faults = len(document.webhooks), len(document.faults)
+        said = (
+            f"{webhooks} webhook{'' if webhooks == 1 else 's'},"
+            f" {faults} fault{'' if faults == 1 else 's'}."
+        )
+        if variables:
+            said += f" Set {', '.join(variables)} before `mock-qrm serve --config {path.name}`."
+        self.notify(f"Saved {path}: {said}", title="Scenario exported", markup=False)
+        return path
+
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         report_worker_failure(self, event)
+
+
+def _new_file(folder: Path, stem: str, suffix: str) -> Path:
+    """`folder/stem.suffix`, or `stem-2.suffix`, ...: never over a file already there."""
+    path = folder / f"{stem}{suffix}"
+    number = 2
+    while path.exists():
+        path = folder / f"{stem}-{number}{suffix}"
+        number += 1
+    return path

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from mock_qrm.app import ServeError, Settings, create_app, serve
+from mock_qrm.app import Scenario, ScenarioError, ServeError, Settings, create_app, serve
 from mock_qrm.contract.errors import StorageError
 
 SHUTDOWN_TIMEOUT = 0.5
@@ -16,10 +16,12 @@ class EmbeddedError(Exception):
 
 
 class EmbeddedServer:
-    """`create_app(settings)` on an `AppRunner`, listening on loopback (port 0: any free one)."""
+    """`create_app(settings)` on an `AppRunner`, listening on loopback (port 0: any free one);
+    started in a scenario's state when given one (`qrm-tui --config`)."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, scenario: Scenario | None = None) -> None:
         self.settings = settings
+        self.scenario = scenario
         self._runner: web.AppRunner | None = None
         self.url: str | None = None
 
@@ -29,13 +31,15 @@ class EmbeddedServer:
             return self.url
         try:
             running = await serve(
-                create_app(self.settings),
+                create_app(self.settings, scenario=self.scenario),
                 self.settings.host,
                 self.settings.port,
                 shutdown_timeout=SHUTDOWN_TIMEOUT,
             )
         except (StorageError, ServeError) as exc:
             raise EmbeddedError(str(exc)) from None
+        except ScenarioError as exc:
+            raise EmbeddedError("; ".join(exc.lines)) from None
         self._runner = running.runner
         self.url = running.url
         return self.url

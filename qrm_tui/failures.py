@@ -15,6 +15,7 @@ from qrm_tui.client import QrmApiError, QrmUnavailable, describe_error
 
 WORKER_ACTIONS = {
     "count": "count the deliveries",
+    "export_scenario": "export the scenario",
     "load": "load the delivery",
     "load_deliveries": "load the report's deliveries",
     "load_document": "load the report",

@@ -138,10 +138,15 @@ def attempt_label(delivery: Delivery, max_attempts: int) -> str:
     )
 
 
-def answer_label(status: int | None, error: str | None) -> tuple[str, Tone]:
-    """A response status (`200`, `500`) or the error class of a failure that got none."""
+def answer_label(
+    status: int | None, error: str | None, detail: str | None = None
+) -> tuple[str, Tone]:
+    """A response status (`200`, `500`) or the error class of a failure that got none;
+    `tls: cert` for a receiver's certificate the server does not trust."""
     if status is not None:
         return str(status), "text-success" if status == 200 else "text-error"
+    if labels.is_certificate_failure(error, detail):
+        return labels.CERTIFICATE_SHORT, "text-error"
     if error:
         return SHORT_ERRORS.get(error, error), "text-error"
     return "—", "muted"

@@ -31,6 +31,8 @@ from textual_serve.server import Server, to_int
 from mock_qrm import __version__
 from mock_qrm.app import (
     Running,
+    Scenario,
+    ScenarioError,
     ServeError,
     Settings,
     create_app,
@@ -211,9 +213,11 @@ async def run_web(
     api_key: str | None,
     embedded: Settings | None = None,
     demo: DemoOptions | None = None,
+    scenario: Scenario | None = None,
     say: Callable[[str], None] = print,
 ) -> None:
-    """Serve the app until SIGINT or SIGTERM; with `embedded` settings, one shared server.
+    """Serve the app until SIGINT or SIGTERM; with `embedded` settings, one shared server
+    first (in `scenario`'s state, if given).
 
     The app's port is taken first: if it is in use, nothing else starts (the embedded
     server would open, and seed, its database).
@@ -227,13 +231,15 @@ async def run_web(
         if embedded is not None:
             try:
                 mock = await serve(
-                    create_app(embedded),
+                    create_app(embedded, scenario=scenario),
                     embedded.host,
                     embedded.port,
                     shutdown_timeout=SHUTDOWN_TIMEOUT,
                 )
             except (StorageError, ServeError) as exc:
                 raise WebError(f"the embedded server could not start: {exc}") from None
+            except ScenarioError as exc:
+                raise WebError("; ".join(exc.lines)) from None
             server, api_key = mock.url, embedded.api_key_value
         if server is None:
             raise WebError("no server to point the app at")

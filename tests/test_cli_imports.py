@@ -92,6 +92,7 @@ def test_a_command_that_only_prints_imports_no_server_no_client_library(
         ["reports", "list"],
         ["clock"],
         ["faults", "list"],
+        ["export-config"],
         ["upload-report", "--set", "caseNumber=C-1"],
     ],
     ids=lambda argv: "-".join(argv[:2]),

@@ -37,7 +37,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         finally:
             sys.stdout.flush()
     except CliError as exc:
-        _fail(str(exc), exc.status)
+        _fail(str(exc), exc.status, exc.more)
     except KeyboardInterrupt:
         sys.exit(130)
     except BrokenPipeError:  # the reader stopped early (`| head`): nothing more to say
@@ -65,9 +65,10 @@ def _said(exc: Exception) -> CliError:
     )
 
 
-def _fail(message: str, status: int) -> None:
+def _fail(message: str, status: int, more: Sequence[str] = ()) -> None:
     from mock_qrm.cli.output import printable
 
     with contextlib.suppress(OSError):
-        print(f"{PROG}: error: {printable(message)}", file=sys.stderr, flush=True)
+        for line in (message, *more):
+            print(f"{PROG}: error: {printable(line)}", file=sys.stderr, flush=True)
     sys.exit(status or EXIT_FAILED)

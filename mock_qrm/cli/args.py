@@ -8,7 +8,7 @@ or waited for.
 from __future__ import annotations
 
 import argparse
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 PROG = "mock-qrm"
@@ -19,15 +19,17 @@ EXIT_USAGE = 2
 
 class CliError(Exception):
     """A failure to report in one line (`mock-qrm: error: ...`) and exit with its status:
-    2 for a usage error, 1 for anything else."""
+    2 for a usage error, 1 for anything else. `more`: further lines, each its own error
+    line (a scenario file's problems, all at once)."""
 
-    def __init__(self, message: str, status: int = EXIT_FAILED) -> None:
+    def __init__(self, message: str, status: int = EXIT_FAILED, more: Sequence[str] = ()) -> None:
         super().__init__(message)
         self.status = status
+        self.more = tuple(more)
 
 
-def usage(message: str) -> CliError:
-    return CliError(message, status=EXIT_USAGE)
+def usage(message: str, more: Sequence[str] = ()) -> CliError:
+    return CliError(message, status=EXIT_USAGE, more=more)
 
 
 # --- argument types (argparse calls them; an ArgumentTypeError is a usage error) ---------

@@ -81,8 +81,11 @@ def attempts(d: dict[str, Any], most: int) -> str:
 
 
 def answer(d: dict[str, Any]) -> str:
+    """The last answer in a table cell: a status, an error class, or `tls: cert`."""
     if d.get("lastResponseStatus") is not None:
         return str(d["lastResponseStatus"])
+    if labels.is_certificate_failure(d.get("lastError"), d.get("lastErrorDetail")):
+        return labels.CERTIFICATE_SHORT
     return d.get("lastError") or "-"
 
 
@@ -183,7 +186,9 @@ def _show(client: BlockingClient, delivery_id: int, as_json: bool) -> None:
                 which,
                 local(attempt["startedAt"]),
                 attempt["url"],
-                attempt.get("responseStatus") or attempt.get("error") or "-",
+                attempt.get("responseStatus")
+                or labels.error_label(attempt.get("error"), attempt.get("errorDetail"))
+                or "-",
                 "" if took is None else f"{took} ms",
                 attempt.get("outcome") or "in flight",
             )
@@ -272,7 +277,7 @@ class AttemptLines:
         answered = (
             str(d.last_response_status)
             if d.last_response_status is not None
-            else (d.last_error or "-")
+            else (labels.error_label(d.last_error, d.last_error_detail) or "-")
         )
         return printable(f"{head} {which}  <-- {answered} {latency}  {outcome}")
 
@@ -308,7 +313,11 @@ def run_redeliver(args: argparse.Namespace) -> None:
         if args.json:
             print_json(attempt)
             return
-        answered = attempt.get("responseStatus") or attempt.get("error") or "-"
+        answered = (
+            attempt.get("responseStatus")
+            or labels.error_label(attempt.get("error"), attempt.get("errorDetail"))
+            or "-"
+        )
         say(
             f"delivery {args.id}: manual attempt {attempt['number']} -> {answered}"
             f" ({attempt.get('outcome')})"

@@ -44,6 +44,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "deliveries:add_wait",
         "wait on the live feed until a delivery matches; exit 1 on timeout",
     ),
+    "export-config": (
+        "scenario:add_export",
+        "print the running state as a scenario file (TOML) that `serve --config` starts from",
+    ),
     "upload-report": ("reports:add_upload", "simulate an inspector uploading a report"),
     "trigger": ("reports:add_trigger", "emit a catalog event for an existing report"),
     "check-receiver": (

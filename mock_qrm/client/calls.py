@@ -63,6 +63,19 @@ def reset() -> Call:
     return Call("POST", "/_mock/reset")
 
 
+# --- scenarios (SPEC 9.4) -------------------------------------------------------------
+
+
+def scenario(with_secrets: bool = False) -> Call:
+    """The running state as a scenario (`ScenarioDocument`); passwords only `with_secrets`."""
+    return Call("GET", "/_mock/config", _query(with_secrets="true" if with_secrets else None))
+
+
+def apply_scenario(body: Mapping[str, Any]) -> Call:
+    """A scenario as `ScenarioApply` (camelCase, like every body): webhooks and faults."""
+    return Call("POST", "/_mock/config", body=dict(body))
+
+
 # --- faults on QRM's routes, and the calls receivers made ---------------------------
 
 

@@ -36,6 +36,8 @@ from mock_qrm.contract.models import (
     Health,
     Page,
     ReportRow,
+    ScenarioApplied,
+    ScenarioDocument,
     UploadedReport,
     Webhook,
 )
@@ -130,6 +132,15 @@ class QrmClient:
 
     async def reset(self) -> None:
         await self.send(calls.reset())
+
+    # --- scenarios ---------------------------------------------------------------
+
+    async def scenario(self, *, with_secrets: bool = False) -> ScenarioDocument:
+        return await self._data(ScenarioDocument, calls.scenario(with_secrets))
+
+    async def apply_scenario(self, body: Mapping[str, Any]) -> ScenarioApplied:
+        """`POST /_mock/config`; a refusal is a 422 `QrmApiError` keyed `webhooks.0.url`, ..."""
+        return await self._data(ScenarioApplied, calls.apply_scenario(body))
 
     # --- faults on QRM's routes, and the calls receivers made ---------------------
 

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
+from mock_qrm.client.labels import error_label
 from mock_qrm.contract.codes import DeliveryStatus
 from mock_qrm.contract.models import Delivery, DeliveryFilter
 
@@ -98,7 +99,7 @@ def describe_delivery(delivery: Delivery) -> str:
     if delivery.last_response_status is not None:
         last = f"last answer HTTP {delivery.last_response_status}"
     elif delivery.last_error is not None:
-        last = f"last error {delivery.last_error}"
+        last = f"last error {error_label(delivery.last_error, delivery.last_error_detail)}"
     else:
         last = "no answer yet"
     line = (

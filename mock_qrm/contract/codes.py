@@ -37,6 +37,12 @@ class Outcome(StrEnum):
     INTERRUPTED = "interrupted"
 
 
+CERTIFICATE_FAILED = "certificate verify failed for"
+"""How the `errorDetail` of a `tls` failure starts when the receiver's certificate was not
+trusted (`certificate verify failed for HOST: self-signed certificate`, SPEC 9.7): clients
+tell a certificate failure from other TLS failures by it."""
+
+
 FAULT_ROUTES = (
     "POST /api/v1/auth/login",
     "GET /api/v1/reports",

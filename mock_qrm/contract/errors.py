@@ -54,7 +54,12 @@ class FieldErrors(Exception):
 
 
 class Conflict(Exception):
-    """409: the request is well-formed but cannot apply to the resource as it stands."""
+    """409: the request is well-formed but cannot apply to the resource as it stands;
+    `errors`, if given, say where (keyed by dotted field path, as a 422's)."""
+
+    def __init__(self, message: str, errors: dict[str, list[str]] | None = None) -> None:
+        super().__init__(message)
+        self.errors = errors
 
 
 class RateLimited(Exception):
@@ -137,7 +142,7 @@ def validation_messages(
                 loc = prefix + loc[len(prefix) + 1 :]
                 break
         where = tuple(part for part in loc if part != "[key]")
-        messages.append((where, (word or _worded)(error)))
+        messages.append((where, (word or worded)(error)))
     return messages
 
 
@@ -150,7 +155,8 @@ _BOUNDS = {
 """Pydantic's numeric bounds ("Input should be greater than or equal to 1"), said plainly."""
 
 
-def _worded(error: Any) -> str:
+def worded(error: Any) -> str:
+    """One of pydantic's errors (its dict) in the words every face shows."""
     bound = _BOUNDS.get(error["type"])
     limit = (error.get("ctx") or {}).get(bound[0]) if bound else None
     if bound is not None and limit is not None:

@@ -408,6 +408,9 @@ class Attempt(CamelModel):
     response_body: str | None = None
     response_truncated: bool = False
     error: str | None = None
+    error_detail: str | None = None
+    """More than the error class says, where there is more: a `tls` failure's reason,
+    `certificate verify failed for HOST: self-signed certificate`."""
     outcome: Outcome | None = None
     """`None` while the attempt is in flight."""
 
@@ -429,6 +432,8 @@ class Delivery(CamelModel):
     completed_at: Timestamp | None = None
     last_response_status: int | None = None
     last_error: str | None = None
+    last_error_detail: str | None = None
+    """The last attempt's `errorDetail`."""
     last_duration_ms: int | None = None
 
 
@@ -615,6 +620,68 @@ class ApiCall(CamelModel):
     fault_id: int | None = None
 
 
+# --- scenarios: the mock's state as a file declares it (SPEC 9.4) -------------------------
+
+
+class ScenarioBasicAuth(CamelModel):
+    username: str
+    password: str | None = None
+    """Shown only when asked for (`with_secrets=true`); a scenario file reads it from `${ENV}`."""
+
+
+class ScenarioWebhook(CamelModel):
+    """A webhook as a scenario declares it: its fields, not its id or history."""
+
+    name: str
+    url: str
+    events: list[str]
+    active: bool = True
+    basic_auth: ScenarioBasicAuth | None = None
+    headers: dict[str, str] = Field(default_factory=dict)
+    rate_limit: RateLimit | None = None
+
+
+class ScenarioDocument(CamelModel):
+    """The running state in a scenario file's shape: `mock-qrm export-config` writes it as TOML.
+
+    `server` holds serve's settings by their names (`time_scale`, as `--time-scale` and
+    `MOCK_QRM_TIME_SCALE` name them), all but where and how it listens (`host`, `port`,
+    `db`, `api_key`); `faults` are the active ones, each with the calls it has left.
+    """
+
+    server: dict[str, Any] = Field(default_factory=dict)
+    webhooks: list[ScenarioWebhook] = Field(default_factory=list)
+    faults: list[FaultSpec] = Field(default_factory=list)
+
+
+class ScenarioApply(RequestModel):
+    """A scenario to apply to a running server: each webhook created, or updated to match, by
+    name; each fault added. `server` settings cannot change while it runs: any given must be
+    the values it runs with."""
+
+    server: dict[str, Any] = Field(default_factory=dict)
+    webhooks: list[WebhookCreate] = Field(default_factory=list)
+    faults: list[FaultSpec] = Field(default_factory=list)
+
+
+class ScenarioApplied(CamelModel):
+    """What applying a scenario did: webhooks created, updated, already as declared; faults added."""
+
+    created: list[Webhook] = Field(default_factory=list)
+    updated: list[Webhook] = Field(default_factory=list)
+    unchanged: list[Webhook] = Field(default_factory=list)
+    faults: list[Fault] = Field(default_factory=list)
+
+    def summary(self) -> str:
+        """`2 webhooks created, 1 updated, 0 unchanged; 1 fault added`."""
+        faults = len(self.faults)
+        return (
+            f"{len(self.created)} webhook{'' if len(self.created) == 1 else 's'} created,"
+            f" {len(self.updated)} updated, {len(self.unchanged)} unchanged;"
+            f" {faults} fault{'' if faults == 1 else 's'} added"
+        )
+
+
 class OverdueItem(CamelModel):
     """The work that has most missed its time."""
 
@@ -646,6 +713,8 @@ class Health(CamelModel):
     timeout_seconds: float
     retry_interval_seconds: float
     """Both after the time scale, as the dispatcher applies them."""
+    insecure_receivers: bool = False
+    """`https` webhooks' certificates are not checked (`--insecure-receivers`)."""
 
 
 # --- live feed -------------------------------------------------------------
@@ -717,3 +786,8 @@ class WebhookQuery(PageQuery):
     """Webhooks are few: one page of up to 200 is the whole registry for most users."""
 
     limit: Annotated[int, Field(ge=1, le=200)] = 200
+
+
+class ScenarioQuery(QueryModel):
+    with_secrets: bool = False
+    """Show webhooks' basic-auth passwords (see docs/scenarios.md on who may)."""

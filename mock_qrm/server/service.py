@@ -17,9 +17,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import ValidationError
+
 from mock_qrm import __version__
 from mock_qrm.contract.catalog import EventCatalog
-from mock_qrm.contract.errors import Conflict, FieldErrors, NotFound
+from mock_qrm.contract.errors import Conflict, FieldErrors, NotFound, validation_messages
 from mock_qrm.contract.models import (
     Attempt,
     ClockState,
@@ -28,12 +30,18 @@ from mock_qrm.contract.models import (
     EmittedEvent,
     EventComponent,
     EventTypeOut,
+    FaultSpec,
     Health,
     LoginForm,
     LoginResult,
     OverdueItem,
     ReportQuery,
     ReportRow,
+    ScenarioApplied,
+    ScenarioApply,
+    ScenarioBasicAuth,
+    ScenarioDocument,
+    ScenarioWebhook,
     UploadedReport,
     Webhook,
     WebhookCreate,
@@ -48,6 +56,7 @@ from mock_qrm.server.delivery.loopguard import refuse_own_address
 from mock_qrm.server.delivery.registry import WebhookRegistry
 from mock_qrm.server.domain.faults import FaultBook
 from mock_qrm.server.domain.records import FIRST_REPORT_ID, GeneratedReport, WebhookRecord
+from mock_qrm.server.domain.webhooks import declared, new_webhook, patched, to_match
 from mock_qrm.server.reports import (
     ReportGenerator,
     ReportOverrideError,
@@ -56,10 +65,12 @@ from mock_qrm.server.reports import (
     render_pdf,
     with_pdf_url,
 )
+from mock_qrm.server.scenario import PATH_SETTINGS, exported_settings, unknown_name
 from mock_qrm.server.settings import Settings
 from mock_qrm.server.store import journal
 from mock_qrm.server.store import reports as report_store
 from mock_qrm.server.store.db import Database
+from mock_qrm.serving import is_loopback
 
 TOKEN_LIFETIME = 24 * 3600.0
 STORE_PROBE_SECONDS = 1.0
@@ -98,6 +109,7 @@ class QrmService:
             concurrency=settings.concurrency,
             webhook_concurrency=settings.webhook_concurrency,
             file_ready_delay=settings.scaled_file_ready_delay,
+            tls=settings.receiver_tls,
         )
         self.registry = WebhookRegistry(db, clock, self.feed, self.dispatcher)
         self.faults = FaultBook()
@@ -106,6 +118,8 @@ class QrmService:
         self._user_tokens: dict[str, deque[bytes]] = {}
         """Each username's tokens, oldest first."""
         self._resetting = asyncio.Lock()
+        self._applying = asyncio.Lock()
+        """One scenario at a time: two that name the same new webhook create it once."""
         self._closed = False
         self._seeded_here = False
         """This process seeded the database: every report below the first upload is a seeded one."""
@@ -249,6 +263,147 @@ class QrmService:
     async def delete_webhook(self, webhook_id: int) -> None:
         await self.registry.delete(webhook_id)
 
+    # --- scenarios (SPEC 9.4) ------------------------------------------------------
+
+    def scenario(self, *, with_secrets: bool = False) -> ScenarioDocument:
+        """The running state as a scenario declares it; passwords only `with_secrets`."""
+        return ScenarioDocument(
+            server=exported_settings(self.settings),
+            webhooks=[
+                ScenarioWebhook(
+                    name=w.name,
+                    url=w.url,
+                    events=list(w.events),
+                    active=w.active,
+                    basic_auth=None
+                    if w.auth_username is None
+                    else ScenarioBasicAuth(
+                        username=w.auth_username,
+                        password=w.auth_password if with_secrets else None,
+                    ),
+                    headers=dict(w.headers),
+                    rate_limit=w.rate_limit,
+                )
+                for w in sorted(self.registry.webhooks.values(), key=lambda w: w.id)
+            ],
+            faults=[
+                FaultSpec(
+                    route=f.route,
+                    status=f.status,
+                    delay_ms=f.delay_ms,
+                    retry_after=f.retry_after,
+                    reset=f.reset,
+                    times=f.remaining,
+                )
+                for f in self.faults.list()
+            ],
+        )
+
+    def may_see_secrets(self, peer: str | None) -> bool:
+        """Passwords go to a caller with the API key, or on loopback when there is none.
+
+        Whoever may call the API may already point a webhook at a receiver of their
+        own and read its password there (the URL can change, the password stays): this
+        shows them nothing they could not get. A server without a key listens on
+        loopback only; the peer check holds when a proxy forwards to it.
+        """
+        return self.settings.api_key is not None or (peer is not None and is_loopback(peer))
+
+    async def apply_scenario(
+        self, scenario: ScenarioApply, reached: Address | None, *, starting: bool = False
+    ) -> ScenarioApplied:
+        """Each webhook created, or updated to match, by name, in order; each fault added.
+
+        Everything is checked before anything is written, so a refused scenario changes
+        nothing: a webhook the API would refuse (422: headers that cannot be sent, a URL
+        that is this server), or one the server as it stands cannot take (409: a name two
+        of its webhooks share, settings it does not run with). Then one transaction per
+        webhook, through the registry, as the routes write. A name given twice is one
+        webhook, declared and then updated. `starting`: applied as the server starts, its
+        settings already made from the scenario's (and the flags').
+        """
+        async with self._applying:
+            invalid: dict[str, list[str]] = {}
+            conflicts = {} if starting else self._settings_differ(scenario.server)
+            becomes: dict[str, WebhookRecord] = {}
+            """Each name as the webhooks before it in the scenario leave it."""
+            for index, spec in enumerate(scenario.webhooks):
+                where = f"webhooks.{index}"
+                current = becomes.get(spec.name)
+                if current is None:
+                    named = self._named(spec.name)
+                    if len(named) > 1:
+                        ids = ", ".join(str(w.id) for w in named)
+                        conflicts[f"{where}.name"] = [
+                            f"{len(named)} webhooks are named {spec.name!r} (ids {ids}): remove"
+                            " or rename all but one, so the scenario knows which to update"
+                        ]
+                    current = named[0] if len(named) == 1 else None
+                try:
+                    await refuse_own_address(spec.url, reached)
+                    if current is None:
+                        becomes[spec.name] = new_webhook(spec, 0, 0)
+                    else:
+                        becomes[spec.name] = patched(current, to_match(spec), 0)
+                except FieldErrors as exc:
+                    for field, messages in exc.errors.items():
+                        invalid.setdefault(f"{where}.{field}", []).extend(messages)
+            if invalid:
+                raise FieldErrors({**invalid, **conflicts})
+            if conflicts:
+                raise Conflict("The scenario does not fit this server as it stands", conflicts)
+            applied = ScenarioApplied()
+            for spec in scenario.webhooks:
+                await self._declare(spec, applied)
+            applied.faults.extend(self.faults.add(fault) for fault in scenario.faults)
+            return applied
+
+    def _named(self, name: str) -> list[WebhookRecord]:
+        return sorted(
+            (w for w in self.registry.webhooks.values() if w.name == name), key=lambda w: w.id
+        )
+
+    async def _declare(self, spec: WebhookCreate, applied: ScenarioApplied) -> None:
+        """The webhook named `spec.name` made what `spec` declares (the oldest, if a request
+        made another of that name since the scenario was checked)."""
+        named = self._named(spec.name)
+        if not named:
+            applied.created.append((await self.registry.create(spec)).public())
+            return
+        current = named[0]
+        if declared(current, spec):
+            applied.unchanged.append(await self.registry.public(current))
+            return
+        try:
+            changed = await self.registry.update(current.id, to_match(spec))
+        except NotFound:  # removed since it was read: the scenario makes it again
+            applied.created.append((await self.registry.create(spec)).public())
+        else:
+            applied.updated.append(await self.registry.public(changed))
+
+    def _settings_differ(self, server: dict[str, Any]) -> dict[str, list[str]]:
+        """Settings cannot change while the server runs: each one given must be what it runs with."""
+        errors: dict[str, list[str]] = {}
+        known = Settings.model_fields
+        given = {name: value for name, value in server.items() if name in known}
+        for name in server.keys() - given.keys():
+            errors[f"server.{name}"] = [unknown_name("setting", name, known)]
+        for name in PATH_SETTINGS & given.keys():  # compared as given: no file is opened for it
+            value = given.pop(name)
+            if value != getattr(self.settings, name):
+                errors[f"server.{name}"] = [_fixed(name, getattr(self.settings, name))]
+        try:  # no environment read: the settings it runs with, and those given
+            wanted = Settings.model_validate({**self.settings.model_dump(), **given})
+        except ValidationError as exc:
+            for loc, message in validation_messages(exc):
+                errors[".".join(("server", *map(str, loc)))] = [message]
+            return errors
+        for name in given:
+            runs_with = getattr(self.settings, name)
+            if getattr(wanted, name) != runs_with:
+                errors[f"server.{name}"] = [_fixed(name, runs_with)]
+        return errors
+
     # --- reports -----------------------------------------------------------------
 
     async def list_reports(self, query: ReportQuery, file_url: Callable[[int], str]) -> ReportPage:
@@ -369,6 +524,7 @@ class QrmService:
             max_attempts=self.settings.retry_policy.max_attempts,
             timeout_seconds=self.settings.retry_policy.timeout,
             retry_interval_seconds=self.settings.retry_policy.retry_interval,
+            insecure_receivers=self.settings.insecure_receivers,
         )
 
     async def reset(self, *, fresh: bool = False) -> int:
@@ -425,6 +581,18 @@ class QrmService:
 def _as_bytes(text: str) -> bytes:
     """Any text as bytes, lone surrogates too (they never equal a key or a token's)."""
     return text.encode("utf-8", "surrogatepass")
+
+
+def _fixed(name: str, runs_with: Any) -> str:
+    """Why a setting given to a running server is refused (never showing the API key)."""
+    if name == "api_key":
+        shown = "another key" if runs_with is not None else "none"
+    else:
+        shown = repr(runs_with)
+    return (
+        f"cannot change while the server runs (it runs with {shown}): start it with this"
+        " setting instead"
+    )
 
 
 def _digest(token: str) -> bytes:

@@ -8,14 +8,16 @@ a test holds to the same names and defaults as this model).
 from __future__ import annotations
 
 import secrets
+import ssl
 from pathlib import Path
 from typing import Any, Self
 
 from platformdirs import user_data_path
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from mock_qrm.contract.rules import has_control
+from mock_qrm.server.delivery.tls import TrustError, check_ca_file, receiver_context
 from mock_qrm.server.domain.policy import RetryPolicy
 from mock_qrm.serving import is_loopback
 
@@ -47,6 +49,20 @@ class Settings(BaseSettings):
     seed_reports: int = Field(40, ge=0, le=100_000)
     shutdown_grace: float = Field(5.0, ge=0, le=600)
     feed_buffer: int = Field(10_000, ge=10, le=1_000_000)
+    ca_file: str | None = None
+    """A PEM file of certificates to trust for `https` webhooks, besides the system's."""
+    insecure_receivers: bool = False
+    """Do not check `https` webhooks' certificates at all."""
+
+    @field_validator("ca_file")
+    @classmethod
+    def _ca_file(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        try:
+            return check_ca_file(value)
+        except TrustError as exc:
+            raise ValueError(f"{value}: {exc}") from None
 
     @model_validator(mode="after")
     def _key_off_loopback(self) -> Self:
@@ -76,6 +92,11 @@ class Settings(BaseSettings):
     @property
     def scaled_file_ready_delay(self) -> float:
         return self.file_ready_delay / self.time_scale
+
+    def receiver_tls(self) -> ssl.SSLContext:
+        """The context every `https` webhook is checked with (SPEC 9.7). Some 50 ms to make
+        (the system's CAs): the sender makes it when it first meets an `https` URL."""
+        return receiver_context(self.ca_file, insecure=self.insecure_receivers)
 
     @property
     def api_key_value(self) -> str | None:

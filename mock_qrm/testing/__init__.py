@@ -26,11 +26,13 @@ from mock_qrm.contract.models import (
     Delivery,
     DeliveryDetail,
     EmittedEvent,
+    ScenarioApplied,
     UploadedReport,
     Webhook,
 )
 
 if TYPE_CHECKING:
+    from mock_qrm.app import ScenarioError
     from mock_qrm.receiver import ReceivedRequest
     from mock_qrm.testing.qrm import DeliveryWaitTimeout, MockQrm, MockQrmFactory
     from mock_qrm.testing.receiver import MockReceiver, ReceiverWaitTimeout
@@ -42,6 +44,7 @@ _LAZY = {
     "MockReceiver": "mock_qrm.testing.receiver",
     "ReceiverWaitTimeout": "mock_qrm.testing.receiver",
     "ReceivedRequest": "mock_qrm.receiver",
+    "ScenarioError": "mock_qrm.app",
 }
 """Imported when first used: `import mock_qrm.testing` must not start the server's imports."""
 
@@ -69,6 +72,8 @@ __all__ = [
     "QrmUnavailable",
     "ReceivedRequest",
     "ReceiverWaitTimeout",
+    "ScenarioApplied",
+    "ScenarioError",
     "UploadedReport",
     "Webhook",
 ]

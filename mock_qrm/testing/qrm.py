@@ -16,11 +16,22 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import os
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
-from mock_qrm.app import InProcess, Running, Settings, create_app, serve
+from mock_qrm.app import (
+    InProcess,
+    Running,
+    Scenario,
+    Settings,
+    create_app,
+    parse_scenario,
+    read_scenario,
+    serve,
+)
 from mock_qrm.client.calls import upload_body, webhook_body
 from mock_qrm.client.errors import QrmUnavailable
 from mock_qrm.client.feed import FeedFollower
@@ -37,6 +48,7 @@ from mock_qrm.contract.models import (
     EmittedEvent,
     Fault,
     RateLimit,
+    ScenarioApplied,
     UploadedReport,
     Webhook,
 )
@@ -107,17 +119,26 @@ class MockQrm(Bridged):
     """A mock QRM for tests: its URLs and key to hand to the code under test, and helpers.
 
     `MockQrm(**settings)` runs its own server (any `Settings` field, e.g.
-    `retries=1`, `timeout=0.5`; defaults: loopback, a free port, a fresh
+    `retries=1`, `timeout=0.5`, `ca_file=...`; defaults: loopback, a free port, a fresh
     `:memory:` database, a manual clock, 5 seeded reports, a random API key).
+    `MockQrm(config="scenario.toml")` starts it in the state a scenario file declares
+    (SPEC 9.4), as `mock-qrm serve --config` does; settings given here beat the file's.
     `MockQrm.connect(url, api_key=...)` drives a server that is already running.
     Either way, start it with `with`, `async with`, `start()` or `await astart()`.
 
     `wait_timeout` bounds every `wait_for_*` call that gives no `timeout`.
     """
 
-    def __init__(self, *, wait_timeout: float = DEFAULT_WAIT_TIMEOUT, **settings: Any) -> None:
-        embedded = Settings.isolated(**settings)
-        self._setup(embedded, None, embedded.api_key_value, wait_timeout)
+    def __init__(
+        self,
+        *,
+        wait_timeout: float = DEFAULT_WAIT_TIMEOUT,
+        config: str | Path | None = None,
+        **settings: Any,
+    ) -> None:
+        scenario = None if config is None else read_scenario(config, os.environ)
+        embedded = Settings.isolated(**{**(scenario.server if scenario else {}), **settings})
+        self._setup(embedded, None, embedded.api_key_value, wait_timeout, scenario)
 
     @classmethod
     def connect(
@@ -144,6 +165,7 @@ class MockQrm(Bridged):
         remote: str | None,
         api_key: str | None,
         wait_timeout: float,
+        scenario: Scenario | None = None,
     ) -> None:
         self.settings = settings
         """The embedded server's settings; `None` for a server joined with `connect`."""
@@ -157,6 +179,8 @@ class MockQrm(Bridged):
         self._client: QrmClient | None = None
         self._mirror: FeedMirror | None = None
         self._follower: asyncio.Task[None] | None = None
+        self._scenario = scenario
+        """The scenario the embedded server starts in (and is renewed to)."""
 
     def __repr__(self) -> str:
         where = self._base_url or self._remote or "not started"
@@ -189,9 +213,8 @@ class MockQrm(Bridged):
 
     async def _open(self) -> None:
         if self.settings is not None:
-            self._running = await serve(
-                create_app(self.settings), self.settings.host, self.settings.port
-            )
+            app = create_app(self.settings, scenario=self._scenario)
+            self._running = await serve(app, self.settings.host, self.settings.port)
             self._port = InProcess(self._running)
             self._base_url = self._running.url
         else:
@@ -247,6 +270,8 @@ class MockQrm(Bridged):
         if mirror.error is not None:
             raise mirror.error
         mirror.forget_through(await self._port.reset(fresh=True))
+        if self._scenario is not None:  # as it started: in the scenario's state
+            await self._port.apply_scenario(self._scenario, with_server=False)
 
     @property
     def _api(self) -> QrmClient:
@@ -259,6 +284,35 @@ class MockQrm(Bridged):
         if self._mirror is None:
             raise RuntimeError("MockQrm is not running: start it first")
         return self._mirror
+
+    # --- scenarios -------------------------------------------------------------------
+
+    @on_loop
+    async def aload_config(self, scenario: str | Path) -> ScenarioApplied:
+        """Apply a scenario file (SPEC 9.4) to the running server, as `serve --config` does at
+        start: each webhook created, or updated to match, by name; each fault added.
+
+        `scenario` is a path (a `Path`, or a `str` of one line) or the TOML itself (a `str`
+        of several lines). It is checked whole first: any problem raises `ScenarioError`
+        listing every one as `FILE:LINE: field: message`, and nothing changes. Its
+        `[server]` settings must be those the server runs with (settings cannot change
+        while it runs: start one with `MockQrm(config=...)` instead).
+        """
+        if isinstance(scenario, str) and "\n" in scenario:
+            parsed = parse_scenario(scenario, "<scenario>", os.environ, folder=Path.cwd())
+        else:
+            parsed = read_scenario(scenario, os.environ)
+        if self._port is not None:
+            return await self._port.apply_scenario(parsed)
+        body = parsed.body().model_dump(mode="json", by_alias=True)
+        try:
+            return await self._api.apply_scenario(body)
+        except QrmApiError as exc:
+            if exc.status not in (409, 422) or not exc.errors:
+                raise
+            raise parsed.refused(exc.errors) from None
+
+    load_config = blocking(aload_config)
 
     # --- webhooks ------------------------------------------------------------------
 

@@ -217,7 +217,11 @@ class DeliveriesScreen(LiveListScreen[Delivery]):
             text(delivery.event_code),
             text(str(delivery.resource_id)),
             text(attempt_label(delivery, self.qrm.max_attempts)),
-            text(*answer_label(delivery.last_response_status, delivery.last_error)),
+            text(
+                *answer_label(
+                    delivery.last_response_status, delivery.last_error, delivery.last_error_detail
+                )
+            ),
             text(latency_label(delivery.last_duration_ms)),
             text(*state_label(delivery, self.qrm.server_now())),
         )

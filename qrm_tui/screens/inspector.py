@@ -21,6 +21,7 @@ from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.widgets import Label, Static
 
+from mock_qrm.client import labels
 from mock_qrm.contract.codes import Outcome, Trigger
 from mock_qrm.contract.display import printable
 from mock_qrm.contract.models import ApiCall, Attempt, DeliveryDetail
@@ -46,6 +47,10 @@ from qrm_tui.widgets.header import AppHeader
 if TYPE_CHECKING:
     from mock_qrm.contract.models import Delivery
 
+CERTIFICATE_HINT = (
+    "The mock does not trust the receiver's certificate: start it with --ca-file (mkcert's"
+    " rootCA.pem, or the self-signed certificate), or --insecure-receivers."
+)
 FLUSH_INTERVAL = 0.15
 CALLS_INTERVAL = 2.0
 """Seconds between reads of the calls to QRM's API while the inspector is shown."""
@@ -314,9 +319,13 @@ class DeliveryInspector(QrmScreen):
             head.append_text(tones.text(answer, answer_tone))
         elif attempt.error is not None:
             head.append(" · error ")
-            head.append_text(tones.text(attempt.error, "text-error"))
+            full = labels.error_label(attempt.error, attempt.error_detail) or attempt.error
+            head.append_text(tones.text(full, "text-error"))
             head.append(" (no response status)")
-        parts: list[RenderableType] = [head, plain(f"POST {attempt.url}", style="bold")]
+        parts: list[RenderableType] = [head]
+        if labels.is_certificate_failure(attempt.error, attempt.error_detail):
+            parts.append(tones.text(CERTIFICATE_HINT, muted))
+        parts.append(plain(f"POST {attempt.url}", style="bold"))
         parts.append(tones.text("Request headers", muted))
         parts.extend(
             indented(f"{name}: {value}", 2) for name, value in attempt.request_headers.items()
@@ -357,7 +366,7 @@ class DeliveryInspector(QrmScreen):
         self.notify(f"Redelivering delivery #{self.delivery_id}…", markup=False, timeout=2)
         self._reveal = True
         attempt = await self.qrm.client.redeliver(self.delivery_id)
-        answer, _ = answer_label(attempt.response_status, attempt.error)
+        answer, _ = answer_label(attempt.response_status, attempt.error, attempt.error_detail)
         took = latency_label(attempt.duration_ms)
         if attempt.outcome is Outcome.SUCCESS:
             self.notify(

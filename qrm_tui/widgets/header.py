@@ -1,4 +1,5 @@
-"""The header every screen shows: the screens, the server, its time scale, the connection."""
+"""The header every screen shows: the screens, the server, its time scale, whether it checks
+receivers' certificates, the connection."""
 
 from __future__ import annotations
 
@@ -17,6 +18,9 @@ MODES = (
     ("3", "reports", "Reports"),
     ("4", "faults", "Faults"),
 )
+
+INSECURE_TLS = "⚠ TLS unchecked"
+"""Shown while the server takes any certificate from `https` webhooks (`--insecure-receivers`)."""
 
 CONNECTION = {
     "starting": ("◌ connecting…", "-starting"),
@@ -58,7 +62,7 @@ class ServerLabel(Label):
 
 
 class AppHeader(Horizontal):
-    """Reads the app's `server_label`, `time_scale` and `connection` reactives."""
+    """Reads the app's `server_label`, `time_scale`, `insecure_receivers` and `connection`."""
 
     def __init__(self, mode: str) -> None:
         super().__init__(id="app-header")
@@ -70,11 +74,13 @@ class AppHeader(Horizontal):
             yield ModeTab(key, mode, title, active=mode == self.mode)
         yield ServerLabel(id="server", markup=False)
         yield Label(id="time-scale")
+        yield Label(INSECURE_TLS, id="insecure-tls")
         yield Label(id="connection")
 
     def on_mount(self) -> None:
         self.watch(self.app, "server_label", self._show_server)
         self.watch(self.app, "time_scale", self._show_time_scale)
+        self.watch(self.app, "insecure_receivers", self._show_insecure)
         self.watch(self.app, "connection", self._show_connection)
 
     # The app's reactives may change while this header is being taken down (a screen
@@ -88,6 +94,10 @@ class AppHeader(Horizontal):
         for widget in self.query("#time-scale").results(Label):
             widget.update(f"×{scale:g} time")  # noqa: RUF001
             widget.display = scale != 1
+
+    def _show_insecure(self, insecure: bool) -> None:
+        for widget in self.query("#insecure-tls").results(Label):
+            widget.display = insecure
 
     def _show_connection(self, state: str) -> None:
         text, state_class = CONNECTION.get(state, (state, ""))

@@ -25,11 +25,11 @@ def free_port() -> int:
 class Process:
     """A child `python -m mock_qrm ...`, its output in a file for the failure message."""
 
-    def __init__(self, args: list[str], log: Path) -> None:
+    def __init__(self, args: list[str], log: Path, env: dict[str, str] | None = None) -> None:
         self.args = args
         self.log_path = log
         self._log = log.open("ab")
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        env = {**(os.environ if env is None else env), "PYTHONUNBUFFERED": "1"}
         self.popen = subprocess.Popen(
             [sys.executable, "-m", "mock_qrm", *args],
             stdout=self._log,

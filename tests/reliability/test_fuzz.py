@@ -375,6 +375,17 @@ VALID_BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/_mock/events"): {"eventCode": "report.created", "resourceId": 12301},
     ("POST", "/_mock/faults"): {"route": "GET /api/v1/reports", "status": 503, "times": 1},
     ("POST", "/_mock/clock/advance"): {"seconds": 1},
+    ("POST", "/_mock/config"): {
+        "webhooks": [
+            {
+                "name": "Declared",
+                "url": "http://127.0.0.1:1/hook",
+                "events": ["report.created"],
+                "headers": {"X-Tenant": "acme"},
+            }
+        ],
+        "faults": [{"route": "GET /api/v1/reports", "status": 503, "times": 1}],
+    },
 }
 
 

@@ -24,6 +24,7 @@ from enum import StrEnum
 from typing import TypeGuard
 
 from mock_qrm.client.http import QrmClient
+from mock_qrm.client.labels import error_label, is_certificate_failure
 from mock_qrm.client.matching import DeliveryMatch
 from mock_qrm.client.mirror import FeedMirror
 from mock_qrm.contract.codes import DeliveryStatus
@@ -129,6 +130,8 @@ def answer(attempt: Attempt | None, timeout: float) -> str:
         return f"answered {status}{_ms(attempt)}" + ("" if status == 200 else _body(attempt))
     if attempt.error == "timeout":
         return f"did not answer within the {timeout:g} s timeout"
+    if attempt.error_detail:
+        return f"could not be reached ({error_label(attempt.error, attempt.error_detail)})"
     return f"could not be reached ({(attempt.error or 'unknown error').replace('_', ' ')})"
 
 
@@ -145,6 +148,12 @@ def not_200_advice(attempt: Attempt | None, basic_auth: tuple[str, str] | None) 
         if attempt.error == "timeout":
             return (
                 retried + " Answer 200 as soon as the message is safely stored; do slow work after."
+            )
+        if is_certificate_failure(attempt.error, attempt.error_detail):
+            return (
+                " QRM trusts certificates from public CAs only: serve one for the URL's host name."
+                " For a local mkcert or self-signed certificate, pass --ca-file with its CA"
+                " (mkcert -CAROOT shows where rootCA.pem is) to check the rest."
             )
         if attempt.error == "tls":
             return " QRM could not complete TLS: serve a certificate from a public CA for the URL's host name."

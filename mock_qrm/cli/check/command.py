@@ -75,6 +75,17 @@ def add(commands: Any, name: str, help_text: str) -> None:
         help="seconds a mock started here gives the receiver to answer (default 60, QRM's)",
     )
     parser.add_argument(
+        "--ca-file",
+        metavar="PEM",
+        help="a mock started here also trusts these certificates for an https URL (mkcert's"
+        " rootCA.pem, a self-signed certificate)",
+    )
+    parser.add_argument(
+        "--insecure-receivers",
+        action="store_true",
+        help="a mock started here does not check an https URL's certificate at all",
+    )
+    parser.add_argument(
         "--basic-auth",
         type=types.user_password,
         metavar="USER:PASS",
@@ -213,17 +224,30 @@ async def _embedded(args: argparse.Namespace, api_key: str) -> AsyncIterator[str
     Its `report.file_ready` follows an upload only when a check sends it, and each
     check deletes its webhooks (cancelling their retries), so neither arrives unasked.
     """
-    from mock_qrm.app import ServeError, Settings, create_app, serve
+    from pydantic import ValidationError
 
-    settings = Settings.isolated(
-        host=args.host,
-        port=args.port,
-        api_key=api_key,
-        manual_clock=False,
-        timeout=args.timeout,
-        file_ready_delay=86_400,
-        seed_reports=0,
-    )
+    from mock_qrm.app import ServeError, Settings, create_app, serve
+    from mock_qrm.contract.errors import validation_messages
+
+    try:
+        settings = Settings.isolated(
+            host=args.host,
+            port=args.port,
+            api_key=api_key,
+            manual_clock=False,
+            timeout=args.timeout,
+            file_ready_delay=86_400,
+            seed_reports=0,
+            ca_file=args.ca_file,
+            insecure_receivers=args.insecure_receivers,
+        )
+    except ValidationError as exc:
+        raise usage(
+            "; ".join(
+                f"--{'-'.join(str(p) for p in loc).replace('_', '-')}: {message}"
+                for loc, message in validation_messages(exc)
+            )
+        ) from None
     try:
         running = await serve(create_app(settings), settings.host, settings.port)
     except ServeError as exc:

@@ -84,7 +84,7 @@ def failure(exc: Exception) -> Failure | None:
         case NotFound():
             status, message, errors = 404, str(exc), None
         case Conflict():
-            status, message, errors = 409, str(exc), None
+            status, message, errors = 409, str(exc), exc.errors
         case RateLimited():
             status, message, errors = 429, str(exc), None
             headers["Retry-After"] = str(exc.retry_after)

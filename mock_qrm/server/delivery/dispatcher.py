@@ -20,6 +20,7 @@ import contextlib
 import heapq
 import itertools
 import logging
+import ssl
 import time
 from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass
@@ -70,6 +71,7 @@ class Dispatcher:
         concurrency: int,
         webhook_concurrency: int,
         file_ready_delay: float,
+        tls: Callable[[], ssl.SSLContext] | None = None,
     ) -> None:
         self.db = db
         self.clock = clock
@@ -79,7 +81,7 @@ class Dispatcher:
         self._body = MessageBodies(catalog)
         self.file_ready_delay = file_ready_delay
         self._concurrency = concurrency
-        self.sender = Sender(policy.timeout, pool_size=concurrency)
+        self.sender = Sender(policy.timeout, pool_size=concurrency, tls=tls)
         self._global = asyncio.Semaphore(concurrency)
         self._webhook_concurrency = webhook_concurrency
         self._per_webhook: dict[int, asyncio.Semaphore] = {}
@@ -581,6 +583,7 @@ class Dispatcher:
             response_body=result.body,
             response_truncated=result.truncated,
             error=result.error,
+            error_detail=result.error_detail,
             outcome=Outcome.SUCCESS if is_success(result.status) else Outcome.FAILURE,
         )
         return ended
@@ -619,5 +622,6 @@ def _public_attempt(attempt: AttemptRecord) -> Attempt:
         response_body=attempt.response_body,
         response_truncated=attempt.response_truncated,
         error=attempt.error,
+        error_detail=attempt.error_detail,
         outcome=attempt.outcome,
     )

@@ -3,7 +3,8 @@
 QRM's rule is strict: exactly 200 within the timeout is success. Everything
 else is a failure, and a failure without a status gets an error class so the
 journal says why: `timeout`, `connection_refused`, `connection_reset`, `tls`,
-`protocol`, `dns`, `connection_error`, `invalid_url`.
+`protocol`, `dns`, `connection_error`, `invalid_url`. A `tls` failure also says what
+went wrong in `error_detail` (`certificate verify failed for HOST: ...`, see `tls`).
 
 The client is small on purpose: a webhook POST needs a keep-alive pool, one
 request written in one call, and a response parsed by httptools (the C parser
@@ -22,12 +23,15 @@ import ssl
 import time
 import zlib
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import cast
 
 import httptools
 from yarl import URL
+
+from mock_qrm.server.delivery.tls import TrustError, failure_detail
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +57,8 @@ class SendResult:
     truncated: bool
     error: str | None
     duration_ms: int
+    error_detail: str | None = None
+    """What the error class leaves out, where there is more to say (a TLS failure's reason)."""
 
 
 class Failure(Exception):
@@ -69,7 +75,7 @@ def classify(exc: BaseException) -> str:
         return exc.kind
     if isinstance(exc, TimeoutError):
         return "timeout"
-    if isinstance(exc, ssl.SSLError | ssl.CertificateError):
+    if isinstance(exc, ssl.SSLError | ssl.CertificateError | TrustError):
         return "tls"
     if isinstance(exc, socket.gaierror):
         return "dns"
@@ -255,7 +261,15 @@ class _Connection(asyncio.Protocol):
 class Sender:
     """Posts webhook messages; one keep-alive pool for the whole server."""
 
-    def __init__(self, timeout: float, pool_size: int, idle_reuse: float = IDLE_REUSE) -> None:
+    def __init__(
+        self,
+        timeout: float,
+        pool_size: int,
+        idle_reuse: float = IDLE_REUSE,
+        tls: Callable[[], ssl.SSLContext] | None = None,
+    ) -> None:
+        """`tls` makes the context `https` webhooks are checked with (default: the system's
+        CAs), once, when the first one is sent."""
         self.timeout = timeout
         self._pool_size = pool_size
         self._idle_reuse = idle_reuse
@@ -263,12 +277,14 @@ class Sender:
         self._idle_count = 0
         self._busy: set[_Connection] = set()
         self._addresses: dict[tuple[str, int], tuple[float, list[tuple[int, tuple[str, int]]]]] = {}
+        self._make_tls = tls or ssl.create_default_context
         self._tls: ssl.SSLContext | None = None
         self._closed = False
 
     async def send(self, url: str, body: bytes, headers: dict[str, str]) -> SendResult:
         started = time.perf_counter()
         connection: _Connection | None = None
+        target: _Target | None = None
         try:
             target = _target(url)
             request = _request(target, body, headers)
@@ -295,9 +311,12 @@ class Sender:
                 log.exception("sending to %s failed unexpectedly", url)
             if connection is not None:
                 connection.reusable = False
-            return SendResult(None, None, None, False, classify(exc), _elapsed(started))
+            detail = None if target is None else failure_detail(exc, target.host)
+            return SendResult(
+                None, None, None, False, classify(exc), _elapsed(started), error_detail=detail
+            )
         finally:
-            if connection is not None:
+            if connection is not None and target is not None:
                 self._busy.discard(connection)
                 self._release(target.key, connection)
 
@@ -395,7 +414,7 @@ class Sender:
 
     def _tls_context(self) -> ssl.SSLContext:
         if self._tls is None:
-            self._tls = ssl.create_default_context()
+            self._tls = self._make_tls()
         return self._tls
 
     async def close(self) -> None:

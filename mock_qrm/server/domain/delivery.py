@@ -173,6 +173,7 @@ def next_state(
     result = delivery.but(
         last_status=attempt.response_status,
         last_error=attempt.error,
+        last_error_detail=attempt.error_detail,
         last_duration_ms=attempt.duration_ms,
     )
     automatic = attempt.trigger is Trigger.AUTOMATIC

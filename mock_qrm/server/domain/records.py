@@ -85,6 +85,7 @@ class DeliveryRecord(NamedTuple):
     last_status: int | None = None
     last_error: str | None = None
     last_duration_ms: int | None = None
+    last_error_detail: str | None = None
 
     def public(self, webhook_name: str) -> Delivery:
         # Built from typed fields on the hot path: construct without re-validating.
@@ -103,6 +104,7 @@ class DeliveryRecord(NamedTuple):
             completed_at=_moment(self.completed_at),
             last_response_status=self.last_status,
             last_error=self.last_error,
+            last_error_detail=self.last_error_detail,
             last_duration_ms=self.last_duration_ms,
         )
 
@@ -133,6 +135,8 @@ class AttemptRecord(NamedTuple):
     response_truncated: bool = False
     error: str | None = None
     outcome: Outcome | None = None
+    error_detail: str | None = None
+    """What the error class leaves out: `certificate verify failed for HOST: ...`."""
 
     @property
     def ended_at(self) -> float:

@@ -1,11 +1,12 @@
-"""The webhook registry's rules as pure functions: a new webhook, a patch applied."""
+"""The webhook registry's rules as pure functions: a new webhook, a patch applied, a
+webhook made to match what a scenario declares."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 
 from mock_qrm.contract.errors import FieldErrors
-from mock_qrm.contract.models import WebhookCreate, WebhookPatch
+from mock_qrm.contract.models import BasicAuthPatch, WebhookCreate, WebhookPatch
 from mock_qrm.contract.rules import MAX_HEADER_LINE, MAX_REQUEST_HEAD, header_problems
 from mock_qrm.server.domain.delivery import headers_for, message_id
 from mock_qrm.server.domain.records import WebhookRecord
@@ -117,3 +118,32 @@ def patched(current: WebhookRecord, patch: WebhookPatch, now_ms: int) -> Webhook
                 updated, auth_username=patch.basic_auth.username, auth_password=password
             )
     return checked_headers(updated)
+
+
+def declared(current: WebhookRecord, spec: WebhookCreate) -> bool:
+    """Whether `current` already is the webhook `spec` declares (its name aside)."""
+    auth = None if spec.basic_auth is None else (spec.basic_auth.username, spec.basic_auth.password)
+    return (
+        current.url == spec.url
+        and current.events == tuple(spec.events)
+        and current.active == spec.active
+        and current.basic_auth == auth
+        and current.headers == tuple(spec.headers.items())
+        and current.rate_limit == spec.rate_limit
+    )
+
+
+def to_match(spec: WebhookCreate) -> WebhookPatch:
+    """The patch that makes a webhook what `spec` declares: every field named, so one left
+    out of the declaration (basic auth, headers, a rate limit) is removed."""
+    return WebhookPatch(
+        name=spec.name,
+        url=spec.url,
+        events=spec.events,
+        active=spec.active,
+        headers=spec.headers,
+        rate_limit=spec.rate_limit,
+        basic_auth=None
+        if spec.basic_auth is None
+        else BasicAuthPatch(username=spec.basic_auth.username, password=spec.basic_auth.password),
+    )

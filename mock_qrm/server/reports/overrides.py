@@ -288,7 +288,7 @@ def _or_code(schema: dict[str, Any]) -> None:
     """The document says what `_code_alone` takes besides the object."""
     given = dict(schema)
     schema.clear()
-    schema["anyOf"] = [{"type": "string", "minLength": 1}, given]
+    schema["anyOf"] = [{"type": "string", "minLength": 1, "pattern": PLAIN_TEXT}, given]
 
 
 class InspectionOverrides(BaseModel):

@@ -54,7 +54,7 @@ def _ms(seconds: float | None) -> int | None:
 _DELIVERY_COLUMNS = (
     "id, message_id, event_id, webhook_id, event_code, resource_id, status, attempt_count,"
     " attempts_total, next_attempt_at, created_at, completed_at, message, last_status,"
-    " last_error, last_duration_ms"
+    " last_error, last_duration_ms, last_error_detail"
 )
 
 
@@ -68,7 +68,7 @@ _DELIVERY_WIDTH = len(_DELIVERY_COLUMNS.split(","))
 _ATTEMPT_COLUMNS = (
     "id, delivery_id, number, trigger, started_at, duration_ms, url, request_headers,"
     " request_body, response_status, response_headers, response_body, response_truncated,"
-    " error, outcome"
+    " error, outcome, error_detail"
 )
 
 
@@ -90,6 +90,7 @@ def _delivery_row(d: DeliveryRecord) -> tuple[Any, ...]:
         d.last_status,
         d.last_error,
         d.last_duration_ms,
+        d.last_error_detail,
     )
 
 
@@ -110,6 +111,7 @@ def _attempt_row(a: AttemptRecord) -> tuple[Any, ...]:
         int(a.response_truncated),
         a.error,
         None if a.outcome is None else a.outcome.value,
+        a.error_detail,
     )
 
 
@@ -215,7 +217,7 @@ def fan_out(
         )
         made.append(Named(record, name))
     conn.executemany(
-        f"INSERT INTO deliveries ({_DELIVERY_COLUMNS}) VALUES ({','.join('?' * 16)})",
+        f"INSERT INTO deliveries ({_DELIVERY_COLUMNS}) VALUES ({','.join('?' * _DELIVERY_WIDTH)})",
         [_delivery_row(named.record) for named in made],
     )
     return made
@@ -314,7 +316,7 @@ def _update(conn: sqlite3.Connection, deliveries: list[DeliveryRecord]) -> None:
     conn.executemany(
         "UPDATE deliveries SET status = ?, attempt_count = ?, attempts_total = ?,"
         " next_attempt_at = ?, completed_at = ?, last_status = ?, last_error = ?,"
-        " last_duration_ms = ? WHERE id = ?",
+        " last_duration_ms = ?, last_error_detail = ? WHERE id = ?",
         [
             (
                 d.status.value,
@@ -325,6 +327,7 @@ def _update(conn: sqlite3.Connection, deliveries: list[DeliveryRecord]) -> None:
                 d.last_status,
                 d.last_error,
                 d.last_duration_ms,
+                d.last_error_detail,
                 d.id,
             )
             for d in deliveries
@@ -394,7 +397,7 @@ def start_attempt(
         request_body=delivery.body.decode(),
     )
     inserted = conn.execute(
-        f"INSERT INTO attempts ({_ATTEMPT_COLUMNS}) VALUES (NULL,{','.join('?' * 14)})",
+        f"INSERT INTO attempts ({_ATTEMPT_COLUMNS}) VALUES (NULL,{','.join('?' * 15)})",
         _attempt_row(attempt)[1:],
     )
     assert inserted.lastrowid is not None
@@ -467,7 +470,7 @@ def finish_attempt(
     delivery, webhook = found
     finished = conn.execute(
         "UPDATE attempts SET duration_ms = ?, response_status = ?, response_headers = ?,"
-        " response_body = ?, response_truncated = ?, error = ?, outcome = ?"
+        " response_body = ?, response_truncated = ?, error = ?, outcome = ?, error_detail = ?"
         " WHERE id = ? AND delivery_id = ? AND outcome IS NULL",
         (
             ended.duration_ms,
@@ -477,6 +480,7 @@ def finish_attempt(
             int(ended.response_truncated),
             ended.error,
             None if ended.outcome is None else ended.outcome.value,
+            ended.error_detail,
             ended.id,
             ended.delivery_id,
         ),
@@ -624,6 +628,7 @@ def _record(row: sqlite3.Row | tuple[Any, ...]) -> DeliveryRecord:
         last_status,
         last_error,
         last_duration_ms,
+        last_error_detail,
     ) = row[:_DELIVERY_WIDTH]
     return DeliveryRecord(
         id=id_,
@@ -642,6 +647,7 @@ def _record(row: sqlite3.Row | tuple[Any, ...]) -> DeliveryRecord:
         last_status=last_status,
         last_error=last_error,
         last_duration_ms=last_duration_ms,
+        last_error_detail=last_error_detail,
     )
 
 
@@ -763,6 +769,7 @@ def _attempt(row: sqlite3.Row) -> Attempt:
         response_body=row["response_body"],
         response_truncated=bool(row["response_truncated"]),
         error=row["error"],
+        error_detail=row["error_detail"],
         outcome=None if row["outcome"] is None else Outcome(row["outcome"]),
     )
 

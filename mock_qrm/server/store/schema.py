@@ -114,6 +114,11 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX rate_window_by_webhook ON rate_window (webhook_id, started_at);
     """,
+    # 3: what an error class leaves out (a TLS failure's reason, SPEC.md section 9.7)
+    """
+    ALTER TABLE attempts ADD COLUMN error_detail TEXT;
+    ALTER TABLE deliveries ADD COLUMN last_error_detail TEXT;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
