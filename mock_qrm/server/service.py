@@ -33,10 +33,12 @@ from mock_qrm.contract.models import (
     OverdueItem,
     ReportQuery,
     ReportRow,
+    StatsQuery,
     UploadedReport,
     Webhook,
     WebhookCreate,
     WebhookPatch,
+    WebhookStats,
     unknown_codes,
 )
 from mock_qrm.contract.timefmt import from_ms
@@ -58,6 +60,7 @@ from mock_qrm.server.reports import (
 from mock_qrm.server.settings import Settings
 from mock_qrm.server.store import journal
 from mock_qrm.server.store import reports as report_store
+from mock_qrm.server.store import stats as stats_store
 from mock_qrm.server.store.db import Database
 
 TOKEN_LIFETIME = 24 * 3600.0
@@ -207,6 +210,15 @@ class QrmService:
 
     async def delete_webhook(self, webhook_id: int) -> None:
         await self.registry.delete(webhook_id)
+
+    async def webhook_stats(self, webhook_id: int, query: StatsQuery) -> WebhookStats:
+        """From the journal; a removed webhook's history stays, and so do its stats."""
+        stats = await stats_store.webhook_stats(
+            self.db, webhook_id, query.since, self._now_ms(), query.per_minute
+        )
+        if stats is None:
+            raise NotFound("Webhook", webhook_id)
+        return stats
 
     # --- reports -----------------------------------------------------------------
 
