@@ -28,6 +28,7 @@ from mock_qrm.contract.models import (
     EmittedEvent,
     UploadedReport,
     Webhook,
+    WebhookStats,
 )
 
 if TYPE_CHECKING:
@@ -71,4 +72,5 @@ __all__ = [
     "ReceiverWaitTimeout",
     "UploadedReport",
     "Webhook",
+    "WebhookStats",
 ]
