@@ -1,9 +1,11 @@
 """The App: modes, global bindings, connection state and the live feed. Thin on purpose.
 
 Screens read the registry from `QrmTuiApp.webhooks` (a reactive the feed keeps
-current), take delivery and report changes from `QrmTuiApp.store` (which the one
-feed worker fills), reload when `feed_generation` moves (a fresh connection or a
-resync), and call the server through `QrmTuiApp.client`.
+current) and each webhook's statistics from `webhook_stats` (read again, paced,
+when the feed moves them), take delivery and report changes from
+`QrmTuiApp.store` (which the one feed worker fills), reload when
+`feed_generation` moves (a fresh connection or a resync), and call the server
+through `QrmTuiApp.client`.
 """
 
 from __future__ import annotations

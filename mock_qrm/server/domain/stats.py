@@ -128,27 +128,27 @@ def _at(ms: int | None) -> datetime | None:
     return None if ms is None else from_ms(ms)
 
 
-MinuteRow = tuple[int, str, int, int]
-"""(minute, outcome, duration_ms, attempts): one minute's counts, as the store reads them."""
+MinuteRow = tuple[int, int, int | None]
+"""(minute, attempts, failures or `None` for none): one minute's attempts, as the store reads them."""
+DurationRow = tuple[int, int, int]
+"""(minute, duration_ms, attempts): how long a minute's attempts that succeeded or failed took,
+in order of minute and duration."""
 
 
-def minutes(rows: Iterable[MinuteRow], first: int, last: int) -> list[StatsMinute]:
+def minutes(
+    counts: Iterable[MinuteRow], durations: Iterable[DurationRow], first: int, last: int
+) -> list[StatsMinute]:
     """One entry per minute from `first` to `last` (minutes since the epoch), quiet ones too."""
-    attempts: Counter[int] = Counter()
-    failures: Counter[int] = Counter()
-    durations: dict[int, list[tuple[int, int]]] = {}
-    for minute, outcome, duration, count in rows:
-        attempts[minute] += count
-        if outcome == FAILURE:
-            failures[minute] += count
-        if outcome in (SUCCESS, FAILURE):
-            durations.setdefault(minute, []).append((duration, count))
+    by_minute = {minute: (attempts, failures or 0) for minute, attempts, failures in counts}
+    timed: dict[int, list[tuple[int, int]]] = {}
+    for minute, duration, count in durations:
+        timed.setdefault(minute, []).append((duration, count))
     return [
         StatsMinute(
             at=from_ms(minute * 60_000),
-            attempts=attempts[minute],
-            failures=failures[minute],
-            p95=latency(durations.get(minute, ())).p95,
+            attempts=by_minute.get(minute, (0, 0))[0],
+            failures=by_minute.get(minute, (0, 0))[1],
+            p95=percentile(timed.get(minute, []), 95),
         )
         for minute in range(first, last + 1)
     ]

@@ -142,7 +142,7 @@ MIGRATIONS: tuple[str, ...] = (
         duration_ms INTEGER NOT NULL,
         attempts    INTEGER NOT NULL,
         last_at     INTEGER NOT NULL,           -- the latest start among them
-        PRIMARY KEY (webhook_id, minute, outcome, result, duration_ms)
+        PRIMARY KEY (webhook_id, minute, duration_ms, outcome, result)  -- minutes by duration
     ) WITHOUT ROWID;
 
     CREATE TABLE stats_totals (

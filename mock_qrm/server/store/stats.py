@@ -19,7 +19,7 @@ from typing import Any
 from mock_qrm.contract.codes import DeliveryStatus
 from mock_qrm.contract.models import DeliveryFilter, WebhookStats
 from mock_qrm.contract.timefmt import to_ms
-from mock_qrm.server.domain.stats import CountedRow, MinuteRow, Tally, minutes
+from mock_qrm.server.domain.stats import CountedRow, DurationRow, MinuteRow, Tally, minutes
 from mock_qrm.server.store.db import Database
 from mock_qrm.server.store.journal import _where as delivery_conditions
 
@@ -38,10 +38,14 @@ _COUNTED = (  # the minutes in a range, and the attempts of one partial minute, 
     "  WHERE webhook_id = ? AND started_at >= ? AND started_at < ?"
     ") GROUP BY outcome, result, duration_ms"
 )
-_MINUTES = (
-    "SELECT 'm', minute, outcome, duration_ms, SUM(attempts), NULL FROM stats_minutes"
-    " WHERE webhook_id = ? AND minute >= ? AND minute <= ?"
-    " GROUP BY minute, outcome, duration_ms"
+_MINUTES = (  # each minute's attempts and failures, and how long its attempts took, by duration
+    "SELECT 'm', minute, SUM(attempts), SUM(CASE outcome WHEN 'failure' THEN attempts END),"
+    " NULL, NULL FROM stats_minutes WHERE webhook_id = ? AND minute >= ? AND minute <= ?"
+    " GROUP BY minute"
+    " UNION ALL"
+    " SELECT 'p', minute, duration_ms, SUM(attempts), NULL, NULL FROM stats_minutes"
+    " WHERE webhook_id = ? AND minute >= ? AND minute <= ? AND duration_ms >= 0"
+    " GROUP BY minute, duration_ms"  # in the key's order: no sorting
 )
 _NEVER = 1 << 62
 """A minute (and a millisecond) later than any."""
@@ -86,31 +90,32 @@ async def webhook_stats(
     first_minute = last_minute - per_minute + 1
     if per_minute:
         parts.append(_MINUTES)
-        params.extend((webhook_id, first_minute, last_minute))
+        params.extend((webhook_id, first_minute, last_minute) * 2)
 
     rows = await db.fetchall(" UNION ALL ".join(parts), tuple(params))
-    tagged: dict[str, list[Any]] = {}
-    for tag, *values in rows:
-        tagged.setdefault(tag, []).append(tuple(values))
-    if "w" not in tagged:
+    tagged: dict[str, list[Any]] = {"w": [], "d": [], "t": [], "s": [], "m": [], "p": []}
+    for row in rows:
+        tagged[row[0]].append(row[1:])
+    if not tagged["w"]:
         return None
     [(removed, *_)] = tagged["w"]
     [(delivered, failed, *_)] = tagged["d"]
-    counted: list[CountedRow] = tagged.get("s", [])
+    counted: list[CountedRow] = tagged["s"]
     if since_ms is None:
-        tally = Tally.of(tagged.get("t", []))
+        tally = Tally.of(tagged["t"])
     elif before:
-        tally = Tally.of(tagged.get("t", [])).without(Tally.of(counted), since_ms)
+        tally = Tally.of(tagged["t"]).without(Tally.of(counted), since_ms)
     else:
         tally = Tally.of(counted)
-    by_minute: list[MinuteRow] = [row[:4] for row in tagged.get("m", [])]
+    by_minute: list[MinuteRow] = [row[:3] for row in tagged["m"]]
+    durations: list[DurationRow] = [row[:3] for row in tagged["p"]]
     return tally.stats(
         webhook_id,
         removed=bool(removed),
         since=since,
         delivered=delivered,
         failed=failed,
-        per_minute=minutes(by_minute, first_minute, last_minute) if per_minute else [],
+        per_minute=minutes(by_minute, durations, first_minute, last_minute) if per_minute else [],
     )
 
 
