@@ -43,7 +43,7 @@ def add(commands: Any, name: str, help_text: str) -> None:
         type=types.minutes,
         default=0,
         metavar="N",
-        help="also list the last N minutes one by one (1-1440)",
+        help="also list the last N minutes of the server's clock one by one (up to 1440)",
     )
     create = actions.add_parser("create", help="add a webhook", parents=[parent])
     update = actions.add_parser("update", help="change a webhook's fields", parents=[parent])

@@ -17,7 +17,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Label, Static
 
-from mock_qrm.contract.models import WebhookStats
+from mock_qrm.contract.models import StatsMinute, WebhookStats
 from qrm_tui.format import Tones, full_time, latency_label, success_label
 from qrm_tui.screens.base import QrmScreen
 from qrm_tui.widgets.footer import KeyFooter
@@ -65,6 +65,27 @@ def figure_rows(stats: WebhookStats, tones: Tones) -> list[tuple[str, Text]]:
         ("Last success", Text(full_time(stats.last_success_at) if stats.last_success_at else "—")),
         ("Last failure", Text(full_time(stats.last_failure_at) if stats.last_failure_at else "—")),
     ]
+
+
+def sparks(minutes: list[StatsMinute]) -> dict[str, tuple[tuple[float, ...], str]]:
+    """Each sparkline's bars, oldest minute first, and its peak in words. A quiet minute is
+    blank; a p95 of 0 ms (a refused connection) still gets the lowest bar."""
+    attempts = [m.attempts for m in minutes]
+    failures = [m.failures for m in minutes]
+    timed = [m.p95 for m in minutes if m.p95 is not None]
+
+    def peak(counts: list[int]) -> str:
+        top = max(counts, default=0)
+        return f"peak {top:,}/min" if top else "none"
+
+    return {
+        "attempts": (tuple(map(float, attempts)), peak(attempts)),
+        "failures": (tuple(map(float, failures)), peak(failures)),
+        "p95": (
+            tuple(0.0 if m.p95 is None else m.p95 + 0.5 for m in minutes),
+            f"peak {latency_label(max(timed))}" if timed else "none",
+        ),
+    }
 
 
 class WebhookStatsScreen(QrmScreen):
@@ -146,27 +167,6 @@ class WebhookStatsScreen(QrmScreen):
         for name, value in figure_rows(stats, self.tones):
             grid.add_row(name, value)
         self.query_one("#stats-figures", Static).update(grid)
-        minutes = stats.per_minute
-        timed = [m.p95 for m in minutes if m.p95 is not None]
-        # A quiet minute is blank; a p95 of 0 ms (a refused connection) still gets a bar.
-        series = {
-            "attempts": (
-                [float(m.attempts) for m in minutes],
-                max((m.attempts for m in minutes), default=0),
-            ),
-            "failures": (
-                [float(m.failures) for m in minutes],
-                max((m.failures for m in minutes), default=0),
-            ),
-            "p95": (
-                [0.0 if m.p95 is None else m.p95 + 0.5 for m in minutes],
-                max(timed, default=None),
-            ),
-        }
-        for key, (values, peak) in series.items():
-            self.query_one(f"#spark-{key}", Throughput).data = tuple(values)
-            if key == "p95":
-                shown = "none" if peak is None else f"peak {latency_label(peak)}"
-            else:
-                shown = f"peak {peak:,}/min" if peak else "none"
-            self.query_one(f"#peak-{key}", Label).update(shown)
+        for key, (bars, peak) in sparks(stats.per_minute).items():
+            self.query_one(f"#spark-{key}", Throughput).data = bars
+            self.query_one(f"#peak-{key}", Label).update(peak)

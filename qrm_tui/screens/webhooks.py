@@ -101,10 +101,8 @@ def stats_cells(stats: WebhookStats | None) -> tuple[tuple[str, Tone], tuple[str
     if stats is None:
         return ("—", "muted"), ("—", "muted")
     p95 = stats.latency_ms.p95
-    return success_label(stats.success_rate), (
-        latency_label(p95),
-        "" if p95 is not None else "muted",
-    )
+    latency = ("—", "muted") if p95 is None else (latency_label(p95), "")
+    return success_label(stats.success_rate), latency
 
 
 class WebhookTable(DataTable[Text]):
