@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from textual import on, work
-from textual.app import App
+from textual.app import App, ScreenStackError, UnknownModeError
 from textual.binding import Binding
 from textual.notifications import Notification, Notify, SeverityLevel
 from textual.reactive import reactive, var
@@ -388,7 +388,11 @@ class QrmTuiApp(App[None]):
 
     def refresh_stats(self) -> None:
         """Read the statistics of the webhooks that moved, while a screen shows them."""
-        if not self.online or not isinstance(self.screen, WebhooksScreen | WebhookStatsScreen):
+        try:
+            shown = self.screen
+        except (ScreenStackError, UnknownModeError):  # starting, closing, between modes
+            return
+        if not self.online or not isinstance(shown, WebhooksScreen | WebhookStatsScreen):
             return
         due = self.stats_pacer.take()
         if due:

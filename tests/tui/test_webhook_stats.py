@@ -11,7 +11,7 @@ from textual.widgets import Label, Static
 from mock_qrm.client import QrmClient
 from mock_qrm.contract.models import WebhookStats
 from mock_qrm.receiver import RunningReceiver
-from qrm_tui.app import QrmTuiApp
+from qrm_tui.app import QrmTuiApp, Target
 from qrm_tui.live import StatsPacer
 from qrm_tui.screens.help import HelpScreen
 from qrm_tui.screens.webhook_stats import WebhookStatsScreen
@@ -170,3 +170,12 @@ def test_the_pacer_reads_each_webhook_at_most_every_interval() -> None:
     pacer.mark([4], now=True)  # ... even when it comes while another read runs
     pacer.done()
     assert pacer.take() == {4}
+
+
+def test_no_read_is_started_while_no_screen_is_shown() -> None:
+    """The pacer's timer may fire as the app starts or closes, with no screen on the stack."""
+    app = QrmTuiApp(Target(server="http://127.0.0.1:9"))
+    app.connection = "connected"
+    app.stats_pacer.mark([1], now=True)
+    app.refresh_stats()
+    assert app.stats_pacer.take() == {1}  # still due, for when a screen shows it
