@@ -433,6 +433,9 @@ async def main(args: argparse.Namespace) -> int:
             ("retry timing", lambda: retry_timing(folder, args.retry_deliveries)),
             ("big journal", lambda: big_journal(folder, args.journal_rows, args.calls)),
         ]
+        from benchmarks.stats import stats_figures
+
+        steps.append(("stats", lambda: stats_figures(folder, args.journal_rows, args.calls)))
         from benchmarks.cli import cli_figures
         from benchmarks.webhooks import webhook_page
 

@@ -1,9 +1,11 @@
 """The App: modes, global bindings, connection state and the live feed. Thin on purpose.
 
 Screens read the registry from `QrmTuiApp.webhooks` (a reactive the feed keeps
-current), take delivery and report changes from `QrmTuiApp.store` (which the one
-feed worker fills), reload when `feed_generation` moves (a fresh connection or a
-resync), and call the server through `QrmTuiApp.client`.
+current) and each webhook's statistics from `webhook_stats` (read again, paced,
+when the feed moves them), take delivery and report changes from
+`QrmTuiApp.store` (which the one feed worker fills), reload when
+`feed_generation` moves (a fresh connection or a resync), and call the server
+through `QrmTuiApp.client`.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from textual import on, work
-from textual.app import App
+from textual.app import App, ScreenStackError, UnknownModeError
 from textual.binding import Binding
 from textual.notifications import SeverityLevel
 from textual.reactive import reactive, var
@@ -29,7 +31,7 @@ from textual.worker import Worker
 from mock_qrm.app import Scenario, Settings, settle_heap
 from mock_qrm.client.scenario import scenario_file
 from mock_qrm.contract.display import printable
-from mock_qrm.contract.models import EventComponent, Health, Webhook
+from mock_qrm.contract.models import EventComponent, Health, Webhook, WebhookStats
 from qrm_tui.client import (
     BACKOFF,
     FeedConnected,
@@ -46,7 +48,7 @@ from qrm_tui.commands import QrmCommands
 from qrm_tui.demo import Demo, DemoOptions
 from qrm_tui.embedded import EmbeddedError, EmbeddedServer
 from qrm_tui.failures import report_worker_failure, unreachable_text
-from qrm_tui.live import LiveStore
+from qrm_tui.live import LiveStore, StatsPacer
 from qrm_tui.messages import (
     ConnectionChanged,
     ConnectionState,
@@ -59,6 +61,7 @@ from qrm_tui.screens.faults import FaultsScreen
 from qrm_tui.screens.help import HelpScreen, help_rows, screen_rows
 from qrm_tui.screens.inspector import DeliveryInspector
 from qrm_tui.screens.reports import ReportsScreen
+from qrm_tui.screens.webhook_stats import WebhookStatsScreen
 from qrm_tui.screens.webhooks import WebhooksScreen
 
 
@@ -83,6 +86,9 @@ BUILD_GAP = 0.05
 
 WEBHOOK_FLUSH = 0.15
 """Seconds over which deliveries are gathered into one update of the webhooks' last results."""
+
+STATS_TICK = 0.5
+"""Seconds between looks at whether webhooks' statistics are due a read (`StatsPacer` paces)."""
 
 
 class QrmTuiApp(App[None]):
@@ -166,6 +172,8 @@ class QrmTuiApp(App[None]):
     what a screen holds may be stale, so it reloads over REST."""
     max_attempts = var(4)
     """1 + retries, from the server's health: "attempt n of N"."""
+    webhook_stats: var[dict[int, WebhookStats]] = var(dict, always_update=True)
+    """Each webhook's statistics as last read, by id (the Webhooks screen's success and p95)."""
 
     def __init__(
         self,
@@ -183,6 +191,7 @@ class QrmTuiApp(App[None]):
         )
         self.demo = None if target.demo is None else Demo(target.demo)
         self.store = LiveStore()
+        self.stats_pacer = StatsPacer()
         self._webhook_inbox = self.store.deliveries.open()
         self.start_mode = start_mode or ("deliveries" if self.demo is not None else None)
         self._manual_now: float | None = None
@@ -208,6 +217,7 @@ class QrmTuiApp(App[None]):
         self.mode_change_signal.subscribe(self, self._mode_shown)
         self._shown_modes.add(self.current_mode)
         self.set_interval(WEBHOOK_FLUSH, self._flush_last_deliveries)
+        self.set_interval(STATS_TICK, self.refresh_stats)
         self.set_interval(1.0, self._read_manual_clock)
         self.set_interval(1.0, self._exit_if_hung_up)
         self.start()
@@ -339,6 +349,7 @@ class QrmTuiApp(App[None]):
     def _webhooks_loaded(self, message: WebhooksLoaded) -> None:
         self._health(message.health)
         self.webhooks = {webhook.id: webhook for webhook in message.webhooks}
+        self.stats_pacer.mark(self.webhooks, now=True)
         self.loaded = True
         self.feed_generation += 1
         if not self._warming_started:
@@ -388,6 +399,8 @@ class QrmTuiApp(App[None]):
         if message.action == "deleted":
             self.forget_webhook(message.webhook.id)
         else:
+            if message.action == "created":
+                self.stats_pacer.mark([message.webhook.id], now=True)
             self.apply_webhook(message.webhook)
 
     def _flush_last_deliveries(self) -> None:
@@ -396,6 +409,7 @@ class QrmTuiApp(App[None]):
         deliveries = self._webhook_inbox.take()
         if deliveries and self._manual_now is not None:
             self._read_manual_clock()  # someone moved it: countdowns follow at once
+        self.stats_pacer.mark({delivery.webhook_id for delivery in deliveries})
         for delivery in deliveries:
             webhook = changed.get(delivery.webhook_id) or self.webhooks.get(delivery.webhook_id)
             if webhook is not None:
@@ -422,6 +436,41 @@ class QrmTuiApp(App[None]):
         with contextlib.suppress(QrmUnavailable, QrmApiError):  # the header says it is down
             self._manual_now = (await self.client.clock()).now.timestamp()
 
+    # --- webhooks' statistics -------------------------------------------------------
+
+    def refresh_stats(self) -> None:
+        """Read the statistics of the webhooks that moved, while a screen shows them."""
+        try:
+            shown = self.screen
+        except (ScreenStackError, UnknownModeError):  # starting, closing, between modes
+            return
+        if not self.online or not isinstance(shown, WebhooksScreen | WebhookStatsScreen):
+            return
+        due = self.stats_pacer.take()
+        if due:
+            self.read_stats(due)
+
+    @work(group="stats", exit_on_error=False)
+    async def read_stats(self, webhook_ids: set[int]) -> None:
+        read: dict[int, WebhookStats] = {}
+        unread = set(webhook_ids)
+        try:
+            for webhook_id in sorted(webhook_ids):
+                try:
+                    read[webhook_id] = await self.client.stats(webhook_id)
+                except QrmApiError as exc:
+                    if exc.status != 404:  # 404: gone for good (a reset)
+                        raise
+                unread.discard(webhook_id)
+        except QrmUnavailable:
+            pass  # the header says the server is gone; these stay due for when it is back
+        finally:
+            self.stats_pacer.done(unread)
+            if read:  # only webhooks still listed: stats answer for removed ones too
+                kept = {k: v for k, v in self.webhook_stats.items() if k in self.webhooks}
+                kept.update((k, v) for k, v in read.items() if k in self.webhooks)
+                self.webhook_stats = kept
+
     def apply_webhook(self, webhook: Webhook) -> None:
         """Show a webhook as the server returned it (a feed frame, or our own call's answer)."""
         current = self.webhooks.get(webhook.id)
@@ -437,6 +486,8 @@ class QrmTuiApp(App[None]):
     def forget_webhook(self, webhook_id: int) -> None:
         if webhook_id in self.webhooks:
             self.webhooks = {k: v for k, v in self.webhooks.items() if k != webhook_id}
+        if webhook_id in self.webhook_stats:
+            self.webhook_stats = {k: v for k, v in self.webhook_stats.items() if k != webhook_id}
 
     def delay_update(self, delay: float = SWITCH_MASK) -> None:
         """Screens here are built once and kept, and their footers only redrawn when their
@@ -507,7 +558,14 @@ class QrmTuiApp(App[None]):
 
     def action_help(self) -> None:
         """Keys where help was asked, everywhere, then the other screens' (by screen)."""
-        screens = (WebhooksScreen, DeliveriesScreen, ReportsScreen, FaultsScreen, DeliveryInspector)
+        screens = (
+            WebhooksScreen,
+            WebhookStatsScreen,
+            DeliveriesScreen,
+            ReportsScreen,
+            FaultsScreen,
+            DeliveryInspector,
+        )
         others = [screen for screen in screens if not isinstance(self.screen, screen)]
         self.push_screen(HelpScreen(help_rows(self.screen) + screen_rows(self, others)))
 

@@ -11,6 +11,7 @@ control characters as the command line does (`mock_qrm.contract.display`).
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -158,6 +159,17 @@ def latency_label(duration_ms: int | None) -> str:
     if duration_ms < 1000:
         return f"{duration_ms} ms"
     return f"{duration_ms / 1000:.1f} s"
+
+
+def success_label(rate: float | None) -> tuple[str, Tone]:
+    """`100%`, `99.5%` (rounded down: never `100%` with a failure), `—` before any attempt."""
+    if rate is None:
+        return "—", "muted"
+    shown = math.floor(rate * 1000) / 10
+    text = f"{shown:g}%"
+    if rate >= 1:
+        return text, "text-success"
+    return text, "text-warning" if rate >= 0.9 else "text-error"
 
 
 def size_label(size: int) -> str:

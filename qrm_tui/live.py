@@ -10,7 +10,7 @@ between is drawn once, as it is now. No Textual here.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Generic, TypeVar
 
 from mock_qrm.contract.codes import DeliveryStatus
@@ -121,6 +121,53 @@ class RateMeter:
         self._roll(now)
         measured = min(self.seconds, max(0, now - self._since))
         return [float(self._counts[(now - back) % self.seconds]) for back in range(measured, 0, -1)]
+
+
+class StatsPacer:
+    """Whose statistics are stale, and when they may be read again: never hammering the server.
+
+    A webhook is due once the feed tells of one of its deliveries. Reads come
+    at most every `interval` seconds, and rest at least `1 / share` times as long
+    as the last read took, so a slow server (a million-row journal, many webhooks)
+    spends at most `share` of its time answering them.
+    """
+
+    def __init__(
+        self, interval: float = 2.0, share: float = 0.1, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.interval = interval
+        self.share = share
+        self._clock = clock
+        self._due: set[int] = set()
+        self._next = 0.0
+        self._began = 0.0
+        self._reading = False
+        self._urgent = False
+
+    def mark(self, webhook_ids: Iterable[int], *, now: bool = False) -> None:
+        """These webhooks' figures changed; `now`: read at the next chance, rested or not."""
+        self._due.update(webhook_ids)
+        if now:
+            self._next = 0.0
+            self._urgent = True
+
+    def take(self) -> set[int]:
+        """The webhooks to read now (none while resting or reading); they are no longer due."""
+        if self._reading or not self._due or self._clock() < self._next:
+            return set()
+        taken, self._due = self._due, set()
+        self._reading = True
+        self._urgent = False
+        self._began = self._clock()
+        return taken
+
+    def done(self, unread: Iterable[int] = ()) -> None:
+        """The read ended; `unread` (the server could not be reached) stay due."""
+        ended = self._clock()
+        self._due.update(unread)
+        self._reading = False
+        if not self._urgent:  # else one marked `now` while this read ran: at the next chance
+            self._next = ended + max(self.interval, (ended - self._began) / self.share)
 
 
 class LiveStore:

@@ -86,6 +86,7 @@ def test_a_command_that_only_prints_imports_no_server_no_client_library(
     "argv",
     [
         ["webhooks", "list"],
+        ["webhooks", "stats", "1"],
         ["deliveries", "--json"],
         ["deliveries"],
         ["reports", "show", "12301"],

@@ -54,6 +54,13 @@ def limit(value: str) -> int:
     return number
 
 
+def minutes(value: str) -> int:
+    number = non_negative_int(value)
+    if number > 1440:
+        raise argparse.ArgumentTypeError("at most 1440 (a day)")
+    return number
+
+
 def port(value: str) -> int:
     if not (value.isascii() and value.isdigit()) or len(value) > 5 or int(value) > 65535:
         raise argparse.ArgumentTypeError(f"expected a port from 0 to 65535, got {value!r}")

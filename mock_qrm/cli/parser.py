@@ -19,7 +19,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "receiver": ("serve:add_receiver", "run the fault-injecting webhook receiver"),
     "webhooks": (
         "webhooks:add",
-        "list and manage webhooks (list, show, create, update, delete, activate, deactivate)",
+        "list and manage webhooks (list, show, create, update, delete, activate, deactivate,"
+        " stats)",
     ),
     "reports": ("reports:add_reports", "list reports or show one (list, show)"),
     "deliveries": (

@@ -1,14 +1,15 @@
-"""`mock-qrm webhooks list | show | create | update | delete | activate | deactivate`."""
+"""`mock-qrm webhooks list | show | create | update | delete | activate | deactivate | stats`."""
 
 from __future__ import annotations
 
 import argparse
+import math
 from typing import Any
 
 from mock_qrm.cli import args as types
 from mock_qrm.cli.args import usage
 from mock_qrm.cli.connect import blocking_client, client_options
-from mock_qrm.cli.output import local, plural, print_json, say, table
+from mock_qrm.cli.output import local, plural, print_json, printable, say, table
 from mock_qrm.client import calls
 from mock_qrm.contract.catalog import EventCatalog
 
@@ -22,6 +23,28 @@ def add(commands: Any, name: str, help_text: str) -> None:
     for verb in ("show", "delete", "activate", "deactivate"):
         sub = actions.add_parser(verb, help=f"{verb} one webhook", parents=[parent])
         sub.add_argument("id", type=types.positive_int, metavar="ID")
+    stats = actions.add_parser(
+        "stats",
+        help="a webhook's delivery figures from the journal (a removed webhook's too)",
+        description="A webhook's delivery figures from the journal: attempts that ended, by"
+        " status; success rate (attempts answered 200 over those that succeeded or failed);"
+        " latency percentiles; deliveries delivered and failed. See docs/stats.md.",
+        parents=[parent],
+    )
+    stats.add_argument("id", type=types.positive_int, metavar="ID")
+    stats.add_argument(
+        "--since",
+        type=types.moment,
+        metavar="TIME",
+        help="count attempts started, and deliveries created, at or after TIME (ISO 8601)",
+    )
+    stats.add_argument(
+        "--per-minute",
+        type=types.minutes,
+        default=0,
+        metavar="N",
+        help="also list the last N minutes of the server's clock one by one (up to 1440)",
+    )
     create = actions.add_parser("create", help="add a webhook", parents=[parent])
     update = actions.add_parser("update", help="change a webhook's fields", parents=[parent])
     update.add_argument("id", type=types.positive_int, metavar="ID")
@@ -67,6 +90,10 @@ def run(args: argparse.Namespace) -> None:
     if action == "update":
         changes = _changes(args)  # a usage error before the server is asked anything
     with blocking_client(args) as client:
+        if action == "stats":
+            figures = client.data(calls.webhook_stats(args.id, args.since, args.per_minute))
+            print_json(figures) if args.json else stats_lines(figures)
+            return
         if action == "list":
             found = client.data(calls.webhooks())
             print_json(found) if args.json else webhook_table(found)
@@ -118,6 +145,53 @@ def webhook_table(webhooks: list[dict[str, Any]]) -> None:
         ),
         caption=plural(len(webhooks), "webhook"),
     )
+
+
+def stats_lines(stats: dict[str, Any]) -> None:
+    """The figures one to a line, then the minutes asked for as a table."""
+    latency = stats["latencyMs"]
+    rate = stats["successRate"]
+    by_status = ", ".join(f"{key}: {count:,}" for key, count in stats["byStatus"].items())
+    head = f"webhook {stats['webhookId']}"
+    if stats.get("removed"):
+        head += " (removed: its history stays)"
+    head += f", since {local(stats['since'])}" if stats.get("since") else ", whole journal"
+    rows = [
+        ("attempts", f"{stats['attempts']:,}" + (f" ({by_status})" if by_status else "")),
+        (
+            "success rate",
+            "-"
+            if rate is None
+            else f"{math.floor(rate * 10_000) / 100:g} % of attempts answered 200",
+        ),
+        ("latency", "   ".join(f"{p} {_ms(latency[p])}" for p in ("p50", "p95", "p99"))),
+        ("delivered", _deliveries(stats["delivered"])),
+        ("failed", _deliveries(stats["failed"]) + " (every attempt used up)"),
+        ("last success", local(stats["lastSuccessAt"]) or "-"),
+        ("last failure", local(stats["lastFailureAt"]) or "-"),
+    ]
+    say(printable(head))
+    for name, value in rows:
+        say(printable(f"  {name:<13} {value}"))
+    if stats.get("perMinute"):
+        say()
+        table(
+            ("MINUTE", "ATTEMPTS", "FAILURES", "P95"),
+            (
+                (local(m["at"])[:-3], m["attempts"], m["failures"], _ms(m["p95"]))
+                for m in stats["perMinute"]
+            ),
+        )
+
+
+def _deliveries(count: int) -> str:
+    return f"{count:,} {'delivery' if count == 1 else 'deliveries'}"
+
+
+def _ms(value: int | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value} ms" if value < 1000 else f"{value / 1000:.1f} s"
 
 
 def _rate(limit: dict[str, Any] | None) -> str:

@@ -153,6 +153,16 @@ def set_active(webhook_id: int, active: bool) -> Call:
     return Call("POST", f"/api/v1/webhooks/{webhook_id}/{action}")
 
 
+def webhook_stats(webhook_id: int, since: str | None = None, per_minute: int = 0) -> Call:
+    """A webhook's figures from the journal; `since` an ISO 8601 time, `per_minute` the last N
+    minutes one by one."""
+    return Call(
+        "GET",
+        f"/api/v1/webhooks/{webhook_id}/stats",
+        _query(since=since, per_minute=per_minute or None),
+    )
+
+
 # --- reports and events -------------------------------------------------------------------
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncGenerator, Mapping
+from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
@@ -40,7 +41,9 @@ from mock_qrm.contract.models import (
     ScenarioDocument,
     UploadedReport,
     Webhook,
+    WebhookStats,
 )
+from mock_qrm.contract.timefmt import iso_z
 
 M = TypeVar("M")
 
@@ -196,6 +199,19 @@ class QrmClient:
 
     async def set_active(self, webhook_id: int, active: bool) -> Webhook:
         return await self._data(Webhook, calls.set_active(webhook_id, active))
+
+    async def stats(
+        self, webhook_id: int, since: datetime | str | None = None, per_minute: int = 0
+    ) -> WebhookStats:
+        """The webhook's figures from the journal (see `WebhookStats`); a removed one's too.
+
+        `since` (a datetime, naive is UTC, or ISO 8601 text) counts attempts started and
+        deliveries created from then on; `per_minute` adds the last N minutes one by one.
+        """
+        when = since
+        if isinstance(when, datetime):
+            when = iso_z(when if when.tzinfo else when.replace(tzinfo=UTC))
+        return await self._data(WebhookStats, calls.webhook_stats(webhook_id, when, per_minute))
 
     # --- reports -----------------------------------------------------------------
 

@@ -482,6 +482,73 @@ class BulkRedeliverResult(CamelModel):
     count: int
 
 
+# --- per-webhook statistics (SPEC.md section 9.6) ------------------------------
+
+
+STATS_PERCENTILES = (50, 95, 99)
+
+
+class LatencyMs(CamelModel):
+    """How long attempts took (`durationMs`), as nearest-rank percentiles: the smallest
+    duration that at least that share of the attempts took no longer than. Over every
+    attempt that succeeded or failed (a refused connection and a timeout too); `null`
+    when there is none."""
+
+    p50: int | None = None
+    p95: int | None = None
+    p99: int | None = None
+
+
+class StatsMinute(CamelModel):
+    """One minute of a webhook's attempts, by start time (for a sparkline)."""
+
+    at: Timestamp = Field(description="The minute's first millisecond")
+    attempts: int = Field(description="Attempts that started in the minute and have ended")
+    failures: int = Field(description="Of those, the ones with outcome `failure`")
+    p95: int | None = Field(None, description="Their 95th percentile duration, milliseconds")
+
+
+class WebhookStats(CamelModel):
+    """A webhook's delivery figures, read from the journal.
+
+    Attempt figures (`attempts`, `byStatus`, `successRate`, `latencyMs`,
+    `lastSuccessAt`, `lastFailureAt`) count the attempts that have ended,
+    automatic and manual, that started at or after `since`. Delivery figures
+    (`delivered`, `failed`) count the deliveries created at or after `since` that
+    are in that state now, as `GET /api/v1/webhook-deliveries?webhook_id=&status=&since=`
+    totals them. A removed webhook keeps its history, and its stats.
+    """
+
+    webhook_id: int
+    removed: bool = Field(description="The webhook was removed; its history stays")
+    since: Timestamp | None = Field(description="As asked; `null`: the whole journal")
+    attempts: int = Field(
+        description="Attempts that ended (success, failure or interrupted); in flight ones wait"
+    )
+    delivered: int = Field(description="Deliveries in state `delivered`")
+    failed: int = Field(description="Deliveries in state `failed`: every attempt used up")
+    success_rate: float | None = Field(
+        description="Attempts that succeeded (exactly 200) over those that succeeded or"
+        " failed, from 0 to 1; `null` without any. An attempt `interrupted` by the server"
+        " stopping says nothing of the receiver and is left out"
+    )
+    latency_ms: LatencyMs
+    by_status: dict[str, int] = Field(
+        description='Attempts by the HTTP status answered (`"200"`, `"500"`), else by'
+        " error class (`timeout`, `connection_refused`, ..., `interrupted`); they add up to"
+        " `attempts`"
+    )
+    last_success_at: Timestamp | None = Field(
+        description="When the latest successful attempt started"
+    )
+    last_failure_at: Timestamp | None = Field(description="When the latest failed attempt started")
+    per_minute: list[StatsMinute] = Field(
+        default_factory=list,
+        description="With `per_minute=N`: the last N minutes of the server's clock, oldest"
+        " first, the current minute last (whatever `since` is)",
+    )
+
+
 # --- reports and simulation -------------------------------------------------
 
 
@@ -791,3 +858,15 @@ class WebhookQuery(PageQuery):
 class ScenarioQuery(QueryModel):
     with_secrets: bool = False
     """Show webhooks' basic-auth passwords (see docs/scenarios.md on who may)."""
+
+
+class StatsQuery(QueryModel):
+    since: UtcInput | None = Field(
+        None, description="Count attempts started, and deliveries created, at or after this time"
+    )
+    per_minute: int = Field(
+        0,
+        ge=0,
+        le=1440,
+        description="Also give the last N minutes one by one (`perMinute`), N up to 1440",
+    )

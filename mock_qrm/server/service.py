@@ -42,10 +42,12 @@ from mock_qrm.contract.models import (
     ScenarioBasicAuth,
     ScenarioDocument,
     ScenarioWebhook,
+    StatsQuery,
     UploadedReport,
     Webhook,
     WebhookCreate,
     WebhookPatch,
+    WebhookStats,
     unknown_codes,
 )
 from mock_qrm.contract.timefmt import from_ms
@@ -69,6 +71,7 @@ from mock_qrm.server.scenario import PATH_SETTINGS, exported_settings, unknown_n
 from mock_qrm.server.settings import Settings
 from mock_qrm.server.store import journal
 from mock_qrm.server.store import reports as report_store
+from mock_qrm.server.store import stats as stats_store
 from mock_qrm.server.store.db import Database
 from mock_qrm.serving import is_loopback
 
@@ -403,6 +406,15 @@ class QrmService:
             if getattr(wanted, name) != runs_with:
                 errors[f"server.{name}"] = [_fixed(name, runs_with)]
         return errors
+
+    async def webhook_stats(self, webhook_id: int, query: StatsQuery) -> WebhookStats:
+        """From the journal; a removed webhook's history stays, and so do its stats."""
+        stats = await stats_store.webhook_stats(
+            self.db, webhook_id, query.since, self._now_ms(), query.per_minute
+        )
+        if stats is None:
+            raise NotFound("Webhook", webhook_id)
+        return stats
 
     # --- reports -----------------------------------------------------------------
 

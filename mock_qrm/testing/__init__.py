@@ -29,6 +29,7 @@ from mock_qrm.contract.models import (
     ScenarioApplied,
     UploadedReport,
     Webhook,
+    WebhookStats,
 )
 
 if TYPE_CHECKING:
@@ -76,4 +77,5 @@ __all__ = [
     "ScenarioError",
     "UploadedReport",
     "Webhook",
+    "WebhookStats",
 ]

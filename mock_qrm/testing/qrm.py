@@ -51,6 +51,7 @@ from mock_qrm.contract.models import (
     ScenarioApplied,
     UploadedReport,
     Webhook,
+    WebhookStats,
 )
 from mock_qrm.testing._bridge import Bridged, blocking, on_loop
 
@@ -395,6 +396,26 @@ class MockQrm(Bridged):
         return await self._api.webhooks()
 
     webhooks = blocking(awebhooks)
+
+    @on_loop
+    async def astats(
+        self,
+        webhook: WebhookRef,
+        since: datetime | str | None = None,
+        *,
+        per_minute: int = 0,
+    ) -> WebhookStats:
+        """The webhook's figures from the journal (`GET /api/v1/webhooks/{id}/stats`).
+
+        `attempts` (ended, by status in `by_status`), `success_rate` (answered 200 over
+        succeeded or failed), `latency_ms.p50/p95/p99`, and the deliveries `delivered`
+        and `failed`. `since` (a datetime, naive is UTC, or ISO 8601 text) counts
+        attempts started and deliveries created from then on; the server's clock is the
+        manual one, so `qrm.clock().now` is a good `since`. A removed webhook answers too.
+        """
+        return await self._api.stats(_webhook_id(webhook), since, per_minute)
+
+    stats = blocking(astats)
 
     # --- reports and events ------------------------------------------------------------
 

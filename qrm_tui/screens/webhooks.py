@@ -18,10 +18,11 @@ from textual.widgets import Button, DataTable, Input, Label, Static
 
 from mock_qrm.contract.codes import DeliveryStatus
 from mock_qrm.contract.display import printable
-from mock_qrm.contract.models import LastDelivery, Webhook
-from qrm_tui.format import SHORT_ERRORS
+from mock_qrm.contract.models import LastDelivery, Webhook, WebhookStats
+from qrm_tui.format import SHORT_ERRORS, latency_label, success_label
 from qrm_tui.layout import GAP, Column, fit, shorten_end, shorten_middle
 from qrm_tui.screens.base import QrmScreen
+from qrm_tui.screens.webhook_stats import WebhookStatsScreen
 from qrm_tui.widgets.confirm import ConfirmDialog
 from qrm_tui.widgets.footer import KeyFooter
 from qrm_tui.widgets.header import AppHeader
@@ -35,7 +36,7 @@ SHORT_TITLES = {"auth": "Auth", "last": "Last"}
 EVENTS_WIDTH = 17
 FLUSH_INTERVAL = 0.1
 """Seconds over which feed updates are gathered into one table update."""
-ROW_ACTIONS = ("edit", "toggle_active", "remove")
+ROW_ACTIONS = ("edit", "toggle_active", "remove", "stats")
 
 Tone = str
 """A theme variable name: `text-success`, `text-error`, `text-warning`, or `muted`."""
@@ -47,8 +48,9 @@ def status_label(active: bool) -> tuple[str, Tone]:
 
 def columns_for(webhooks: Iterable[Webhook]) -> tuple[Column, ...]:
     """Each column as wide as its longest text (within reason). Status, name and URL are
-    the main job: when narrow, events, basic auth and the last result go, in that order,
-    once every column is down to its least (a long error, then a URL's middle, go first)."""
+    the main job: when narrow, events, basic auth, p95, the last result and the success
+    rate go, in that order, once every column is down to its least (a long error, then a
+    URL's middle, go first). At 80 columns the success rate stays; p95 needs 90."""
     hooks = list(webhooks)
     name = min(48, max([16, *(len(w.name) for w in hooks)]))
     url = min(80, max([32, *(len(w.url) for w in hooks)]))
@@ -60,7 +62,9 @@ def columns_for(webhooks: Iterable[Webhook]) -> tuple[Column, ...]:
         Column("url", "URL", url, least=24, give_up=3, importance=10, shorten="middle"),
         Column("events", "Events", events, least=EVENTS_WIDTH, give_up=1, drop_at=6),
         Column("auth", "Basic auth", auth, least=6, give_up=5, drop_at=7),
-        Column("last", "Last delivery", 21, least=9, give_up=2, drop_at=8, importance=8),
+        Column("last", "Last delivery", 21, least=9, give_up=2, drop_at=9, importance=8),
+        Column("success", "Success", 7, justify="right", drop_at=10),
+        Column("p95", "p95", 6, justify="right", drop_at=8),
     )
 
 
@@ -91,6 +95,15 @@ def last_delivery_label(last: LastDelivery | None, width: int = 21) -> tuple[str
         case DeliveryStatus.CANCELLED:
             return "⊘ cancelled", "muted"
     return "… pending", "muted"
+
+
+def stats_cells(stats: WebhookStats | None) -> tuple[tuple[str, Tone], tuple[str, Tone]]:
+    """The success rate and p95 latency cells: `—` until there is an attempt to count."""
+    if stats is None:
+        return ("—", "muted"), ("—", "muted")
+    p95 = stats.latency_ms.p95
+    latency = ("—", "muted") if p95 is None else (latency_label(p95), "")
+    return success_label(stats.success_rate), latency
 
 
 class WebhookTable(DataTable[Text]):
@@ -137,6 +150,13 @@ class WebhooksScreen(QrmScreen):
             id="webhooks.remove",
         ),
         Binding(
+            "s",
+            "stats",
+            "Stats",
+            tooltip="The selected webhook's statistics and its last hour",
+            id="webhooks.stats",
+        ),
+        Binding(
             "slash",
             "filter",
             "Filter",
@@ -181,6 +201,7 @@ class WebhooksScreen(QrmScreen):
             yield Button("Edit", id="edit", compact=True)
             yield Button("Deactivate", id="toggle_active", compact=True)
             yield Button("Remove", id="remove", variant="error", compact=True)
+            yield Button("Stats", id="stats", compact=True)
             yield Label("✓ delivered  ✗ failed  ↻ retrying", id="legend")
         yield KeyFooter()
 
@@ -188,6 +209,7 @@ class WebhooksScreen(QrmScreen):
         for button in self.query(Button):
             button.can_focus = False
         self.watch(self.qrm, "webhooks", self._schedule_sync)
+        self.watch(self.qrm, "webhook_stats", self._schedule_sync)
         self.watch(self.qrm, "loaded", self._sync)
         self.watch(self.qrm, "theme", self.redraw, init=False)
 
@@ -225,7 +247,8 @@ class WebhooksScreen(QrmScreen):
                 title = column.title
                 if len(title) > width:
                     title = SHORT_TITLES.get(column.key, shorten_end(title, width))
-                table.add_column(title, width=width, key=column.key)
+                label = Text(title, justify=column.justify)  # numbers' titles over their ends
+                table.add_column(label, width=width, key=column.key)
 
     def _schedule_sync(self) -> None:
         """Gather a burst of feed updates into one table update."""
@@ -264,6 +287,7 @@ class WebhooksScreen(QrmScreen):
         widths = self.widths
         auth = webhook.basic_auth.username if webhook.basic_auth else "—"
         muted = "muted" if not webhook.active else ""
+        success, p95 = stats_cells(self.qrm.webhook_stats.get(webhook.id))
         cells = {
             "status": lambda: self._text(*status_label(webhook.active)),
             "name": lambda: self._text(webhook.name, muted),
@@ -271,11 +295,18 @@ class WebhooksScreen(QrmScreen):
             "events": lambda: self._text(events_label(webhook.events, widths["events"]), muted),
             "auth": lambda: self._text(auth, muted),
             "last": lambda: self._text(*last_delivery_label(webhook.last_delivery, widths["last"])),
+            "success": lambda: self._right(*success),
+            "p95": lambda: self._right(*p95),
         }
         return tuple(cells[key]() for key in widths)
 
     def _text(self, text: str, tone: Tone = "") -> Text:
         return self.tones.text(text, tone)
+
+    def _right(self, text: str, tone: Tone) -> Text:
+        cell = self._text(text, tone)
+        cell.justify = "right"
+        return cell
 
     def _matches(self, webhook: Webhook) -> bool:
         needle = self.filter_text.strip().casefold()
@@ -367,6 +398,11 @@ class WebhooksScreen(QrmScreen):
             self.notify(f"{verb} webhook “{webhook.name}”.", markup=False)
 
         return done
+
+    def action_stats(self) -> None:
+        webhook = self.selected
+        if webhook is not None:
+            self.app.push_screen(WebhookStatsScreen(webhook.id))
 
     def action_toggle_active(self) -> None:
         webhook = self.selected

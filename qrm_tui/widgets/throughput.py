@@ -50,7 +50,8 @@ def rate_label(per_second: float) -> str:
 
 
 class Throughput(Widget):
-    """The sparkline of the last minute's attempts (what `LiveStore.attempts` measured)."""
+    """A sparkline of `data`: the deliveries screen's last minute of attempts (what
+    `LiveStore.attempts` measured), a webhook's last hour a minute at a time."""
 
     DEFAULT_CSS = """
     Throughput {

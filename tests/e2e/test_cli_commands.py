@@ -151,6 +151,44 @@ def test_deliveries_wait_redeliver_and_clock(server: str, system: tuple[str, str
     assert "manual" in shown.stdout and "2/4" in shown.stdout
 
 
+def test_webhooks_stats_agree_with_the_journal(server: str, system: tuple[str, str]) -> None:
+    """A receiver that fails once then answers 200: what `webhooks stats` says, in JSON and in
+    words, is what `deliveries show` lists."""
+    receiver = system[1]
+    made = data("webhooks", "create", "--name", "Flaky", "--url", receiver + "/flaky/1",
+                "--event", "report.created", server=server)  # fmt: skip
+    hook = str(made["id"])
+    resource = str(data("upload-report", server=server)["resourceId"])
+    data("wait", "--status", "retry_scheduled", "--resource-id", resource, server=server)
+    data("clock", "advance", "61", server=server)
+    delivered = data("wait", "--resource-id", resource, server=server)
+    attempts = data("deliveries", "show", str(delivered["id"]), server=server)["attempts"]
+
+    figures = data("webhooks", "stats", hook, server=server)
+    assert figures["attempts"] == len(attempts) == 2
+    assert figures["byStatus"] == {"200": 1, "500": 1}
+    assert figures["successRate"] == 0.5
+    assert (figures["delivered"], figures["failed"]) == (1, 0)
+    assert (figures["lastFailureAt"], figures["lastSuccessAt"]) == tuple(
+        a["startedAt"] for a in attempts
+    )
+    short, long = sorted(a["durationMs"] for a in attempts)
+    assert figures["latencyMs"] == {"p50": short, "p95": long, "p99": long}  # nearest rank
+    later = data("webhooks", "stats", hook, "--since", attempts[1]["startedAt"], server=server)
+    assert (later["attempts"], later["byStatus"], later["delivered"]) == (1, {"200": 1}, 0)
+
+    shown = cli("webhooks", "stats", hook, "--per-minute", "3", server=server)
+    assert shown.returncode == 0, shown.stderr
+    assert re.search(r"attempts +2 \(200: 1, 500: 1\)", shown.stdout), shown.stdout
+    assert re.search(r"success rate +50 % of attempts answered 200", shown.stdout)
+    assert re.search(r"delivered +1 delivery\n", shown.stdout)
+    assert re.search(r"failed +0 deliveries", shown.stdout)
+    assert re.search(r"MINUTE +ATTEMPTS +FAILURES +P95", shown.stdout)
+    assert (
+        len(data("webhooks", "stats", hook, "--per-minute", "3", server=server)["perMinute"]) == 3
+    )
+
+
 def test_follow_json_prints_one_frame_per_line_as_it_comes(
     server: str, system: tuple[str, str]
 ) -> None:
@@ -196,6 +234,9 @@ def test_follow_json_prints_one_frame_per_line_as_it_comes(
         (("webhooks", "update", "1", "--rate-limit", "2/day"), 2, "expected N/minute or N/hour"),
         (("webhooks", "show", "999"), 1, "Webhook 999 was not found [HTTP 404]"),
         (("deliveries", "show", "999"), 1, "Delivery 999 was not found"),
+        (("webhooks", "stats", "999"), 1, "Webhook 999 was not found [HTTP 404]"),
+        (("webhooks", "stats", "1", "--since", "today"), 2, "expected an ISO 8601 time"),
+        (("webhooks", "stats", "1", "--per-minute", "2000"), 2, "at most 1440"),
         (("webhooks", "create", "--name", "x", "--url", "ftp://x", "--event", "report.created"),
          1, "url"),
     ],

@@ -17,7 +17,15 @@ from textual.pilot import Pilot
 from textual.widgets import Input, Switch, TextArea
 
 from mock_qrm.contract.codes import DeliveryStatus
-from mock_qrm.contract.models import ApiCall, Delivery, DeliveryDetail, ReportRow
+from mock_qrm.contract.models import (
+    ApiCall,
+    Delivery,
+    DeliveryDetail,
+    LatencyMs,
+    ReportRow,
+    StatsMinute,
+    WebhookStats,
+)
 from qrm_tui.app import QrmTuiApp, Target
 from qrm_tui.live import RateMeter
 from qrm_tui.screens.deliveries import DeliveriesScreen
@@ -25,6 +33,7 @@ from qrm_tui.screens.faults import FaultsScreen
 from qrm_tui.screens.help import HelpScreen
 from qrm_tui.screens.inspector import DeliveryInspector
 from qrm_tui.screens.reports import ReportsScreen
+from qrm_tui.screens.webhook_stats import WebhookStatsScreen
 from qrm_tui.screens.webhooks import WebhooksScreen
 from qrm_tui.widgets.confirm import ConfirmDialog
 from qrm_tui.widgets.fault_form import FaultForm
@@ -42,8 +51,44 @@ def _app(start_mode: str | None = None) -> QrmTuiApp:
     return app
 
 
+def _fixed_stats(webhook_id: int, per_minute: int = 0) -> WebhookStats:
+    """What the webhooks of `_with_webhooks` have been through, with fixed latencies (a real
+    refused connection takes 0 or 1 ms) and a last hour with a shape to it."""
+    shapes = [0, 0, 2, 4, 8, 3, 1, 0, 6, 9, 4, 2]
+    minutes = [
+        StatsMinute(
+            at=CREATED - timedelta(minutes=per_minute - 1 - n),
+            attempts=shapes[n % 12],
+            failures=shapes[n % 12] // 3,
+            p95=None if not shapes[n % 12] else 40 + 30 * shapes[(n + 5) % 12],
+        )
+        for n in range(per_minute)
+    ]
+    if webhook_id != 1:
+        return WebhookStats(
+            webhook_id=webhook_id, removed=False, since=None, attempts=0, delivered=0, failed=0,
+            success_rate=None, latency_ms=LatencyMs(), by_status={}, last_success_at=None,
+            last_failure_at=None, per_minute=minutes,
+        )  # fmt: skip
+    return WebhookStats(
+        webhook_id=1, removed=False, since=None, attempts=1248, delivered=402, failed=3,
+        success_rate=1201 / 1240, latency_ms=LatencyMs(p50=12, p95=148, p99=2140),
+        by_status={"200": 1201, "500": 27, "timeout": 12, "connection_refused": 8},
+        last_success_at=CREATED, last_failure_at=CREATED - timedelta(minutes=3),
+        per_minute=minutes,
+    )  # fmt: skip
+
+
+def _fix_stats(app: QrmTuiApp) -> None:
+    async def stats(webhook_id: int, since: Any = None, per_minute: int = 0) -> WebhookStats:
+        return _fixed_stats(webhook_id, per_minute)
+
+    app.client.stats = stats  # type: ignore[method-assign]
+
+
 async def _with_webhooks(pilot: Pilot[Any]) -> QrmTuiApp:
     app = await ready(pilot)
+    _fix_stats(app)
     client = app.client
     await client.create_webhook(
         "Orders receiver",
@@ -65,6 +110,7 @@ async def _with_webhooks(pilot: Pilot[Any]) -> QrmTuiApp:
             column(app, "last")[:1] in (["↻ refused"], ["↻ connection_refused"])
             and column(app, "last")[1:] == ["—", "—"]
             and column(app, "status")[1] == "○ inactive"
+            and column(app, "success") == ["96.8%", "—", "—"]
         ),
         "the table to settle",
     )
@@ -84,6 +130,23 @@ def _no_blink(app: QrmTuiApp) -> None:
 def test_webhooks_screen(snap_compare: Any, size: tuple[int, int]) -> None:
     async def run_before(pilot: Pilot[Any]) -> None:
         await _with_webhooks(pilot)
+
+    assert snap_compare(_app(), terminal_size=size, run_before=run_before)
+
+
+@SIZES
+def test_webhook_stats_screen(snap_compare: Any, utc: None, size: tuple[int, int]) -> None:
+    """`s` on a busy webhook: its figures and its last hour (fixed, as the server would say)."""
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        app = await _with_webhooks(pilot)
+        await pilot.press("s")
+        await until(
+            pilot,
+            lambda: isinstance(app.screen, WebhookStatsScreen) and app.screen.stats is not None,
+            "the figures",
+        )
+        await pilot.pause()
 
     assert snap_compare(_app(), terminal_size=size, run_before=run_before)
 

@@ -8,6 +8,7 @@ from textual.widgets import Button, Checkbox, Input, Switch, TextArea
 
 from mock_qrm.client import QrmClient
 from mock_qrm.receiver import RunningReceiver
+from qrm_tui.layout import shorten_middle
 from qrm_tui.screens.webhooks import WebhooksScreen
 from qrm_tui.widgets.confirm import ConfirmDialog
 from qrm_tui.widgets.webhook_form import WebhookForm
@@ -36,17 +37,30 @@ async def test_the_table_shows_status_name_url_events_auth_and_last_delivery(
     app = tui(server)
     async with app.run_test(size=SIZE) as pilot:
         await ready(pilot)
+        screen = app.screen
+        assert isinstance(screen, WebhooksScreen)
+        urls = [receiver.url + "/ok", receiver.url + "/status/500", "http://127.0.0.1:1/x"]
+        no_attempt_yet = ["—", "—"]  # success rate, p95
         assert rows(app) == [
-            ["● active", "Orders", receiver.url + "/ok", "report.created", "qrm", "—"],
+            [
+                "● active",
+                "Orders",
+                shown_url(screen, urls[0]),
+                "report.created",
+                "qrm",
+                "—",
+                *no_attempt_yet,
+            ],
             [
                 "● active",
                 "Broken",
-                receiver.url + "/status/500",
+                shown_url(screen, urls[1]),
                 "report.created +1",
                 "—",
                 "—",
+                *no_attempt_yet,
             ],
-            ["○ inactive", "Paused", "http://127.0.0.1:1/x", "report.created", "—", "—"],
+            ["○ inactive", "Paused", urls[2], "report.created", "—", "—", *no_attempt_yet],
         ]
         await other.upload_report()
         await until(
@@ -54,6 +68,18 @@ async def test_the_table_shows_status_name_url_events_auth_and_last_delivery(
             lambda: column(app, "last") == ["✓ 200", "↻ 500", "—"],
             "the deliveries' results from the feed",
         )
+        await until(
+            pilot,
+            lambda: column(app, "success") == ["100%", "0%", "—"],
+            "the success rates, read once the feed told of the attempts",
+        )
+        latency = [stats.latency_ms.p95 for stats in map(app.webhook_stats.get, (1, 2))]
+        assert column(app, "p95") == [f"{ms} ms" for ms in latency] + ["—"]
+
+
+def shown_url(screen: WebhooksScreen, url: str) -> str:
+    """A URL as its column shows it: whole if it fits, else without its middle."""
+    return shorten_middle(url, screen.widths["url"])
 
 
 async def test_add_a_webhook_with_the_keyboard(server: TestServer) -> None:
@@ -70,6 +96,7 @@ async def test_add_a_webhook_with_the_keyboard(server: TestServer) -> None:
         assert [box.value for box in form.query(Checkbox)] == [True, True]
         await pilot.press("ctrl+s")
         await until(pilot, lambda: isinstance(app.screen, WebhooksScreen), "the form to close")
+        no_attempt_yet = ["—", "—"]  # success rate, p95
         assert rows(app) == [
             [
                 "● active",
@@ -78,6 +105,7 @@ async def test_add_a_webhook_with_the_keyboard(server: TestServer) -> None:
                 "report.created +1",
                 "—",
                 "—",
+                *no_attempt_yet,
             ]
         ]
         [stored] = service(server).webhooks.values()

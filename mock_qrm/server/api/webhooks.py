@@ -8,10 +8,12 @@ from mock_qrm.contract.models import (
     Envelope,
     EventComponent,
     Page,
+    StatsQuery,
     Webhook,
     WebhookCreate,
     WebhookPatch,
     WebhookQuery,
+    WebhookStats,
 )
 from mock_qrm.server.api.context import api, service
 from mock_qrm.server.api.routing import (
@@ -142,3 +144,18 @@ async def activate(request: web.Request) -> web.Response:
 async def deactivate(request: web.Request) -> web.Response:
     webhook = await service(request).set_active(path_int(request, "webhook_id", "Webhook"), False)
     return respond(Envelope(data=webhook))
+
+
+@api.route(
+    "GET",
+    "/api/v1/webhooks/{webhook_id:[0-9]+}/stats",
+    summary="A webhook's delivery statistics from the journal (a removed webhook's too)",
+    tag=TAG,
+    query=StatsQuery,
+    response=Envelope[WebhookStats],
+    errors=(404,),
+)
+async def webhook_stats(request: web.Request) -> web.Response:
+    webhook_id = path_int(request, "webhook_id", "Webhook")
+    query = parse_query(request, StatsQuery)
+    return respond(Envelope(data=await service(request).webhook_stats(webhook_id, query)))

@@ -45,6 +45,7 @@ from mock_qrm.server.domain.records import (
 )
 from mock_qrm.server.store import reports, webhook_rows
 from mock_qrm.server.store.db import Database
+from mock_qrm.server.store.schema import STATS_TABLES
 
 
 def _ms(seconds: float | None) -> int | None:
@@ -595,7 +596,7 @@ def wipe(conn: sqlite3.Connection, *, keep_reports_below: int = 0) -> None:
 
     `keep_reports_below` keeps the reports with lower ids (the seeded ones).
     """
-    for table in ("attempts", "deliveries", "events", "webhooks", "rate_window"):
+    for table in ("attempts", "deliveries", "events", "webhooks", "rate_window", *STATS_TABLES):
         conn.execute(f"DELETE FROM {table}")
     conn.execute("DELETE FROM reports WHERE id >= ?", (keep_reports_below,))
 

@@ -119,6 +119,91 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE attempts ADD COLUMN error_detail TEXT;
     ALTER TABLE deliveries ADD COLUMN last_error_detail TEXT;
     """,
+    # 4: per-webhook statistics (SPEC.md section 9.6), kept as attempts end
+    #
+    # A webhook's stats must read in milliseconds at a million journal rows, for any
+    # `since`: percentiles over a million durations cannot be sorted per request. So
+    # each ended attempt is also written, in the same transaction, by triggers (the
+    # writer's Python is untouched): a narrow row in `stats_attempts` by webhook and
+    # start, which is counted by the minute in `stats_minutes` and in all in
+    # `stats_totals`. Durations are whole milliseconds: counted per value, the
+    # percentiles are exact. `store/stats.py` reads them.
+    """
+    CREATE TABLE stats_attempts (
+        webhook_id  INTEGER NOT NULL,
+        started_at  INTEGER NOT NULL,
+        attempt_id  INTEGER NOT NULL,
+        outcome     TEXT NOT NULL,              -- success, failure, interrupted
+        result      TEXT NOT NULL,              -- the HTTP status as text, else the error class
+        duration_ms INTEGER NOT NULL,           -- -1: none (an interrupted attempt)
+        PRIMARY KEY (webhook_id, started_at, attempt_id)
+    ) WITHOUT ROWID;
+
+    CREATE TABLE stats_minutes (
+        webhook_id  INTEGER NOT NULL,
+        minute      INTEGER NOT NULL,           -- started_at / 60000
+        outcome     TEXT NOT NULL,
+        result      TEXT NOT NULL,
+        duration_ms INTEGER NOT NULL,
+        attempts    INTEGER NOT NULL,
+        last_at     INTEGER NOT NULL,           -- the latest start among them
+        PRIMARY KEY (webhook_id, minute, duration_ms, outcome, result)  -- minutes by duration
+    ) WITHOUT ROWID;
+
+    CREATE TABLE stats_totals (
+        webhook_id  INTEGER NOT NULL,
+        outcome     TEXT NOT NULL,
+        result      TEXT NOT NULL,
+        duration_ms INTEGER NOT NULL,
+        attempts    INTEGER NOT NULL,
+        last_at     INTEGER NOT NULL,
+        PRIMARY KEY (webhook_id, outcome, result, duration_ms)
+    ) WITHOUT ROWID;
+
+    -- An attempt ends when its outcome is set: by its result, or `interrupted` at start-up.
+    CREATE TRIGGER stats_attempt_ended AFTER UPDATE OF outcome ON attempts
+    WHEN OLD.outcome IS NULL AND NEW.outcome IS NOT NULL
+    BEGIN
+        INSERT INTO stats_attempts
+        SELECT d.webhook_id, NEW.started_at, NEW.id, NEW.outcome,
+               COALESCE(CAST(NEW.response_status AS TEXT), NEW.error, NEW.outcome),
+               COALESCE(NEW.duration_ms, -1)
+        FROM deliveries d WHERE d.id = NEW.delivery_id;
+    END;
+
+    -- An attempt journaled already ended (no writer does so today; one may).
+    CREATE TRIGGER stats_attempt_ended_at_once AFTER INSERT ON attempts
+    WHEN NEW.outcome IS NOT NULL
+    BEGIN
+        INSERT INTO stats_attempts
+        SELECT d.webhook_id, NEW.started_at, NEW.id, NEW.outcome,
+               COALESCE(CAST(NEW.response_status AS TEXT), NEW.error, NEW.outcome),
+               COALESCE(NEW.duration_ms, -1)
+        FROM deliveries d WHERE d.id = NEW.delivery_id;
+    END;
+
+    CREATE TRIGGER stats_attempt_counted AFTER INSERT ON stats_attempts
+    BEGIN
+        INSERT INTO stats_minutes
+        VALUES (NEW.webhook_id, NEW.started_at / 60000, NEW.outcome, NEW.result,
+                NEW.duration_ms, 1, NEW.started_at)
+        ON CONFLICT DO UPDATE SET attempts = attempts + 1, last_at = MAX(last_at, excluded.last_at);
+        INSERT INTO stats_totals
+        VALUES (NEW.webhook_id, NEW.outcome, NEW.result, NEW.duration_ms, 1, NEW.started_at)
+        ON CONFLICT DO UPDATE SET attempts = attempts + 1, last_at = MAX(last_at, excluded.last_at);
+    END;
+
+    -- The attempts that ended before this migration.
+    INSERT INTO stats_attempts
+    SELECT d.webhook_id, a.started_at, a.id, a.outcome,
+           COALESCE(CAST(a.response_status AS TEXT), a.error, a.outcome),
+           COALESCE(a.duration_ms, -1)
+    FROM attempts a JOIN deliveries d ON d.id = a.delivery_id
+    WHERE a.outcome IS NOT NULL;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
+
+STATS_TABLES = ("stats_attempts", "stats_minutes", "stats_totals")
+"""What the stats triggers keep: emptied with the journal (`journal.wipe`)."""
