@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP_RUN := $(VENV)/.installed-run
 STAMP_DEV := $(VENV)/.installed-dev
 
-.PHONY: run web serve test lint typecheck pytest bench soak clean docker-test
+.PHONY: run web serve test lint typecheck pytest bench soak dist clean docker-test
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -48,6 +48,10 @@ bench: $(STAMP_DEV)
 
 soak: $(STAMP_DEV)
 	$(BIN)/python -m benchmarks.soak $(ARGS)
+
+# A wheel in dist/ for another project's environment: `pip install dist/qrm_tui-*.whl`.
+dist: | $(BIN)/python
+	$(BIN)/python -m pip wheel --quiet --no-deps --wheel-dir dist .
 
 # The image and compose.yaml, end to end (needs Docker; not part of `make test`).
 docker-test: $(STAMP_RUN)
