@@ -269,7 +269,10 @@ def test_deliveries_screen(snap_compare: Any, utc: None, size: tuple[int, int]) 
             clock[0] = float(second)
             app.store.attempts.add(count)
         clock[0] = 60.0
-        # A manual clock stands still: the countdowns are measured from this moment.
+        # A manual clock stands still: the countdowns are measured from its moment, which
+        # the app reads once started (until then it counts from the wall clock, which a
+        # loaded machine moves on by a second or more).
+        await until(pilot, lambda: app._manual_now is not None, "the manual clock read")
         now = datetime.fromtimestamp(app.server_now(), tz=UTC)
         for delivery in _fixed_deliveries(now):
             app.store.delivery_changed(delivery)
